@@ -1,0 +1,49 @@
+import { z } from 'zod';
+import { PROTOCOL_VERSION } from './version.js';
+
+/** A node id: stable per agent, safe as a NATS subject token, a KV key part and a Consul service id. */
+export const NodeIdSchema = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[A-Za-z0-9_-]+$/, 'node id may contain only letters, digits, "_" and "-"');
+export type NodeId = z.infer<typeof NodeIdSchema>;
+
+/** An MCP server name as hosted by an agent; becomes the tool-name namespace. */
+export const ServerNameSchema = z
+  .string()
+  .min(1)
+  .max(48)
+  .regex(/^[A-Za-z0-9-]+$/, 'server name may contain only letters, digits and "-"');
+
+/** One MCP server hosted on a node. */
+export const HostedServerSchema = z.object({
+  name: ServerNameSchema,
+  /** Path of the server's Streamable HTTP endpoint on the agent, e.g. `/mcp/echo`. */
+  path: z.string().startsWith('/'),
+  /** Digest of the server's tool list (names, schemas, annotations); equal digests mean interchangeable replicas. */
+  toolDigest: z.string().min(1),
+  toolCount: z.number().int().nonnegative(),
+});
+export type HostedServer = z.infer<typeof HostedServerSchema>;
+
+/** What an agent announces in the registry. */
+export const NodeRecordSchema = z.object({
+  v: z.literal(PROTOCOL_VERSION),
+  nodeId: NodeIdSchema,
+  /** Random per agent process: tells a restart of the same node, or a second process claiming its id, from a heartbeat. */
+  instanceId: z.string().min(1),
+  /** Base URL of the agent's HTTP server; a hosted server is at `mcpBaseUrl + server.path`. */
+  mcpBaseUrl: z.url(),
+  servers: z.array(HostedServerSchema),
+  /** Flotilla version of the agent. */
+  version: z.string(),
+  zone: z.string().optional(),
+  /** host:port of the agent's grpc.health.v1 service, when it runs one. */
+  healthAddress: z.string().optional(),
+  /** Max concurrent tool calls the node runs; the rest queue in the agent. */
+  capacity: z.number().int().positive(),
+  startedAt: z.number().int(),
+  draining: z.boolean().default(false),
+});
+export type NodeRecord = z.infer<typeof NodeRecordSchema>;

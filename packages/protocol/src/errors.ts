@@ -1,0 +1,22 @@
+/**
+ * JSON-RPC error codes Flotilla adds in the implementation-defined server-error range (-32000..-32099).
+ * Clients can tell retryable conditions from tool failures by these.
+ */
+export const FlotillaErrorCode = {
+  /** The node's queue is full; nothing ran. Safe to retry elsewhere. */
+  NodeBusy: -32010,
+  /** The node is draining and accepts no new calls. Safe to retry elsewhere. */
+  NodeDraining: -32011,
+  /** No healthy replica offers the tool right now. */
+  NoReplica: -32012,
+  /** The call was accepted by a node that then failed; not retried because the tool is not idempotent. */
+  NodeFailed: -32013,
+  /** The node's circuit breaker is open. */
+  BreakerOpen: -32014,
+  /** The call's deadline passed. */
+  DeadlineExceeded: -32015,
+} as const;
+export type FlotillaErrorCode = (typeof FlotillaErrorCode)[keyof typeof FlotillaErrorCode];
+
+/** Codes that mean the node never started the call, so any tool may be retried on another replica. */
+export const NOT_ACCEPTED_CODES: ReadonlySet<number> = new Set([FlotillaErrorCode.NodeBusy, FlotillaErrorCode.NodeDraining]);

@@ -1,0 +1,3 @@
+export * from './Registry.js';
+export * from './NodeAnnouncer.js';
+export * from './nats-kv/NatsKvRegistry.js';

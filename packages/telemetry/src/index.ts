@@ -1,0 +1,4 @@
+export * from './logger.js';
+export * from './tracing.js';
+export * from './traceContext.js';
+export * from './metrics.js';
