@@ -5,13 +5,12 @@
  */
 export const META_TRACEPARENT = 'traceparent';
 export const META_TRACESTATE = 'tracestate';
-/** Router-assigned id of a call, so agents' progress reports can be matched to the router's calls. */
+/**
+ * Router-assigned id of a call. The router sets it on `tools/call` (and other forwarded requests); the
+ * agent uses it in progress reports, and sets it on every server-to-client request or notification that
+ * belongs to that call (sampling, elicitation, logging), so a router that pools upstream sessions can
+ * route those to the client that made the call.
+ */
 export const META_CALL_ID = 'flotilla/callId';
 /** Absolute deadline (epoch ms) of the client's call, so the node can stop work nobody waits for. */
 export const META_DEADLINE = 'flotilla/deadline';
-/**
- * Set by the agent on server-to-client requests and notifications (sampling, elicitation, logging)
- * that belong to a call: the JSON-RPC id of that call on the agent's session, so a router that pools
- * upstream sessions can route them to the client that made the call.
- */
-export const META_RELATED_REQUEST_ID = 'flotilla/relatedRequestId';

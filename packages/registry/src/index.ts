@@ -1,3 +1,4 @@
 export * from './Registry.js';
 export * from './NodeAnnouncer.js';
 export * from './nats-kv/NatsKvRegistry.js';
+export * from './createRegistry.js';
