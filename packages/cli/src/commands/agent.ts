@@ -1,0 +1,49 @@
+import { hostname } from 'node:os';
+import { Command, Option } from 'commander';
+import { REGISTRY_KINDS, type RegistryKind } from '@flotilla/registry';
+import { createLogger } from '@flotilla/telemetry';
+import { env, parsePort, parsePositiveInt, parseServerSpec } from '../options.js';
+
+/** `flotilla agent`: host MCP servers on this node and announce them. */
+export function agentCommand(): Command {
+  return new Command('agent')
+    .description('host MCP servers on this node, announce them and report load over NATS')
+    .requiredOption('-s, --server <name=module>', 'MCP server module to host (repeatable): a file or package exporting a FastMCP instance or an McpServer factory', parseServerSpec)
+    .option('--node-id <id>', 'node id, unique in the fleet', process.env.FLOTILLA_NODE_ID ?? hostname().replace(/[^A-Za-z0-9_-]/g, '-'))
+    .option('--nats <url>', 'NATS server URL', env.natsUrl)
+    .option('--prefix <prefix>', 'NATS subject prefix', env.prefix)
+    .addOption(new Option('--registry <kind>', 'registry backend').choices([...REGISTRY_KINDS]).default(env.registry))
+    .option('--host <host>', 'HTTP bind address', '127.0.0.1')
+    .option('--port <port>', 'HTTP port (0 = any free)', parsePort, 0)
+    .option('--advertise-host <host>', 'host routers use to reach this agent (default: --host)')
+    .option('--grpc-port <port>', 'grpc.health.v1 port (0 = any free)', parsePort, 0)
+    .option('--capacity <n>', 'concurrent tool calls', parsePositiveInt, 16)
+    .option('--max-queue <n>', 'calls waiting beyond capacity before the node answers busy', parsePositiveInt, 64)
+    .option('--zone <zone>', 'zone label')
+    .option('--drain-grace <ms>', 'how long in-flight calls may finish on drain/SIGTERM', parsePositiveInt, 30_000)
+    .action(async (o: {
+      server: Array<{ name: string; module: string }>; nodeId: string; nats: string; prefix: string; registry: RegistryKind;
+      host: string; port: number; advertiseHost?: string; grpcPort: number; capacity: number; maxQueue: number; zone?: string; drainGrace: number;
+    }) => {
+      // Loaded on demand so light commands (nodes, tools) do not pay for the agent's dependencies.
+      const { startAgent, installSignalHandlers } = await import('@flotilla/agent');
+      const logger = createLogger({ name: 'agent', base: { nodeId: o.nodeId } });
+      const agent = await startAgent({
+        nodeId: o.nodeId,
+        servers: o.server,
+        natsUrl: o.nats,
+        prefix: o.prefix,
+        registryKind: o.registry,
+        host: o.host,
+        port: o.port,
+        ...(o.advertiseHost ? { advertiseHost: o.advertiseHost } : {}),
+        grpcPort: o.grpcPort,
+        capacity: o.capacity,
+        maxQueue: o.maxQueue,
+        ...(o.zone ? { zone: o.zone } : {}),
+        drainGraceMs: o.drainGrace,
+        logger,
+      });
+      installSignalHandlers(agent);
+    });
+}

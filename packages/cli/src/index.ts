@@ -1,0 +1,2 @@
+export { formatNodes } from './commands/nodes.js';
+export { parseServerSpec, parseToolArg } from './options.js';
