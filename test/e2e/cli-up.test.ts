@@ -1,0 +1,130 @@
+/**
+ * `flotilla up` and the operator commands, as an operator uses them: real processes, a nats-server that
+ * `up` starts itself, and Ctrl-C (SIGINT) leaving no process behind.
+ */
+import assert from 'node:assert/strict';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { promisify } from 'node:util';
+import { CLI_BIN } from '../harness/FlotillaProcess.js';
+import { freePort } from '../harness/freePort.js';
+
+const run = promisify(execFile);
+let up: ChildProcess;
+let upOut = '';
+let dir: string;
+let natsUrl: string;
+let routerUrl: string;
+let natsPort: number;
+
+async function cli(args: string[], opts: { allowFail?: boolean } = {}): Promise<{ stdout: string; stderr: string; code: number }> {
+  try {
+    const r = await run(process.execPath, [CLI_BIN, ...args], { timeout: 60_000 });
+    return { stdout: r.stdout, stderr: r.stderr, code: 0 };
+  } catch (err) {
+    const e = err as { stdout?: string; stderr?: string; code?: number };
+    if (!opts.allowFail) throw new Error(`flotilla ${args.join(' ')} failed (${e.code}): ${e.stderr}`);
+    return { stdout: e.stdout ?? '', stderr: e.stderr ?? '', code: e.code ?? -1 };
+  }
+}
+
+async function processesMatching(pattern: string): Promise<string[]> {
+  const r = await run('ps', ['-eo', 'pid,args']).catch(() => ({ stdout: '' }));
+  return r.stdout.split('\n').filter((l) => l.includes(pattern) && !l.includes('ps -eo'));
+}
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'flotilla-up-'));
+  natsPort = await freePort();
+  natsUrl = `nats://127.0.0.1:${natsPort}`;
+  const port = await freePort();
+  routerUrl = `http://127.0.0.1:${port}/mcp`;
+  up = spawn(process.execPath, [CLI_BIN, 'up', '--nats', natsUrl, '--port', String(port), '--dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  up.stdout?.on('data', (d: Buffer) => { upOut += d.toString(); });
+  up.stderr?.on('data', (d: Buffer) => { upOut += d.toString(); });
+  const deadline = Date.now() + 60_000;
+  while (!upOut.includes('Ctrl-C stops everything')) {
+    if (up.exitCode !== null) throw new Error(`flotilla up exited early: ${upOut}`);
+    if (Date.now() > deadline) throw new Error(`flotilla up not ready: ${upOut}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+});
+
+after(async () => {
+  if (up.exitCode === null) up.kill('SIGKILL');
+  await rm(dir, { recursive: true, force: true });
+});
+
+test('up prints what it started and where', () => {
+  assert.match(upOut, new RegExp(`started nats-server at ${natsUrl.replace(/[.]/g, '\\.')}`));
+  assert.match(upOut, /MCP endpoint http:\/\/127\.0\.0\.1:\d+\/mcp/);
+  assert.match(upOut, /dashboard/);
+  for (const n of ['node-1', 'node-2', 'node-3']) assert.match(upOut, new RegExp(`${n}\\s+http://127\\.0\\.0\\.1:\\d+`));
+});
+
+test('nodes lists the three agents with health and servers', async () => {
+  const { stdout } = await cli(['nodes', '--nats', natsUrl]);
+  for (const n of ['node-1', 'node-2', 'node-3']) assert.match(stdout, new RegExp(`${n}\\s+passing`));
+  assert.match(stdout, /echo\(\d+\)/);
+  const json = JSON.parse((await cli(['nodes', '--nats', natsUrl, '--json'])).stdout) as Array<{ record: { nodeId: string }; ping?: { inflight: number } }>;
+  assert.equal(json.length, 3);
+  assert.ok(json.every((n) => typeof n.ping?.inflight === 'number'), 'ping data is shown');
+});
+
+test('tools lists the merged, namespaced tools', async () => {
+  const { stdout } = await cli(['tools', '--router', routerUrl]);
+  for (const t of ['echo_echo', 'slow_work', 'failing_fail']) assert.match(stdout, new RegExp(`^${t}\\b`, 'm'));
+});
+
+test('call runs a tool and prints its result; a user error exits non-zero with the message', async () => {
+  const ok = await cli(['call', 'echo_echo', '--router', routerUrl, '--arg', 'text=hello flotilla']);
+  assert.match(ok.stdout, /hello flotilla/);
+  const failed = await cli(['call', 'failing_fail', '--router', routerUrl], { allowFail: true });
+  assert.notEqual(failed.code, 0);
+  const unknown = await cli(['call', 'nope_nope', '--router', routerUrl], { allowFail: true });
+  assert.equal(unknown.code, 1);
+  assert.match(unknown.stderr, /nope_nope/);
+});
+
+test('call shows progress for a tool that reports it, and Ctrl-C cancels cleanly', async () => {
+  const child = spawn(process.execPath, [CLI_BIN, 'call', 'slow_work', '--router', routerUrl, '--arg', 'steps=200', '--arg', 'stepMs=100'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  child.stderr?.on('data', (d: Buffer) => { err += d.toString(); });
+  const deadline = Date.now() + 30_000;
+  while (!/\d+\/200/.test(err)) {
+    if (Date.now() > deadline) throw new Error(`no progress shown: ${err}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  child.kill('SIGINT');
+  const code = await new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+  assert.equal(code, 130);
+  assert.match(err, /cancelled/);
+});
+
+test('drain takes a node out, and it deregisters', async () => {
+  const { stdout } = await cli(['drain', 'node-2', '--nats', natsUrl, '--grace', '2000']);
+  assert.match(stdout, /node-2 draining/);
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const nodes = JSON.parse((await cli(['nodes', '--nats', natsUrl, '--json'])).stdout) as Array<{ record: { nodeId: string } }>;
+    if (!nodes.some((n) => n.record.nodeId === 'node-2')) break;
+    if (Date.now() > deadline) throw new Error('node-2 still registered after drain');
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const missing = await cli(['drain', 'no-such-node', '--nats', natsUrl], { allowFail: true });
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /did not answer/);
+});
+
+test('Ctrl-C stops everything up started, leaving no process behind', async () => {
+  assert.ok((await processesMatching(`:${natsPort}`)).length > 0, 'the mesh is running before Ctrl-C');
+  up.kill('SIGINT');
+  const code = await new Promise<number | null>((r) => (up.exitCode !== null ? r(up.exitCode) : up.once('exit', (c) => r(c))));
+  assert.equal(code, 0);
+  assert.match(upOut, /stopped\./);
+  assert.deepEqual(await processesMatching(`:${natsPort}`), []);
+  assert.deepEqual(await processesMatching(`-p ${natsPort}`), []);
+});
