@@ -1,10 +1,13 @@
+import { trace, ProxyTracerProvider } from '@opentelemetry/api';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
-import { SimpleSpanProcessor, BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 
 /** A started OpenTelemetry SDK; call `shutdown` before exit so spans are flushed. */
 export interface Tracing {
   readonly enabled: boolean;
+  /** Exports every ended span now. */
+  flush(): Promise<void>;
   shutdown(): Promise<void>;
 }
 
@@ -21,7 +24,7 @@ export function tracingConfigured(env: NodeJS.ProcessEnv = process.env): boolean
  * `exporter` lets tests collect spans in memory.
  */
 export function startTracing(serviceName: string, options: { exporter?: SpanExporter } = {}): Tracing {
-  if (!options.exporter && !tracingConfigured()) return { enabled: false, shutdown: async () => {} };
+  if (!options.exporter && !tracingConfigured()) return { enabled: false, flush: async () => {}, shutdown: async () => {} };
   process.env.OTEL_SERVICE_NAME ??= serviceName;
   const sdk = new NodeSDK({
     serviceName: process.env.OTEL_SERVICE_NAME,
@@ -32,7 +35,13 @@ export function startTracing(serviceName: string, options: { exporter?: SpanExpo
       : {}),
   });
   sdk.start();
-  return { enabled: true, shutdown: () => sdk.shutdown() };
+  const flush = async (): Promise<void> => {
+    const global = trace.getTracerProvider();
+    const provider: unknown = global instanceof ProxyTracerProvider ? global.getDelegate() : global;
+    if (provider && typeof (provider as { forceFlush?: unknown }).forceFlush === 'function') {
+      await (provider as { forceFlush(): Promise<void> }).forceFlush();
+    }
+  };
+  return { enabled: true, flush, shutdown: () => sdk.shutdown() };
 }
 
-export { BatchSpanProcessor };
