@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import type { Tool } from '@modelcontextprotocol/sdk/types.js';
 import { connectToRouter } from '../routerClient.js';
 import { env } from '../options.js';
 import { renderTable } from '../renderTable.js';
@@ -12,7 +13,7 @@ export function toolsCommand(): Command {
     .action(async (o: { router: string; json?: boolean }) => {
       const client = await connectToRouter(o.router);
       try {
-        const tools = [];
+        const tools: Tool[] = [];
         let cursor: string | undefined;
         do {
           const page = await client.listTools(cursor ? { cursor } : {});
@@ -22,7 +23,7 @@ export function toolsCommand(): Command {
         if (o.json) {
           process.stdout.write(`${JSON.stringify(tools, null, 2)}\n`);
         } else {
-          const hints = (t: (typeof tools)[number]): string =>
+          const hints = (t: Tool): string =>
             [t.annotations?.readOnlyHint ? 'read-only' : '', t.annotations?.idempotentHint ? 'idempotent' : ''].filter(Boolean).join(',') || '-';
           process.stdout.write(renderTable(['TOOL', 'HINTS', 'DESCRIPTION'], tools.map((t) => [t.name, hints(t), (t.description ?? '').split('\n')[0] ?? ''])));
         }
