@@ -33,6 +33,7 @@ export function upCommand(): Command {
         }
         process.exit(code);
       };
+      process.once('exit', () => started.forEach((p) => p.killNow()));
       process.once('SIGINT', () => void stopAll(0));
       process.once('SIGTERM', () => void stopAll(0));
 

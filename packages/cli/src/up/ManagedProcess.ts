@@ -15,7 +15,9 @@ export class ManagedProcess {
     private readonly echo: boolean,
   ) {
     this.log = createWriteStream(logFile, { flags: 'a' });
-    this.child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
+    // Own process group: Ctrl-C reaches only `flotilla up`, which stops the children in order (agents drain
+    // while NATS is still up) instead of every process getting SIGINT at once.
+    this.child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: process.env, detached: true });
     this.child.stdout?.pipe(this.log, { end: false });
     this.child.stderr?.pipe(this.log, { end: false });
     if (echo) {
@@ -58,6 +60,11 @@ export class ManagedProcess {
         reject(new Error(`${this.label} exited with code ${code} before it was ready; see its log`));
       });
     });
+  }
+
+  /** Last resort when `flotilla up` itself exits unexpectedly: no orphan keeps running. */
+  killNow(): void {
+    if (this.running) this.child.kill('SIGKILL');
   }
 
   /** SIGTERM, then SIGKILL after `graceMs`. */
