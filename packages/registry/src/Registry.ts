@@ -50,6 +50,17 @@ export class RegistryAuthError extends Error {
 }
 
 /**
+ * Thrown when the registry can never accept a request as it stands (e.g. a record too large for the
+ * backend, a definition the registry rejects): retrying will not help, the configuration must change.
+ */
+export class RegistryConfigError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'RegistryConfigError';
+  }
+}
+
+/**
  * Where agents announce themselves and routers find them. Every backend passes the conformance suite in
  * `test/conformance.ts` of this package.
  */

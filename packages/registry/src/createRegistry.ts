@@ -1,10 +1,12 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from '@flotilla/telemetry';
+import { ConsulRegistry, type ConsulRegistryOptions } from './consul/ConsulRegistry.js';
+import { consulSettingsFromEnv } from './consul/ConsulSettings.js';
 import { NatsKvRegistry } from './nats-kv/NatsKvRegistry.js';
 import type { Registry, RegistryTimings } from './Registry.js';
 
 /** Registry backends selectable with `--registry`. */
-export const REGISTRY_KINDS = ['nats-kv'] as const;
+export const REGISTRY_KINDS = ['nats-kv', 'consul'] as const;
 export type RegistryKind = (typeof REGISTRY_KINDS)[number];
 
 /** What {@link createRegistry} needs; each backend reads the part it uses. */
@@ -15,7 +17,10 @@ export interface CreateRegistryOptions {
   nc?: NatsConnection;
   prefix?: string;
   timings?: Partial<RegistryTimings>;
+  /** Environment to read backend settings from (consul: `CONSUL_HTTP_ADDR`, `CONSUL_HTTP_TOKEN`...); default `process.env`. */
   env?: NodeJS.ProcessEnv;
+  /** Consul backend settings; each one given here wins over the environment. */
+  consul?: Omit<ConsulRegistryOptions, 'logger' | 'timings'>;
 }
 
 /** Builds the configured registry backend. */
@@ -26,6 +31,18 @@ export function createRegistry(options: CreateRegistryOptions): Registry {
       return new NatsKvRegistry(options.nc, {
         logger: options.logger,
         ...(options.prefix ? { prefix: options.prefix } : {}),
+        ...(options.timings ? { timings: options.timings } : {}),
+      });
+    }
+    case 'consul': {
+      const fromEnv = consulSettingsFromEnv(options.env ?? process.env);
+      const given = Object.fromEntries(Object.entries(options.consul ?? {}).filter(([, v]) => v !== undefined));
+      return new ConsulRegistry({
+        address: fromEnv.baseUrl,
+        serviceName: fromEnv.serviceName,
+        ...(fromEnv.token ? { token: fromEnv.token } : {}),
+        ...given,
+        logger: options.logger,
         ...(options.timings ? { timings: options.timings } : {}),
       });
     }

@@ -1,4 +1,10 @@
 export * from './Registry.js';
 export * from './NodeAnnouncer.js';
 export * from './nats-kv/NatsKvRegistry.js';
+export * from './consul/ConsulRegistry.js';
+export * from './consul/ConsulSettings.js';
+export * from './consul/ConsulRequestError.js';
+export { RecordTooLargeError, encodeRecordMeta, decodeRecordMeta, RECORD_META } from './consul/recordMeta.js';
+export { buildServiceDefinition, pingCheckId, grpcCheckId, PING_CHECK_PREFIX, GRPC_CHECK_PREFIX } from './consul/consulServiceDefinition.js';
+export type { ConsulServiceDefinition, ConsulCheckDefinition, ConsulCheckSettings } from './consul/consulServiceDefinition.js';
 export * from './createRegistry.js';

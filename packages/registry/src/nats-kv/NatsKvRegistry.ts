@@ -1,4 +1,4 @@
-import { Kvm, type KV, type KvEntry } from '@nats-io/kv';
+import { Kvm, type KV, type KvEntry, type KvWatchEntry } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import {
   NodeRecordSchema,
@@ -67,8 +67,26 @@ export class NatsKvRegistry implements Registry {
     return this.kvPromise;
   }
 
+  /**
+   * Runs a KV operation. On failure the bucket handle is dropped, so the next operation creates the bucket
+   * again: a nats-server that restarted without its JetStream store has lost the bucket, and a cached
+   * handle would fail forever.
+   */
+  private async withKv<T>(operation: (kv: KV) => Promise<T>): Promise<T> {
+    const pending = this.kv();
+    try {
+      return await operation(await pending);
+    } catch (err) {
+      if (this.kvPromise === pending) this.kvPromise = undefined;
+      throw err;
+    }
+  }
+
   async register(record: NodeRecord): Promise<void> {
-    const kv = await this.kv();
+    await this.withKv((kv) => this.registerIn(kv, record));
+  }
+
+  private async registerIn(kv: KV, record: NodeRecord): Promise<void> {
     const key = KEY_PREFIX + record.nodeId;
     const existing = await kv.get(key);
     const current = existing && existing.operation === 'PUT' ? this.decode(existing) : undefined;
@@ -80,14 +98,20 @@ export class NatsKvRegistry implements Registry {
   }
 
   async heartbeat(record: NodeRecord, ping: PingData): Promise<void> {
-    const kv = await this.kv();
+    if (!this.revisions.has(record.nodeId)) throw new NodeNotRegisteredError(record.nodeId);
+    await this.withKv((kv) => this.heartbeatIn(kv, record, ping));
+  }
+
+  private async heartbeatIn(kv: KV, record: NodeRecord, ping: PingData): Promise<void> {
     const key = KEY_PREFIX + record.nodeId;
     const revision = this.revisions.get(record.nodeId);
     if (revision === undefined) throw new NodeNotRegisteredError(record.nodeId);
     try {
       this.revisions.set(record.nodeId, await kv.update(key, encodeJson({ record, ping } satisfies KvNodeValue), revision));
     } catch (err) {
-      // The compare-and-set failed: the key was deleted, expired, or written by someone else.
+      // The compare-and-set failed: the key was deleted, expired, or written by someone else, or the
+      // bucket is gone (a server that lost its store); in every case this node must register again.
+      this.revisions.delete(record.nodeId);
       const entry = await kv.get(key);
       const current = entry && entry.operation === 'PUT' ? this.decode(entry) : undefined;
       this.revisions.delete(record.nodeId);
@@ -100,13 +124,15 @@ export class NatsKvRegistry implements Registry {
   }
 
   async deregister(nodeId: string): Promise<void> {
-    const kv = await this.kv();
     this.revisions.delete(nodeId);
-    await kv.delete(KEY_PREFIX + nodeId);
+    await this.withKv((kv) => kv.delete(KEY_PREFIX + nodeId));
   }
 
   async list(options: { includeCritical?: boolean } = {}): Promise<RegisteredNode[]> {
-    const kv = await this.kv();
+    return this.withKv((kv) => this.listIn(kv, options));
+  }
+
+  private async listIn(kv: KV, options: { includeCritical?: boolean }): Promise<RegisteredNode[]> {
     const keys: string[] = [];
     for await (const key of await kv.keys(`${KEY_PREFIX}*`)) keys.push(key);
     const nodes: RegisteredNode[] = [];
@@ -122,13 +148,18 @@ export class NatsKvRegistry implements Registry {
   }
 
   watch(listener: (event: RegistryWatchEvent) => void): RegistryWatch {
-    return new NatsKvWatch(this.nc, () => this.kv(), this.timings, listener, this.options.logger, (e) => this.decode(e), (v, at) =>
+    return new NatsKvWatch(this.nc, () => this.withKv(async (kv) => kv), () => this.dropKv(), this.timings, listener, this.options.logger, (e) => this.decode(e), (v, at) =>
       this.toNode(v, at),
     );
   }
 
   async close(): Promise<void> {
     this.revisions.clear();
+  }
+
+  /** Forgets the bucket handle so the next use creates the bucket again. */
+  private dropKv(): void {
+    this.kvPromise = undefined;
   }
 
   private ageMs(entry: KvEntry): number {
@@ -151,9 +182,15 @@ export class NatsKvRegistry implements Registry {
   }
 }
 
+/** A node's latest value as the watch saw it, and when (for the staleness sweep). */
+interface WatchedEntry {
+  value: KvNodeValue;
+  seenAt: number;
+}
+
 /** One watch over the registry bucket, with the staleness sweep that NATS KV cannot do server-side. */
 class NatsKvWatch implements RegistryWatch {
-  private readonly entries = new Map<string, { value: KvNodeValue; seenAt: number }>();
+  private entries = new Map<string, WatchedEntry>();
   private lastEmitted = '';
   private stopped = false;
   private reachable = true;
@@ -163,6 +200,7 @@ class NatsKvWatch implements RegistryWatch {
   constructor(
     private readonly nc: NatsConnection,
     private readonly kv: () => Promise<KV>,
+    private readonly dropKv: () => void,
     private readonly timings: RegistryTimings,
     private readonly listener: (event: RegistryWatchEvent) => void,
     private readonly logger: Logger,
@@ -178,15 +216,13 @@ class NatsKvWatch implements RegistryWatch {
   private async followStatus(): Promise<void> {
     for await (const s of this.nc.status()) {
       if (this.stopped) break;
-      if (s.type === 'disconnect' && this.reachable) {
-        this.reachable = false;
-        this.listener({ type: 'status', reachable: false, error: 'NATS connection lost' });
+      if (s.type === 'disconnect') {
+        this.setReachable(false, 'NATS connection lost');
       } else if (s.type === 'reconnect') {
         // Heartbeats could not arrive while we were cut off: give every node a fresh grace period.
         const now = Date.now();
         for (const e of this.entries.values()) e.seenAt = Math.max(e.seenAt, now);
-        this.reachable = true;
-        this.listener({ type: 'status', reachable: true });
+        this.setReachable(true);
       }
     }
   }
@@ -198,35 +234,31 @@ class NatsKvWatch implements RegistryWatch {
         const kv = await this.kv();
         const iter = await kv.watch({ key: `${KEY_PREFIX}*` });
         this.stopIterator = () => iter.stop();
-        if (!this.reachable) {
-          this.reachable = true;
-          this.listener({ type: 'status', reachable: true });
-        }
-        let initialDone = false;
-        if ((await kv.status()).values === 0) {
-          // An empty bucket yields no initial entries, so the first snapshot would wait for the first join.
-          initialDone = true;
-          this.emit(true);
-        }
+        // Each (re)subscription replays the bucket: build the view afresh and swap it in once the replay is
+        // done, so keys deleted while we were away (or a bucket lost with its server's store) disappear,
+        // and the previous view stays in place until then.
+        const replay = new Map<string, WatchedEntry>();
+        let replayed = false;
+        const finishReplay = (): void => {
+          replayed = true;
+          this.entries = replay;
+          backoff = 250;
+          this.setReachable(true);
+          this.emit();
+        };
+        if ((await kv.status()).values === 0) finishReplay();
         for await (const entry of iter) {
-          const nodeId = entry.key.slice(KEY_PREFIX.length);
-          if (entry.operation !== 'PUT') {
-            this.entries.delete(nodeId);
-          } else {
-            const value = this.decode(entry);
-            if (value) this.entries.set(nodeId, { value, seenAt: entry.isUpdate ? Date.now() : entry.created.getTime() });
-          }
-          if (entry.delta === 0 || entry.isUpdate) initialDone = true;
-          if (initialDone) this.emit();
+          this.apply(replayed ? this.entries : replay, entry);
+          if (!replayed && (entry.delta === 0 || entry.isUpdate)) finishReplay();
+          else if (replayed) this.emit();
         }
-        if (!initialDone) this.emit();
         if (this.stopped) return;
+        // The consumer ended on its own: the stream is gone or the server dropped the consumer.
+        throw new Error('the registry bucket watch ended (bucket deleted or consumer lost)');
       } catch (err) {
         if (this.stopped) return;
-        if (this.reachable) {
-          this.reachable = false;
-          this.listener({ type: 'status', reachable: false, error: (err as Error).message });
-        }
+        this.dropKv();
+        this.setReachable(false, (err as Error).message);
         this.logger.debug({ err }, 'registry watch failed; retrying');
         await new Promise((r) => setTimeout(r, backoff).unref());
         backoff = Math.min(5000, backoff * 2);
@@ -234,7 +266,21 @@ class NatsKvWatch implements RegistryWatch {
     }
   }
 
-  private emit(force = false): void {
+  /** Applies one KV entry; a malformed value removes the node, since the bucket holds no valid record for it. */
+  private apply(into: Map<string, WatchedEntry>, entry: KvWatchEntry): void {
+    const nodeId = entry.key.slice(KEY_PREFIX.length);
+    const value = entry.operation === 'PUT' ? this.decode(entry) : undefined;
+    if (!value) into.delete(nodeId);
+    else into.set(nodeId, { value, seenAt: entry.isUpdate ? Date.now() : entry.created.getTime() });
+  }
+
+  private setReachable(reachable: boolean, error?: string): void {
+    if (this.stopped || reachable === this.reachable) return;
+    this.reachable = reachable;
+    this.listener(reachable ? { type: 'status', reachable } : { type: 'status', reachable, ...(error ? { error } : {}) });
+  }
+
+  private emit(): void {
     if (this.stopped) return;
     if (!this.reachable && this.lastEmitted) return; // keep the last known view while cut off
     const nodes = [...this.entries.values()]
@@ -242,7 +288,7 @@ class NatsKvWatch implements RegistryWatch {
       .filter((n) => n.health !== 'critical')
       .sort((a, b) => a.record.nodeId.localeCompare(b.record.nodeId));
     const key = JSON.stringify(nodes.map((n) => [n.record, n.health]));
-    if (key === this.lastEmitted && !force) return;
+    if (key === this.lastEmitted) return;
     this.lastEmitted = key;
     this.listener({ type: 'snapshot', nodes });
   }
