@@ -1,0 +1,144 @@
+import { DEFAULT_SUBJECT_PREFIX, NodeIdSchema, ServerNameSchema } from '@flotilla/protocol';
+import { REGISTRY_KINDS, type RegistryKind } from '@flotilla/registry';
+import type { Logger } from '@flotilla/telemetry';
+import { z } from 'zod';
+
+/** One MCP server the agent hosts: a name (its tool namespace and URL path) and the module exporting it. */
+export interface ServerSpec {
+  name: string;
+  /** A file path (relative to the working directory) or a package specifier like `@flotilla/examples/echo`. */
+  module: string;
+  /** Export to use; default `default`, then `server`. */
+  exportName?: string;
+}
+
+/** Options of {@link startAgent}. */
+export interface AgentOptions {
+  nodeId: string;
+  servers: ServerSpec[];
+  natsUrl: string;
+  /** NATS subject prefix, default `flotilla`. */
+  prefix?: string;
+  /** Registry backend, default `nats-kv`. */
+  registryKind?: RegistryKind;
+  /** Bind host, default 127.0.0.1. */
+  host?: string;
+  /** HTTP port, 0 = any free. */
+  port?: number;
+  /** Host put in the registry record (default: `host`). */
+  advertiseHost?: string;
+  /** grpc.health.v1 port, 0 = any free. */
+  grpcPort?: number;
+  /** Max concurrent tool calls (default 16). */
+  capacity?: number;
+  /** Calls waiting beyond capacity before the node answers busy (default 64). */
+  maxQueue?: number;
+  zone?: string;
+  /** How long in-flight calls may finish on drain, ms (default 30000). */
+  drainGraceMs?: number;
+  heartbeatIntervalMs?: number;
+  staleAfterMs?: number;
+  /**
+   * Host names accepted in the `Host`/`Origin` headers of MCP requests (DNS-rebinding protection). Default:
+   * loopback names, `host` and `advertiseHost`. `['*']` accepts any (only behind a trusted network).
+   */
+  allowedHosts?: string[];
+  /**
+   * An MCP session with no open HTTP request (no notification stream either) and no call for this long is
+   * closed, ms (default 600000): clients that vanish without ending their session would leak it.
+   */
+  sessionIdleTimeoutMs?: number;
+  logger?: Logger;
+}
+
+const LOOPBACK_NAMES = ['localhost', '127.0.0.1', '::1', '[::1]'];
+
+/** Options with defaults applied and every value validated. */
+export interface ResolvedAgentOptions {
+  nodeId: string;
+  servers: ServerSpec[];
+  natsUrl: string;
+  prefix: string;
+  registryKind: RegistryKind;
+  host: string;
+  port: number;
+  advertiseHost: string;
+  grpcPort: number;
+  capacity: number;
+  maxQueue: number;
+  zone: string | undefined;
+  drainGraceMs: number;
+  heartbeatIntervalMs: number;
+  staleAfterMs: number;
+  /** Lower-cased host names; empty set means any host is accepted. */
+  allowedHosts: ReadonlySet<string>;
+  sessionIdleTimeoutMs: number;
+}
+
+const ServerSpecSchema = z.object({
+  name: ServerNameSchema,
+  module: z.string().min(1, 'module must not be empty'),
+  exportName: z.string().min(1).optional(),
+});
+
+const AgentOptionsSchema = z.object({
+  nodeId: NodeIdSchema,
+  servers: z
+    .array(ServerSpecSchema)
+    .min(1, 'host at least one server')
+    .refine((s) => new Set(s.map((x) => x.name)).size === s.length, 'server names must be unique'),
+  natsUrl: z.string().min(1),
+  prefix: z.string().min(1).default(DEFAULT_SUBJECT_PREFIX),
+  registryKind: z.enum(REGISTRY_KINDS).default('nats-kv'),
+  host: z.string().min(1).default('127.0.0.1'),
+  port: z.number().int().min(0).max(65535).default(0),
+  advertiseHost: z.string().min(1).optional(),
+  grpcPort: z.number().int().min(0).max(65535).default(0),
+  capacity: z.number().int().positive().default(16),
+  maxQueue: z.number().int().nonnegative().default(64),
+  zone: z.string().min(1).optional(),
+  drainGraceMs: z.number().int().nonnegative().default(30_000),
+  heartbeatIntervalMs: z.number().int().positive().default(1000),
+  staleAfterMs: z.number().int().positive().default(3000),
+  allowedHosts: z.array(z.string().min(1)).optional(),
+  sessionIdleTimeoutMs: z.number().int().positive().default(600_000),
+});
+
+/** Validates options and applies defaults; throws an Error naming every invalid field. */
+export function resolveAgentOptions(options: AgentOptions): ResolvedAgentOptions {
+  const { logger: _logger, ...plain } = options;
+  const parsed = AgentOptionsSchema.safeParse(plain);
+  if (!parsed.success) {
+    const detail = parsed.error.issues.map((i) => `${i.path.join('.') || 'options'}: ${i.message}`).join('; ');
+    throw new Error(`invalid agent options: ${detail}`);
+  }
+  const o = parsed.data;
+  // A wildcard bind address is no name a client can use: advertise loopback unless told otherwise.
+  const wildcard = o.host === '0.0.0.0' || o.host === '::';
+  const advertiseHost = o.advertiseHost ?? (wildcard ? '127.0.0.1' : o.host);
+  let allowedHosts: Set<string>;
+  if (o.allowedHosts?.includes('*')) {
+    allowedHosts = new Set();
+  } else {
+    allowedHosts = new Set([...LOOPBACK_NAMES, advertiseHost, ...(wildcard ? [] : [o.host]), ...(o.allowedHosts ?? [])].map((h) => h.toLowerCase()));
+  }
+  return {
+    nodeId: o.nodeId,
+    servers: o.servers.map((s) => ({ name: s.name, module: s.module, ...(s.exportName ? { exportName: s.exportName } : {}) })),
+    natsUrl: o.natsUrl,
+    prefix: o.prefix,
+    registryKind: o.registryKind,
+    host: o.host,
+    port: o.port,
+    advertiseHost,
+    grpcPort: o.grpcPort,
+    capacity: o.capacity,
+    maxQueue: o.maxQueue,
+    zone: o.zone,
+    drainGraceMs: o.drainGraceMs,
+    heartbeatIntervalMs: o.heartbeatIntervalMs,
+    staleAfterMs: o.staleAfterMs,
+    allowedHosts,
+    sessionIdleTimeoutMs: o.sessionIdleTimeoutMs,
+  };
+}

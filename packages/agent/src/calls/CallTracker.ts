@@ -1,0 +1,165 @@
+import { EventEmitter } from 'node:events';
+import type { CallProgress } from '@flotilla/protocol';
+import PQueue from 'p-queue';
+import { nodeBusy, nodeDraining, type CallRejection } from './callRejections.js';
+import { ToolLatencyStats } from './ToolLatencyStats.js';
+import { TrackedCall, type CallHandlers, type CallIdentity, type CallOutcome } from './TrackedCall.js';
+
+/** Options of {@link CallTracker}. */
+export interface CallTrackerOptions {
+  nodeId: string;
+  /** Calls that may run at once on the node. */
+  capacity: number;
+  /** Calls that may wait for a slot before new ones are answered busy. */
+  maxQueue: number;
+}
+
+/** Load of the node at one moment. */
+export interface LoadSnapshot {
+  inflight: number;
+  queued: number;
+  capacity: number;
+  draining: boolean;
+}
+
+interface TrackerEvents {
+  /** Inflight, queued or draining changed. */
+  change: [];
+  /** A running call reported progress. */
+  progress: [CallProgress];
+  /** A call finished (any outcome). */
+  finished: [TrackedCall, CallOutcome];
+}
+
+/** Result of {@link CallTracker.admit}. */
+export type Admission = { ok: true; call: TrackedCall } | { ok: false; rejection: CallRejection };
+
+/**
+ * Node-wide book of tool calls across every hosted server and session: admission (a p-queue with
+ * concurrency = capacity, busy when capacity and queue are both full, refusal while draining), per-tool
+ * EWMA latency, and progress. Transports report what they see; the tracker decides when a call runs.
+ */
+export class CallTracker extends EventEmitter<TrackerEvents> {
+  private readonly queue: PQueue;
+  private readonly waiting = new Set<TrackedCall>();
+  private readonly running = new Set<TrackedCall>();
+  private readonly latency = new ToolLatencyStats();
+  private drainingFlag = false;
+  private idleWaiters: Array<() => void> = [];
+
+  constructor(private readonly options: CallTrackerOptions) {
+    super();
+    this.queue = new PQueue({ concurrency: options.capacity });
+  }
+
+  get draining(): boolean {
+    return this.drainingFlag;
+  }
+
+  /** Admits a call (it then waits for a slot) or says why not. Call {@link enqueue} once the caller has registered it. */
+  admit(identity: CallIdentity, handlers: CallHandlers): Admission {
+    if (this.drainingFlag) return { ok: false, rejection: nodeDraining(this.options.nodeId) };
+    // p-queue's own size still counts cancelled entries until they reach the front, so our sets decide.
+    if (this.running.size >= this.options.capacity && this.waiting.size >= this.options.maxQueue) {
+      return { ok: false, rejection: nodeBusy(this.options.nodeId, this.running.size, this.waiting.size) };
+    }
+    return { ok: true, call: new TrackedCall(identity, handlers) };
+  }
+
+  /** Queues an admitted call; its `run` handler is called when a slot is free (possibly at once). */
+  enqueue(call: TrackedCall): void {
+    this.waiting.add(call);
+    const { deadline } = call.identity;
+    if (deadline !== undefined) {
+      call.deadlineTimer = setTimeout(() => call.handlers.expire(), Math.max(0, deadline - Date.now()));
+      call.deadlineTimer.unref();
+    }
+    this.emit('change');
+    this.queue
+      .add(
+        async () => {
+          if (call.state !== 'queued') return;
+          this.waiting.delete(call);
+          this.running.add(call);
+          call.state = 'running';
+          call.startedAt = Date.now();
+          this.emit('change');
+          call.handlers.run();
+          await call.finished;
+        },
+        { signal: call.abort.signal },
+      )
+      .catch(() => {
+        // Aborted while queued or running: the call was already settled by finish().
+      });
+  }
+
+  /** Records how a call ended and frees its slot or queue place. Idempotent. */
+  finish(call: TrackedCall, outcome: CallOutcome): void {
+    const wasRunning = call.state === 'running';
+    if (!call.settle()) return;
+    this.waiting.delete(call);
+    this.running.delete(call);
+    if (!call.abort.signal.aborted) call.abort.abort();
+    if (wasRunning && call.startedAt !== undefined && (outcome === 'completed' || outcome === 'failed')) {
+      this.latency.record(call.statsKey, Date.now() - call.startedAt);
+    }
+    this.emit('finished', call, outcome);
+    this.emit('change');
+    if (this.running.size === 0 && this.waiting.size === 0) {
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const w of waiters) w();
+    }
+  }
+
+  /** Records progress of a running call. */
+  progress(call: TrackedCall, progress: number, total: number | undefined): void {
+    if (call.state !== 'running') return;
+    call.lastProgress = { progress, total };
+    this.emit('progress', {
+      callId: call.identity.callId,
+      server: call.identity.server,
+      tool: call.identity.tool,
+      progress: Math.max(0, progress),
+      ...(total !== undefined && total >= 0 ? { total } : {}),
+      elapsedMs: Date.now() - (call.startedAt ?? call.admittedAt),
+    });
+  }
+
+  /** From now on every new call is refused with NodeDraining. */
+  startDraining(): void {
+    if (this.drainingFlag) return;
+    this.drainingFlag = true;
+    this.emit('change');
+  }
+
+  /** Resolves when no call runs or waits. */
+  whenIdle(): Promise<void> {
+    if (this.running.size === 0 && this.waiting.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  load(): LoadSnapshot {
+    return { inflight: this.running.size, queued: this.waiting.size, capacity: this.options.capacity, draining: this.drainingFlag };
+  }
+
+  toolLatency(): ReturnType<ToolLatencyStats['snapshot']> {
+    return this.latency.snapshot();
+  }
+
+  /** Progress of every running call that reported some. */
+  runningProgress(): CallProgress[] {
+    const now = Date.now();
+    return [...this.running]
+      .filter((c) => c.lastProgress)
+      .map((c) => ({
+        callId: c.identity.callId,
+        server: c.identity.server,
+        tool: c.identity.tool,
+        progress: Math.max(0, c.lastProgress!.progress),
+        ...(c.lastProgress!.total !== undefined ? { total: c.lastProgress!.total } : {}),
+        elapsedMs: now - (c.startedAt ?? c.admittedAt),
+      }));
+  }
+}

@@ -1,0 +1,320 @@
+import { META_CALL_ID, META_DEADLINE } from '@flotilla/protocol';
+import { extractTraceMeta, type Logger } from '@flotilla/telemetry';
+import type { Transport, TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js';
+import {
+  isJSONRPCErrorResponse,
+  isJSONRPCNotification,
+  isJSONRPCRequest,
+  isJSONRPCResultResponse,
+  type JSONRPCMessage,
+  type JSONRPCRequest,
+  type MessageExtraInfo,
+  type RequestId,
+} from '@modelcontextprotocol/sdk/types.js';
+import { SpanKind, SpanStatusCode, context, trace } from '@opentelemetry/api';
+import { z } from 'zod';
+import { deadlineExceeded, type CallRejection } from './callRejections.js';
+import type { CallTracker } from './CallTracker.js';
+import type { CallOutcome, TrackedCall } from './TrackedCall.js';
+
+const tracer = trace.getTracer('@flotilla/agent');
+
+/** The part of `tools/call` params the agent reads; everything else goes to the server untouched. */
+const ToolCallParamsSchema = z.looseObject({
+  name: z.string().min(1),
+  _meta: z
+    .looseObject({
+      progressToken: z.union([z.string(), z.number()]).optional(),
+      [META_CALL_ID]: z.string().min(1).max(256).optional().catch(undefined),
+      [META_DEADLINE]: z.number().finite().optional().catch(undefined),
+    })
+    .optional(),
+});
+
+const CancelledParamsSchema = z.looseObject({ requestId: z.union([z.string(), z.number()]).optional() });
+const ProgressParamsSchema = z.looseObject({
+  progressToken: z.union([z.string(), z.number()]),
+  progress: z.number(),
+  total: z.number().optional(),
+});
+
+/** Responses to drop for requests the agent already answered or cancelled; bounded per session. */
+const MAX_SILENCED = 1024;
+
+function keyOf(id: RequestId): string {
+  return typeof id === 'number' ? `n:${id}` : `s:${id}`;
+}
+
+/** Context of one session's transport. */
+export interface ObservedTransportContext {
+  nodeId: string;
+  server: string;
+  tracker: CallTracker;
+  logger: Logger;
+}
+
+/**
+ * Wraps one MCP session's server transport and watches every message on it, feeding the node-wide
+ * {@link CallTracker}: `tools/call` requests are admitted, queued or refused (busy, draining) before the
+ * server sees them; progress notifications and responses complete the picture; cancellations of queued
+ * calls never reach the server; deadlines cancel calls; and server-to-client messages that belong to a
+ * call are tagged with its call id (`_meta["flotilla/callId"]`), so a router pooling sessions can route
+ * sampling, elicitation and logging to the right client.
+ *
+ * Messages that arrive before the server has started the transport are held, so the caller can hand the
+ * transport its first request without waiting for the server to finish connecting.
+ */
+export class ObservedTransport implements Transport {
+  onclose?: () => void;
+  onerror?: (error: Error) => void;
+  onmessage?: <T extends JSONRPCMessage>(message: T, extra?: MessageExtraInfo) => void;
+
+  /** Resolves once the server has installed its handlers and started the transport. */
+  readonly started: Promise<void>;
+  /** Resolves once the underlying transport closed (client DELETE, agent stop, server close). */
+  readonly closedSignal: Promise<void>;
+  private resolveStarted!: () => void;
+  private resolveClosed!: () => void;
+  private isStarted = false;
+  private closed = false;
+  private held: Array<{ message: JSONRPCMessage; extra: MessageExtraInfo | undefined }> = [];
+  private readonly calls = new Map<string, TrackedCall>();
+  private readonly byProgressToken = new Map<string, TrackedCall>();
+  private readonly silenced = new Set<string>();
+
+  constructor(private readonly inner: Transport, private readonly ctx: ObservedTransportContext) {
+    this.started = new Promise((resolve) => {
+      this.resolveStarted = resolve;
+    });
+    this.closedSignal = new Promise((resolve) => {
+      this.resolveClosed = resolve;
+    });
+    inner.onmessage = (message, extra) => this.receive(message, extra);
+    inner.onerror = (error) => this.onerror?.(error);
+    inner.onclose = () => this.handleClose();
+  }
+
+  get sessionId(): string | undefined {
+    return this.inner.sessionId;
+  }
+
+  setProtocolVersion(version: string): void {
+    this.inner.setProtocolVersion?.(version);
+  }
+
+  /** Calls of this session that are queued or running. */
+  get openCalls(): number {
+    return this.calls.size;
+  }
+
+  async start(): Promise<void> {
+    await this.inner.start();
+    this.isStarted = true;
+    this.resolveStarted();
+    const held = this.held;
+    this.held = [];
+    for (const { message, extra } of held) this.receive(message, extra);
+  }
+
+  async close(): Promise<void> {
+    await this.inner.close();
+  }
+
+  /**
+   * The HTTP request that carried these requests went away before they were answered (the client dropped
+   * the connection): nobody will read the answers, so the calls are cancelled.
+   */
+  abandon(requestIds: readonly RequestId[]): void {
+    for (const id of requestIds) {
+      const key = keyOf(id);
+      const call = this.calls.get(key);
+      if (!call) continue;
+      this.ctx.logger.info({ callId: call.identity.callId, server: this.ctx.server, tool: call.identity.tool }, 'client went away; cancelling call');
+      if (call.state === 'running') this.cancelOnServer(id, 'client disconnected');
+      this.finish(key, call, 'cancelled');
+    }
+  }
+
+  async send(message: JSONRPCMessage, options?: TransportSendOptions): Promise<void> {
+    if (isJSONRPCResultResponse(message) || isJSONRPCErrorResponse(message)) {
+      if (message.id !== undefined && message.id !== null) {
+        const key = keyOf(message.id);
+        if (this.silenced.delete(key)) return; // already answered by the agent, or cancelled
+        const call = this.calls.get(key);
+        if (call) this.finish(key, call, isJSONRPCErrorResponse(message) ? 'failed' : 'completed', isJSONRPCErrorResponse(message) ? message.error.message : undefined);
+      }
+      return this.inner.send(message, options);
+    }
+    if (isJSONRPCNotification(message) && message.method === 'notifications/progress') {
+      // Progress is matched to its call by progress token; it needs no call id and goes out untouched.
+      const p = ProgressParamsSchema.safeParse(message.params);
+      if (p.success) {
+        const call = this.byProgressToken.get(keyOf(p.data.progressToken));
+        if (call) this.ctx.tracker.progress(call, p.data.progress, p.data.total);
+      }
+      return this.inner.send(message, options);
+    }
+    let outgoing = message;
+    const related = options?.relatedRequestId;
+    if (related !== undefined && (isJSONRPCNotification(message) || isJSONRPCRequest(message))) {
+      const call = this.calls.get(keyOf(related));
+      if (call) outgoing = tagWithCallId(message, call.identity.callId);
+    }
+    return this.inner.send(outgoing, options);
+  }
+
+  private receive(message: JSONRPCMessage, extra: MessageExtraInfo | undefined): void {
+    if (!this.isStarted) {
+      this.held.push({ message, extra });
+      return;
+    }
+    if (isJSONRPCRequest(message) && message.method === 'tools/call') {
+      this.receiveToolCall(message, extra);
+      return;
+    }
+    if (isJSONRPCNotification(message) && message.method === 'notifications/cancelled') {
+      const p = CancelledParamsSchema.safeParse(message.params);
+      const key = p.success && p.data.requestId !== undefined ? keyOf(p.data.requestId) : undefined;
+      const call = key ? this.calls.get(key) : undefined;
+      if (key && call) {
+        // Per MCP, a cancelled request gets no response. A queued call never reached the server, so the
+        // server must not hear of it either; a running one needs the notification to abort its handler.
+        if (call.state === 'running') this.deliver(message, extra);
+        this.finish(key, call, 'cancelled');
+        return;
+      }
+    }
+    this.deliver(message, extra);
+  }
+
+  private receiveToolCall(request: JSONRPCRequest, extra: MessageExtraInfo | undefined): void {
+    const parsed = ToolCallParamsSchema.safeParse(request.params);
+    if (!parsed.success) {
+      // Malformed params: the server answers with its own validation error.
+      this.deliver(request, extra);
+      return;
+    }
+    const meta = parsed.data._meta;
+    const key = keyOf(request.id);
+    const callId = meta?.[META_CALL_ID] ?? `${this.sessionId ?? 'session'}:${String(request.id)}`;
+    const deadline = meta?.[META_DEADLINE];
+    let call: TrackedCall | undefined;
+    const admission = this.ctx.tracker.admit(
+      { callId, server: this.ctx.server, tool: parsed.data.name, deadline },
+      {
+        run: () => {
+          if (call) this.run(call, request, extra, meta);
+        },
+        expire: () => {
+          if (call) this.expire(key, request.id, call);
+        },
+      },
+    );
+    if (!admission.ok) {
+      this.ctx.logger.info({ callId, server: this.ctx.server, tool: parsed.data.name, code: admission.rejection.code }, 'call refused');
+      this.reject(request.id, admission.rejection);
+      return;
+    }
+    call = admission.call;
+    this.calls.set(key, call);
+    const token = meta?.progressToken;
+    if (token !== undefined) this.byProgressToken.set(keyOf(token), call);
+    if (deadline !== undefined && deadline <= Date.now()) {
+      this.expire(key, request.id, call);
+      return;
+    }
+    this.ctx.tracker.enqueue(call);
+  }
+
+  /** A slot is free: open the call's span (continuing the caller's trace) and hand the request to the server. */
+  private run(call: TrackedCall, request: JSONRPCRequest, extra: MessageExtraInfo | undefined, meta: Record<string, unknown> | undefined): void {
+    const parent = extractTraceMeta(meta);
+    const span = tracer.startSpan(
+      `tools/call ${call.identity.tool}`,
+      {
+        kind: SpanKind.SERVER,
+        attributes: {
+          'mcp.method.name': 'tools/call',
+          'gen_ai.tool.name': call.identity.tool,
+          'flotilla.server': call.identity.server,
+          'flotilla.call_id': call.identity.callId,
+          'flotilla.node_id': this.ctx.nodeId,
+          'flotilla.queue_ms': Date.now() - call.admittedAt,
+        },
+      },
+      parent,
+    );
+    call.span = span;
+    // The SDK starts the handler from a promise chain created here, so it (and its logs) run in this span.
+    context.with(trace.setSpan(parent, span), () => {
+      this.ctx.logger.debug({ callId: call.identity.callId, server: call.identity.server, tool: call.identity.tool }, 'call started');
+      this.deliver(request, extra);
+    });
+  }
+
+  private expire(key: string, id: RequestId, call: TrackedCall): void {
+    const started = call.state === 'running';
+    if (call.state === 'done') return;
+    this.ctx.logger.info({ callId: call.identity.callId, server: this.ctx.server, tool: call.identity.tool, started }, 'call deadline passed; cancelling');
+    if (started) this.cancelOnServer(id, 'deadline exceeded');
+    this.finish(key, call, 'deadline', 'deadline exceeded');
+    this.reject(id, deadlineExceeded(this.ctx.nodeId, started));
+  }
+
+  /** Tells the server to stop a running request, as if the client had cancelled it. */
+  private cancelOnServer(id: RequestId, reason: string): void {
+    this.deliver({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id, reason } }, undefined);
+  }
+
+  private finish(key: string, call: TrackedCall, outcome: CallOutcome, error?: string): void {
+    this.calls.delete(key);
+    for (const [token, c] of this.byProgressToken) if (c === call) this.byProgressToken.delete(token);
+    if (outcome === 'cancelled' || outcome === 'deadline' || outcome === 'closed') this.silence(key);
+    const wasRunning = call.state === 'running';
+    this.ctx.tracker.finish(call, outcome);
+    if (call.span) {
+      call.span.setAttribute('flotilla.outcome', outcome);
+      if (outcome !== 'completed') call.span.setStatus({ code: SpanStatusCode.ERROR, message: error ?? outcome });
+      call.span.end();
+    }
+    if (wasRunning) {
+      this.ctx.logger.debug({ callId: call.identity.callId, server: call.identity.server, tool: call.identity.tool, outcome, ms: Date.now() - (call.startedAt ?? call.admittedAt) }, 'call finished');
+    }
+  }
+
+  private silence(key: string): void {
+    this.silenced.add(key);
+    if (this.silenced.size > MAX_SILENCED) {
+      const oldest = this.silenced.values().next().value;
+      if (oldest !== undefined) this.silenced.delete(oldest);
+    }
+  }
+
+  /** Answers a request with an error without involving the server. */
+  private reject(id: RequestId, rejection: CallRejection): void {
+    this.inner.send({ jsonrpc: '2.0', id, error: rejection }).catch((err: unknown) => {
+      this.ctx.logger.debug({ err, server: this.ctx.server }, 'could not deliver a refusal; the client went away');
+    });
+  }
+
+  private deliver(message: JSONRPCMessage, extra: MessageExtraInfo | undefined): void {
+    if (this.closed) return;
+    this.onmessage?.(message, extra);
+  }
+
+  private handleClose(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const [key, call] of [...this.calls]) this.finish(key, call, 'closed');
+    this.held = [];
+    this.onclose?.();
+    this.resolveClosed();
+  }
+}
+
+/** Copy of a server-to-client message with `_meta["flotilla/callId"]` set. */
+function tagWithCallId<M extends { method: string; params?: Record<string, unknown> | undefined }>(message: M, callId: string): M {
+  const params = message.params ?? {};
+  const meta = typeof params._meta === 'object' && params._meta !== null ? (params._meta as Record<string, unknown>) : {};
+  return { ...message, params: { ...params, _meta: { ...meta, [META_CALL_ID]: callId } } };
+}

@@ -1,0 +1,192 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from '@flotilla/telemetry';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { isInitializeRequest, isJSONRPCRequest, type RequestId } from '@modelcontextprotocol/sdk/types.js';
+import type { CallTracker } from '../calls/CallTracker.js';
+import { ObservedTransport } from '../calls/ObservedTransport.js';
+import type { HostedSession, ServerHost } from '../hosting/ServerHost.js';
+import { readJsonBody, sendJsonRpcError } from './jsonResponses.js';
+
+/** Largest JSON-RPC request body accepted, bytes. */
+const MAX_BODY_BYTES = 4 * 1024 * 1024;
+
+interface Session {
+  readonly transport: StreamableHTTPServerTransport;
+  readonly observed: ObservedTransport;
+  readonly hosted: HostedSession;
+  /** HTTP requests of this session still open (a client's GET notification stream counts). */
+  openRequests: number;
+  lastActiveAt: number;
+}
+
+/** Context of an {@link McpEndpoint}. */
+export interface McpEndpointContext {
+  nodeId: string;
+  tracker: CallTracker;
+  logger: Logger;
+  /** A session with no open request and no call for this long is closed, ms. */
+  sessionIdleTimeoutMs: number;
+}
+
+/**
+ * The Streamable HTTP endpoint of one hosted server (`/mcp/<name>`): stateful sessions, each with its own
+ * SDK `StreamableHTTPServerTransport` (SSE responses: JSON-response mode leaks a stream-map entry per POST
+ * in stateful mode, SDK issue 2559), wrapped in an {@link ObservedTransport} and connected to its own
+ * server session.
+ */
+export class McpEndpoint {
+  private readonly sessions = new Map<string, Session>();
+  private closing = false;
+  private readonly reaper: NodeJS.Timeout;
+
+  constructor(
+    readonly server: string,
+    private readonly host: ServerHost,
+    private readonly ctx: McpEndpointContext,
+  ) {
+    // Clients that vanish without DELETE (a crashed router) would leave their sessions forever.
+    this.reaper = setInterval(() => this.reapIdleSessions(), Math.max(50, Math.min(60_000, Math.floor(ctx.sessionIdleTimeoutMs / 2))));
+    this.reaper.unref();
+  }
+
+  get path(): string {
+    return `/mcp/${this.server}`;
+  }
+
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const header = req.headers['mcp-session-id'];
+    const sessionId = Array.isArray(header) ? header[0] : header;
+    switch (req.method) {
+      case 'POST':
+        return this.handlePost(req, res, sessionId);
+      case 'GET':
+      case 'DELETE': {
+        if (sessionId === undefined) {
+          sendJsonRpcError(res, 400, -32000, 'Bad Request: Mcp-Session-Id header is required');
+          return;
+        }
+        const session = this.sessions.get(sessionId);
+        if (!session) {
+          sendJsonRpcError(res, 404, -32001, 'Session not found');
+          return;
+        }
+        this.track(session, res);
+        await session.transport.handleRequest(req, res);
+        return;
+      }
+      default:
+        sendJsonRpcError(res, 405, -32000, `Method ${req.method ?? '?'} not allowed; use POST, GET or DELETE`, { allow: 'GET, POST, DELETE' });
+    }
+  }
+
+  /** Closes every session (their servers abort running handlers). */
+  async closeAll(): Promise<void> {
+    this.closing = true;
+    clearInterval(this.reaper);
+    const all = [...this.sessions.values()];
+    this.sessions.clear();
+    await Promise.allSettled(all.map((s) => s.hosted.close()));
+  }
+
+  private async handlePost(req: IncomingMessage, res: ServerResponse, sessionId: string | undefined): Promise<void> {
+    const parsed = await readJsonBody(req, MAX_BODY_BYTES);
+    if (!parsed.ok) {
+      sendJsonRpcError(res, parsed.status, -32700, parsed.message);
+      return;
+    }
+    const body = parsed.body;
+    if (sessionId !== undefined) {
+      const session = this.sessions.get(sessionId);
+      if (!session) {
+        sendJsonRpcError(res, 404, -32001, 'Session not found');
+        return;
+      }
+      this.track(session, res);
+      this.watchForAbandon(res, body, session.observed);
+      await session.transport.handleRequest(req, res, body);
+      return;
+    }
+    if (!isInitializeRequest(body)) {
+      sendJsonRpcError(res, 400, -32000, 'Bad Request: Mcp-Session-Id header is required unless the request is initialize');
+      return;
+    }
+    if (this.closing) {
+      sendJsonRpcError(res, 503, -32000, `server ${this.server} is shutting down`);
+      return;
+    }
+    await this.openSession(req, res, body);
+  }
+
+  private async openSession(req: IncomingMessage, res: ServerResponse, body: unknown): Promise<void> {
+    const { logger } = this.ctx;
+    let session: Session | undefined;
+    const transport = new StreamableHTTPServerTransport({
+      sessionIdGenerator: () => randomUUID(),
+      onsessioninitialized: (id) => {
+        if (session) this.sessions.set(id, session);
+      },
+    });
+    const observed = new ObservedTransport(transport, { nodeId: this.ctx.nodeId, server: this.server, tracker: this.ctx.tracker, logger });
+    const hosted = this.host.open(observed);
+    session = { transport, observed, hosted, openRequests: 0, lastActiveAt: Date.now() };
+    void observed.closedSignal.then(() => {
+      const id = transport.sessionId;
+      if (id !== undefined && this.sessions.get(id) === session) this.sessions.delete(id);
+      void hosted.close().catch((err: unknown) => logger.debug({ err, server: this.server }, 'error closing a server session'));
+      logger.debug({ server: this.server, sessionId: id }, 'session closed');
+    });
+    hosted.ready.catch((err: unknown) => logger.error({ err, server: this.server }, 'server session failed to connect'));
+    const connected = await Promise.race([observed.started.then(() => undefined), hosted.ready.then(() => undefined, (err: unknown) => err)]);
+    if (connected !== undefined) {
+      sendJsonRpcError(res, 500, -32603, `server ${this.server} could not open a session: ${connected instanceof Error ? connected.message : String(connected)}`);
+      await hosted.close().catch(() => {});
+      return;
+    }
+    await transport.handleRequest(req, res, body);
+    if (transport.sessionId === undefined) {
+      // The transport refused the initialize (e.g. wrong Accept header): the session never existed.
+      await hosted.close().catch(() => {});
+      return;
+    }
+    logger.debug({ server: this.server, sessionId: transport.sessionId }, 'session opened');
+  }
+
+  /** Counts an open HTTP request of a session until its response closes. */
+  private track(session: Session, res: ServerResponse): void {
+    session.openRequests += 1;
+    session.lastActiveAt = Date.now();
+    res.once('close', () => {
+      session.openRequests -= 1;
+      session.lastActiveAt = Date.now();
+    });
+  }
+
+  private reapIdleSessions(): void {
+    const cutoff = Date.now() - this.ctx.sessionIdleTimeoutMs;
+    for (const [id, s] of this.sessions) {
+      if (s.openRequests > 0 || s.observed.openCalls > 0 || s.lastActiveAt > cutoff) continue;
+      this.sessions.delete(id);
+      this.ctx.logger.info({ server: this.server, sessionId: id, idleMs: Date.now() - s.lastActiveAt }, 'closing idle session');
+      void s.hosted.close().catch(() => {});
+    }
+  }
+
+  /**
+   * A client that drops its HTTP connection does not abort the handler: watch the response and cancel the
+   * calls it carried when it closes before they were answered.
+   */
+  private watchForAbandon(res: ServerResponse, body: unknown, observed: ObservedTransport): void {
+    const messages = Array.isArray(body) ? (body as unknown[]) : [body];
+    const ids: RequestId[] = [];
+    for (const m of messages) if (isJSONRPCRequest(m) && m.method === 'tools/call') ids.push(m.id);
+    if (ids.length === 0) return;
+    res.once('close', () => {
+      if (!res.writableFinished) observed.abandon(ids);
+    });
+  }
+}
