@@ -33,7 +33,7 @@ export function callCommand(): Command {
           resetTimeoutOnProgress: true,
           onprogress: (p) => {
             if (!bar) {
-              bar = new SingleBar({ format: ' {bar} {percentage}% | {value}/{total} {message}', stream: process.stderr, hideCursor: true }, Presets.shades_classic);
+              bar = new SingleBar({ format: ' {bar} {percentage}% | {value}/{total} {message}', stream: process.stderr, hideCursor: true, noTTYOutput: true, notTTYSchedule: 250 }, Presets.shades_classic);
               bar.start(p.total ?? 100, 0, { message: '' });
             }
             if (p.total !== undefined) bar.setTotal(p.total);

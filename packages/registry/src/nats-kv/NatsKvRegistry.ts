@@ -1,3 +1,4 @@
+import { jetstreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV, type KvEntry, type KvWatchEntry } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import {
@@ -133,8 +134,12 @@ export class NatsKvRegistry implements Registry {
   }
 
   private async listIn(kv: KV, options: { includeCritical?: boolean }): Promise<RegisteredNode[]> {
-    const keys: string[] = [];
-    for await (const key of await kv.keys(`${KEY_PREFIX}*`)) keys.push(key);
+    // kv.keys() ends only when its consumer sees nothing pending, which never happens while agents keep
+    // heartbeating (seen: 90 s). The stream's per-subject state lists the keys in one request.
+    const jsm = await jetstreamManager(this.nc);
+    const subjectPrefix = `$KV.${this.bucket}.`;
+    const info = await jsm.streams.info(`KV_${this.bucket}`, { subjects_filter: `${subjectPrefix}${KEY_PREFIX}*` });
+    const keys = Object.keys(info.state.subjects ?? {}).map((subject) => subject.slice(subjectPrefix.length));
     const nodes: RegisteredNode[] = [];
     for (const key of keys) {
       const entry = await kv.get(key);
