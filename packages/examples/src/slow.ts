@@ -10,6 +10,14 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { z } from 'zod';
 
 const CALL_ID_META = 'flotilla/callId';
+/**
+ * Multiplies every step's duration in this process: `SLOW_EXAMPLE_FACTOR=5` makes a node 5x slower than
+ * its peers, which is how the balancing benchmark builds a heterogeneous fleet.
+ */
+const SPEED_FACTOR = (() => {
+  const raw = Number(process.env.SLOW_EXAMPLE_FACTOR ?? '1');
+  return Number.isFinite(raw) && raw > 0 ? raw : 1;
+})();
 const MAX_REMEMBERED = 50;
 
 /** Counters shared by every session of this module. */
@@ -56,7 +64,7 @@ export function createSlowServer(): McpServer {
       counters.running += 1;
       try {
         for (let step = 1; step <= steps; step++) {
-          await sleep(stepMs, extra.signal);
+          await sleep(stepMs * SPEED_FACTOR, extra.signal);
           if (progressToken !== undefined) {
             await extra.sendNotification({
               method: 'notifications/progress',
