@@ -14,6 +14,7 @@ import { ToolCatalogProbe } from './hosting/ToolCatalogProbe.js';
 import { loadServerModule } from './hosting/loadServerModule.js';
 import { AgentHttpServer, type HealthReport } from './http/AgentHttpServer.js';
 import { McpEndpoint } from './http/McpEndpoint.js';
+import { AgentMetrics } from './metrics/AgentMetrics.js';
 import { ControlResponder } from './nats/ControlResponder.js';
 import { NatsLink } from './nats/NatsLink.js';
 import { ReportPublisher } from './nats/ReportPublisher.js';
@@ -69,6 +70,7 @@ export class Agent implements RunningAgent {
   private readonly link: NatsLink;
   private readonly reports: ReportPublisher;
   private readonly control: ControlResponder;
+  private readonly metrics: AgentMetrics;
   private http: AgentHttpServer | undefined;
   private grpc: GrpcHealthServer | undefined;
   private records: NodeRecordSource | undefined;
@@ -93,7 +95,25 @@ export class Agent implements RunningAgent {
     });
     this.tracker = new CallTracker({ nodeId: options.nodeId, capacity: options.capacity, maxQueue: options.maxQueue });
     this.link = new NatsLink({ url: options.natsUrl, name: `flotilla-agent-${options.nodeId}`, logger });
-    this.reports = new ReportPublisher({ nodeId: options.nodeId, subjects: this.subjects, link: this.link, tracker: this.tracker, lag: this.lag });
+    this.metrics = new AgentMetrics(
+      this.tracker,
+      {
+        load: () => this.tracker.load(),
+        natsConnected: () => this.link.state === 'connected',
+        registryRegistered: () => this.announcer?.status().state === 'registered',
+        sessions: () => this.runtimes.map((r): [string, number] => [r.name, r.endpoint.sessionCount]),
+        eventLoopLagMs: () => this.lag.latestMs,
+      },
+      { nodeId: options.nodeId, version: agentVersion(), zone: options.zone },
+    );
+    this.reports = new ReportPublisher({
+      nodeId: options.nodeId,
+      subjects: this.subjects,
+      link: this.link,
+      tracker: this.tracker,
+      lag: this.lag,
+      onPublished: (kind) => this.metrics.reportPublished(kind),
+    });
     this.control = new ControlResponder(
       this.subjects.control(options.nodeId),
       {
@@ -119,7 +139,10 @@ export class Agent implements RunningAgent {
       const host = await loadServerModule(spec);
       const log = this.logger.child({ server: spec.name });
       const endpoint = new McpEndpoint(spec.name, host, { nodeId: o.nodeId, tracker: this.tracker, logger: log, sessionIdleTimeoutMs: o.sessionIdleTimeoutMs });
-      const probe = new ToolCatalogProbe(spec.name, host, log, () => this.onToolsChanged());
+      const probe = new ToolCatalogProbe(spec.name, host, log, (catalog) => {
+        this.metrics.setHostedTools(spec.name, catalog.tools.map((t) => t.name));
+        this.onToolsChanged();
+      });
       const runtime = new HostedServerRuntime(spec.name, host, endpoint, probe);
       this.runtimes.push(runtime);
       try {
@@ -127,6 +150,7 @@ export class Agent implements RunningAgent {
       } catch (err) {
         throw new Error(`server "${spec.name}" (module ${spec.module}) did not answer initialize/tools/list: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
       }
+      this.metrics.setHostedTools(spec.name, probe.catalog.tools.map((t) => t.name));
       log.info({ style: host.style, tools: probe.catalog.tools.length, digest: probe.catalog.digest }, 'server loaded');
     }
 
@@ -136,6 +160,7 @@ export class Agent implements RunningAgent {
       allowedHosts: o.allowedHosts,
       endpoints: this.runtimes.map((r) => r.endpoint),
       health: () => this.health(),
+      metrics: () => this.metrics.render(),
       logger: this.logger,
     });
     const port = await this.http.listen();
@@ -376,6 +401,7 @@ export class Agent implements RunningAgent {
       await withTimeout(this.link.stop(), SHUTDOWN_STEP_MS);
       await this.registry?.close().catch(() => {});
       this.lag.stop();
+      this.metrics.stop();
       this.logger.info({ reason, protocol: PROTOCOL_VERSION }, 'agent stopped');
     } finally {
       this.phase = 'stopped';

@@ -8,7 +8,19 @@ export interface Tracing {
   readonly enabled: boolean;
   /** Exports every ended span now. */
   flush(): Promise<void>;
-  shutdown(): Promise<void>;
+  /**
+   * Exports the spans still buffered and stops the SDK. With `timeoutMs`, resolves after at most that long
+   * even when the collector does not answer, so an unreachable collector cannot hold up a process exit.
+   */
+  shutdown(timeoutMs?: number): Promise<void>;
+}
+
+/** How long a process waits for its last spans to be exported on exit by default, ms. */
+export const TRACING_SHUTDOWN_TIMEOUT_MS = 5000;
+
+function within(work: Promise<void>, timeoutMs: number | undefined): Promise<void> {
+  if (timeoutMs === undefined) return work;
+  return Promise.race([work, new Promise<void>((resolve) => setTimeout(resolve, timeoutMs).unref())]);
 }
 
 /** True when the standard `OTEL_*` variables ask for traces to be exported. */
@@ -30,6 +42,9 @@ export function startTracing(serviceName: string, options: { exporter?: SpanExpo
     serviceName: process.env.OTEL_SERVICE_NAME,
     // Automatic instrumentations are not loaded: Flotilla creates its own spans at the points that matter.
     instrumentations: [],
+    // Logs are pino JSON on stdout (with trace ids); unasked, the SDK would build an OTLP logs exporter
+    // that nothing writes to. Setting OTEL_LOGS_EXPORTER still gets the SDK's own logs pipeline.
+    ...(process.env.OTEL_LOGS_EXPORTER ? {} : { logRecordProcessors: [] }),
     ...(options.exporter
       ? { spanProcessors: [new SimpleSpanProcessor(options.exporter)] }
       : {}),
@@ -42,6 +57,14 @@ export function startTracing(serviceName: string, options: { exporter?: SpanExpo
       await (provider as { forceFlush(): Promise<void> }).forceFlush();
     }
   };
-  return { enabled: true, flush, shutdown: () => sdk.shutdown() };
+  let stopping: Promise<void> | undefined;
+  return {
+    enabled: true,
+    flush,
+    shutdown: (timeoutMs) => {
+      stopping ??= sdk.shutdown();
+      return within(stopping, timeoutMs);
+    },
+  };
 }
 

@@ -1,6 +1,8 @@
 import { EventEmitter } from 'node:events';
+import { performance } from 'node:perf_hooks';
 import type { CallProgress } from '@flotilla/protocol';
 import PQueue from 'p-queue';
+import type { RejectionReason } from './callOutcomeLabel.js';
 import { nodeBusy, nodeDraining, type CallRejection } from './callRejections.js';
 import { ToolLatencyStats } from './ToolLatencyStats.js';
 import { TrackedCall, type CallHandlers, type CallIdentity, type CallOutcome } from './TrackedCall.js';
@@ -26,13 +28,17 @@ interface TrackerEvents {
   /** Inflight, queued or draining changed. */
   change: [];
   /** A running call reported progress. */
-  progress: [CallProgress];
+  progress: [CallProgress, TrackedCall];
+  /** An admitted call got its slot and is handed to the server. */
+  started: [TrackedCall];
+  /** A call was refused at admission; it never became a {@link TrackedCall}. */
+  rejected: [CallIdentity, RejectionReason];
   /** A call finished (any outcome). */
   finished: [TrackedCall, CallOutcome];
 }
 
 /** Result of {@link CallTracker.admit}. */
-export type Admission = { ok: true; call: TrackedCall } | { ok: false; rejection: CallRejection };
+export type Admission = { ok: true; call: TrackedCall } | { ok: false; reason: RejectionReason; rejection: CallRejection };
 
 /**
  * Node-wide book of tool calls across every hosted server and session: admission (a p-queue with
@@ -58,10 +64,10 @@ export class CallTracker extends EventEmitter<TrackerEvents> {
 
   /** Admits a call (it then waits for a slot) or says why not. Call {@link enqueue} once the caller has registered it. */
   admit(identity: CallIdentity, handlers: CallHandlers): Admission {
-    if (this.drainingFlag) return { ok: false, rejection: nodeDraining(this.options.nodeId) };
+    if (this.drainingFlag) return this.refuse(identity, 'draining', nodeDraining(this.options.nodeId));
     // p-queue's own size still counts cancelled entries until they reach the front, so our sets decide.
     if (this.running.size >= this.options.capacity && this.waiting.size >= this.options.maxQueue) {
-      return { ok: false, rejection: nodeBusy(this.options.nodeId, this.running.size, this.waiting.size) };
+      return this.refuse(identity, 'busy', nodeBusy(this.options.nodeId, this.running.size, this.waiting.size));
     }
     return { ok: true, call: new TrackedCall(identity, handlers) };
   }
@@ -83,6 +89,8 @@ export class CallTracker extends EventEmitter<TrackerEvents> {
           this.running.add(call);
           call.state = 'running';
           call.startedAt = Date.now();
+          call.startedMono = performance.now();
+          this.emit('started', call);
           this.emit('change');
           call.handlers.run();
           await call.finished;
@@ -101,7 +109,7 @@ export class CallTracker extends EventEmitter<TrackerEvents> {
     this.waiting.delete(call);
     this.running.delete(call);
     if (!call.abort.signal.aborted) call.abort.abort();
-    if (wasRunning && call.startedAt !== undefined && (outcome === 'completed' || outcome === 'failed')) {
+    if (wasRunning && call.startedAt !== undefined && (outcome === 'completed' || outcome === 'tool_error' || outcome === 'failed')) {
       this.latency.record(call.statsKey, Date.now() - call.startedAt);
     }
     this.emit('finished', call, outcome);
@@ -124,7 +132,12 @@ export class CallTracker extends EventEmitter<TrackerEvents> {
       progress: Math.max(0, progress),
       ...(total !== undefined && total >= 0 ? { total } : {}),
       elapsedMs: Date.now() - (call.startedAt ?? call.admittedAt),
-    });
+    }, call);
+  }
+
+  private refuse(identity: CallIdentity, reason: RejectionReason, rejection: CallRejection): Admission {
+    this.emit('rejected', identity, reason);
+    return { ok: false, reason, rejection };
   }
 
   /** From now on every new call is refused with NodeDraining. */

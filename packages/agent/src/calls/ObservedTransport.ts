@@ -11,11 +11,12 @@ import {
   type MessageExtraInfo,
   type RequestId,
 } from '@modelcontextprotocol/sdk/types.js';
-import { SpanKind, SpanStatusCode, context, trace } from '@opentelemetry/api';
+import { SpanKind, SpanStatusCode, context, trace, type Attributes, type Context, type Span } from '@opentelemetry/api';
 import { z } from 'zod';
+import { outcomeLabel, rejectionLabel, type CallOutcomeLabel } from './callOutcomeLabel.js';
 import { deadlineExceeded, type CallRejection } from './callRejections.js';
 import type { CallTracker } from './CallTracker.js';
-import type { CallOutcome, TrackedCall } from './TrackedCall.js';
+import type { CallIdentity, CallOutcome, TrackedCall } from './TrackedCall.js';
 
 const tracer = trace.getTracer('@flotilla/agent');
 
@@ -129,7 +130,8 @@ export class ObservedTransport implements Transport {
       const key = keyOf(id);
       const call = this.calls.get(key);
       if (!call) continue;
-      this.ctx.logger.info({ callId: call.identity.callId, server: this.ctx.server, tool: call.identity.tool }, 'client went away; cancelling call');
+      inCall(call, () => this.ctx.logger.info({ callId: call.identity.callId, server: this.ctx.server, tool: call.identity.tool }, 'client went away; cancelling call'));
+      call.span?.addEvent('flotilla.call.cancelled', { 'flotilla.reason': 'client disconnected', 'flotilla.started': call.state === 'running' });
       if (call.state === 'running') this.cancelOnServer(id, 'client disconnected');
       this.finish(key, call, 'cancelled');
     }
@@ -141,7 +143,10 @@ export class ObservedTransport implements Transport {
         const key = keyOf(message.id);
         if (this.silenced.delete(key)) return; // already answered by the agent, or cancelled
         const call = this.calls.get(key);
-        if (call) this.finish(key, call, isJSONRPCErrorResponse(message) ? 'failed' : 'completed', isJSONRPCErrorResponse(message) ? message.error.message : undefined);
+        if (call) {
+          if (isJSONRPCErrorResponse(message)) this.finish(key, call, 'failed', message.error.message);
+          else this.finish(key, call, isToolError(message.result) ? 'tool_error' : 'completed');
+        }
       }
       return this.inner.send(message, options);
     }
@@ -179,6 +184,7 @@ export class ObservedTransport implements Transport {
       if (key && call) {
         // Per MCP, a cancelled request gets no response. A queued call never reached the server, so the
         // server must not hear of it either; a running one needs the notification to abort its handler.
+        call.span?.addEvent('flotilla.call.cancelled', { 'flotilla.reason': 'client', 'flotilla.started': call.state === 'running' });
         if (call.state === 'running') this.deliver(message, extra);
         this.finish(key, call, 'cancelled');
         return;
@@ -198,24 +204,33 @@ export class ObservedTransport implements Transport {
     const key = keyOf(request.id);
     const callId = meta?.[META_CALL_ID] ?? `${this.sessionId ?? 'session'}:${String(request.id)}`;
     const deadline = meta?.[META_DEADLINE];
+    const identity: CallIdentity = { callId, server: this.ctx.server, tool: parsed.data.name, deadline };
+    // The caller's trace context (the router's dispatch span, or any client's) is the parent of ours.
+    const parent = extractTraceMeta(meta);
     let call: TrackedCall | undefined;
-    const admission = this.ctx.tracker.admit(
-      { callId, server: this.ctx.server, tool: parsed.data.name, deadline },
-      {
-        run: () => {
-          if (call) this.run(call, request, extra, meta);
-        },
-        expire: () => {
-          if (call) this.expire(key, request.id, call);
-        },
+    const admission = this.ctx.tracker.admit(identity, {
+      run: () => {
+        if (call) this.run(call, request, extra);
       },
-    );
+      expire: () => {
+        if (call) this.expire(key, request.id, call);
+      },
+    });
     if (!admission.ok) {
-      this.ctx.logger.info({ callId, server: this.ctx.server, tool: parsed.data.name, code: admission.rejection.code }, 'call refused');
+      // A refusal is a short span of its own, so the caller's trace shows which node said no, and why.
+      const span = this.startCallSpan(identity, request.id, parent);
+      span.addEvent('flotilla.call.rejected', { 'flotilla.reason': admission.reason, 'rpc.jsonrpc.error_code': admission.rejection.code });
+      endCallSpan(span, rejectionLabel(admission.reason), admission.rejection.message);
+      context.with(trace.setSpan(parent, span), () =>
+        this.ctx.logger.info({ callId, server: this.ctx.server, tool: parsed.data.name, code: admission.rejection.code, reason: admission.reason }, 'call refused'),
+      );
       this.reject(request.id, admission.rejection);
       return;
     }
     call = admission.call;
+    // The span opens at admission, so time spent queued for a slot is part of it (and of the caller's view).
+    call.span = this.startCallSpan(identity, request.id, parent);
+    call.traceContext = trace.setSpan(parent, call.span);
     this.calls.set(key, call);
     const token = meta?.progressToken;
     if (token !== undefined) this.byProgressToken.set(keyOf(token), call);
@@ -226,28 +241,33 @@ export class ObservedTransport implements Transport {
     this.ctx.tracker.enqueue(call);
   }
 
-  /** A slot is free: open the call's span (continuing the caller's trace) and hand the request to the server. */
-  private run(call: TrackedCall, request: JSONRPCRequest, extra: MessageExtraInfo | undefined, meta: Record<string, unknown> | undefined): void {
-    const parent = extractTraceMeta(meta);
-    const span = tracer.startSpan(
-      `tools/call ${call.identity.tool}`,
-      {
-        kind: SpanKind.SERVER,
-        attributes: {
-          'mcp.method.name': 'tools/call',
-          'gen_ai.tool.name': call.identity.tool,
-          'flotilla.server': call.identity.server,
-          'flotilla.call_id': call.identity.callId,
-          'flotilla.node_id': this.ctx.nodeId,
-          'flotilla.queue_ms': Date.now() - call.admittedAt,
-        },
-      },
-      parent,
-    );
-    call.span = span;
+  /**
+   * The agent's span of one call, continuing the caller's trace: `tools/call <tool>`, a SERVER span with the
+   * MCP semantic-convention attributes and Flotilla's node and call ids.
+   */
+  private startCallSpan(identity: CallIdentity, requestId: RequestId, parent: Context): Span {
+    const attributes: Attributes = {
+      'mcp.method.name': 'tools/call',
+      'mcp.tool.name': identity.tool,
+      'gen_ai.tool.name': identity.tool,
+      'mcp.server': identity.server,
+      'jsonrpc.request.id': String(requestId),
+      'flotilla.node_id': this.ctx.nodeId,
+      'flotilla.call_id': identity.callId,
+    };
+    if (this.sessionId !== undefined) attributes['mcp.session.id'] = this.sessionId;
+    if (identity.deadline !== undefined) attributes['flotilla.deadline'] = new Date(identity.deadline).toISOString();
+    return tracer.startSpan(`tools/call ${identity.tool}`, { kind: SpanKind.SERVER, attributes }, parent);
+  }
+
+  /** A slot is free: note the queue wait on the call's span and hand the request to the server inside it. */
+  private run(call: TrackedCall, request: JSONRPCRequest, extra: MessageExtraInfo | undefined): void {
+    const waitMs = (call.queueWaitSeconds ?? 0) * 1000;
+    call.span?.setAttribute('flotilla.queue_wait_ms', waitMs);
+    call.span?.addEvent('flotilla.call.started', { 'flotilla.queue_wait_ms': waitMs });
     // The SDK starts the handler from a promise chain created here, so it (and its logs) run in this span.
-    context.with(trace.setSpan(parent, span), () => {
-      this.ctx.logger.debug({ callId: call.identity.callId, server: call.identity.server, tool: call.identity.tool }, 'call started');
+    inCall(call, () => {
+      this.ctx.logger.debug({ callId: call.identity.callId, server: call.identity.server, tool: call.identity.tool, queueWaitMs: Math.round(waitMs * 10) / 10 }, 'call started');
       this.deliver(request, extra);
     });
   }
@@ -255,7 +275,8 @@ export class ObservedTransport implements Transport {
   private expire(key: string, id: RequestId, call: TrackedCall): void {
     const started = call.state === 'running';
     if (call.state === 'done') return;
-    this.ctx.logger.info({ callId: call.identity.callId, server: this.ctx.server, tool: call.identity.tool, started }, 'call deadline passed; cancelling');
+    inCall(call, () => this.ctx.logger.info({ callId: call.identity.callId, server: this.ctx.server, tool: call.identity.tool, started }, 'call deadline passed; cancelling'));
+    call.span?.addEvent('flotilla.call.deadline_exceeded', { 'flotilla.started': started });
     if (started) this.cancelOnServer(id, 'deadline exceeded');
     this.finish(key, call, 'deadline', 'deadline exceeded');
     this.reject(id, deadlineExceeded(this.ctx.nodeId, started));
@@ -272,14 +293,13 @@ export class ObservedTransport implements Transport {
     if (outcome === 'cancelled' || outcome === 'deadline' || outcome === 'closed') this.silence(key);
     const wasRunning = call.state === 'running';
     this.ctx.tracker.finish(call, outcome);
-    if (call.span) {
-      call.span.setAttribute('flotilla.outcome', outcome);
-      if (outcome !== 'completed') call.span.setStatus({ code: SpanStatusCode.ERROR, message: error ?? outcome });
-      call.span.end();
-    }
+    const label = outcomeLabel(outcome);
     if (wasRunning) {
-      this.ctx.logger.debug({ callId: call.identity.callId, server: call.identity.server, tool: call.identity.tool, outcome, ms: Date.now() - (call.startedAt ?? call.admittedAt) }, 'call finished');
+      inCall(call, () =>
+        this.ctx.logger.debug({ callId: call.identity.callId, server: call.identity.server, tool: call.identity.tool, outcome: label, ms: Date.now() - (call.startedAt ?? call.admittedAt) }, 'call finished'),
+      );
     }
+    if (call.span) endCallSpan(call.span, label, error);
   }
 
   private silence(key: string): void {
@@ -305,11 +325,37 @@ export class ObservedTransport implements Transport {
   private handleClose(): void {
     if (this.closed) return;
     this.closed = true;
-    for (const [key, call] of [...this.calls]) this.finish(key, call, 'closed');
+    for (const [key, call] of [...this.calls]) {
+      call.span?.addEvent('flotilla.call.cancelled', { 'flotilla.reason': 'session closed', 'flotilla.started': call.state === 'running' });
+      this.finish(key, call, 'closed');
+    }
     this.held = [];
     this.onclose?.();
     this.resolveClosed();
   }
+}
+
+/** Runs `fn` in the call's trace context, so log lines written there carry its trace and span ids. */
+function inCall<T>(call: TrackedCall, fn: () => T): T {
+  return call.traceContext ? context.with(call.traceContext, fn) : fn();
+}
+
+/**
+ * Ends a call span with its outcome. Only `ok` leaves the status unset (the semantic conventions' rule for
+ * server spans); a tool error is an error too, typed `tool_error` as the MCP conventions ask.
+ */
+function endCallSpan(span: Span, label: CallOutcomeLabel, message?: string): void {
+  span.setAttribute('flotilla.outcome', label);
+  if (label !== 'ok') {
+    span.setAttribute('error.type', label);
+    span.setStatus({ code: SpanStatusCode.ERROR, message: message ?? label });
+  }
+  span.end();
+}
+
+/** True for a `tools/call` result that reports a tool failure (`isError: true`). */
+function isToolError(result: unknown): boolean {
+  return typeof result === 'object' && result !== null && (result as { isError?: unknown }).isError === true;
 }
 
 /** Copy of a server-to-client message with `_meta["flotilla/callId"]` set. */

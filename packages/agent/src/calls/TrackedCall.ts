@@ -1,4 +1,5 @@
-import type { Span } from '@opentelemetry/api';
+import { performance } from 'node:perf_hooks';
+import type { Context, Span } from '@opentelemetry/api';
 
 /** Identity of one `tools/call` as the agent sees it. */
 export interface CallIdentity {
@@ -10,8 +11,12 @@ export interface CallIdentity {
   deadline: number | undefined;
 }
 
-/** How a call left the node. */
-export type CallOutcome = 'completed' | 'failed' | 'cancelled' | 'deadline' | 'closed';
+/**
+ * How a call left the node: `completed` (a result), `tool_error` (a result with `isError: true`), `failed`
+ * (a JSON-RPC error from the server), `cancelled` (by the client, or its connection went away),
+ * `deadline` (the caller's deadline passed), `closed` (the session ended while the call was open).
+ */
+export type CallOutcome = 'completed' | 'tool_error' | 'failed' | 'cancelled' | 'deadline' | 'closed';
 
 /** What the transport that received a call does when the tracker starts or expires it. */
 export interface CallHandlers {
@@ -26,11 +31,16 @@ export class TrackedCall {
   state: 'queued' | 'running' | 'done' = 'queued';
   readonly admittedAt = Date.now();
   startedAt: number | undefined;
+  /** Monotonic clock (ms) at admission and start: durations for metrics, immune to wall-clock steps. */
+  readonly admittedMono = performance.now();
+  startedMono: number | undefined;
   /** Aborting removes a queued call from the node's queue and frees a running call's slot. */
   readonly abort = new AbortController();
   readonly finished: Promise<void>;
   lastProgress: { progress: number; total: number | undefined } | undefined;
+  /** The agent's span for this call (from admission to answer) and the context that carries it. */
   span: Span | undefined;
+  traceContext: Context | undefined;
   deadlineTimer: NodeJS.Timeout | undefined;
   private resolveFinished!: () => void;
 
@@ -43,6 +53,16 @@ export class TrackedCall {
   /** `<server>/<tool>`, the key of per-tool statistics. */
   get statsKey(): string {
     return `${this.identity.server}/${this.identity.tool}`;
+  }
+
+  /** Seconds the call waited for a slot; undefined until it starts running. */
+  get queueWaitSeconds(): number | undefined {
+    return this.startedMono === undefined ? undefined : (this.startedMono - this.admittedMono) / 1000;
+  }
+
+  /** Seconds the call has been running (the tool's time, queue wait excluded); undefined if it never ran. */
+  runSeconds(now: number = performance.now()): number | undefined {
+    return this.startedMono === undefined ? undefined : (now - this.startedMono) / 1000;
   }
 
   /** Marks the call done; returns false when it already was. */

@@ -24,13 +24,15 @@ export interface AgentHttpServerOptions {
   allowedHosts: ReadonlySet<string>;
   endpoints: readonly McpEndpoint[];
   health: () => HealthReport;
+  /** The Prometheus exposition served at `/metrics`. */
+  metrics: () => Promise<{ contentType: string; body: string }>;
   logger: Logger;
 }
 
 /**
  * The agent's HTTP server: each hosted server at `/mcp/<name>` (Streamable HTTP), plus `/healthz`
- * (liveness) and `/readyz` (readiness, 503 with reasons when not ready). Anything else gets a clear JSON
- * 404/405.
+ * (liveness), `/readyz` (readiness, 503 with reasons when not ready) and `/metrics` (Prometheus). Anything
+ * else gets a clear JSON 404/405.
  */
 export class AgentHttpServer {
   private readonly server: Server;
@@ -76,9 +78,15 @@ export class AgentHttpServer {
   private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://agent.invalid');
     const path = url.pathname;
-    if (path === '/healthz' || path === '/readyz') {
+    if (path === '/healthz' || path === '/readyz' || path === '/metrics') {
       if (req.method !== 'GET' && req.method !== 'HEAD') {
         sendJson(res, 405, { error: `method ${req.method ?? '?'} not allowed on ${path}; use GET` }, { allow: 'GET, HEAD' });
+        return;
+      }
+      if (path === '/metrics') {
+        const { contentType, body } = await this.options.metrics();
+        res.writeHead(200, { 'content-type': contentType, 'content-length': Buffer.byteLength(body) });
+        res.end(req.method === 'HEAD' ? undefined : body);
         return;
       }
       const report = this.options.health();
@@ -89,7 +97,7 @@ export class AgentHttpServer {
     const match = /^\/mcp\/([^/]+)\/?$/.exec(path);
     if (!match) {
       const hosted = [...this.byName.values()].map((e) => e.path);
-      sendJson(res, 404, { error: `no route ${path}; MCP servers on this node: ${hosted.join(', ') || 'none'}; health: /healthz, /readyz` });
+      sendJson(res, 404, { error: `no route ${path}; MCP servers on this node: ${hosted.join(', ') || 'none'}; health: /healthz, /readyz; metrics: /metrics` });
       return;
     }
     const name = decodeURIComponent(match[1]!);

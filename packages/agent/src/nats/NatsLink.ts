@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { connect, headers, type NatsConnection, type Payload } from '@nats-io/transport-node';
 import { injectTraceHeaders, type Logger } from '@flotilla/telemetry';
+import { ROOT_CONTEXT, type Context } from '@opentelemetry/api';
 
 /** Where the agent's NATS connection stands. */
 export type NatsLinkState = 'connecting' | 'connected' | 'disconnected' | 'stopped';
@@ -57,13 +58,17 @@ export class NatsLink extends EventEmitter<NatsLinkEvents> {
     return attempted;
   }
 
-  /** Publishes with W3C trace context in the headers; false when not connected or the client refused. */
-  publish(subject: string, payload: Payload): boolean {
+  /**
+   * Publishes, with the W3C trace context of `ctx` (default: none) in the headers; false when not connected
+   * or the client refused. Reports are published from timers, where the active context is whatever call
+   * happened to schedule the timer, so the caller says which trace a message belongs to, if any.
+   */
+  publish(subject: string, payload: Payload, ctx: Context = ROOT_CONTEXT): boolean {
     const nc = this.nc;
     if (!nc || this.current !== 'connected') return false;
     try {
       const h = headers();
-      injectTraceHeaders(h);
+      injectTraceHeaders(h, ctx);
       nc.publish(subject, payload, h.keys().length > 0 ? { headers: h } : undefined);
       return true;
     } catch (err) {

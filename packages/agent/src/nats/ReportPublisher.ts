@@ -7,9 +7,14 @@ import {
   type ProgressReport,
   type Subjects,
 } from '@flotilla/protocol';
+import type { Context } from '@opentelemetry/api';
 import type { CallTracker } from '../calls/CallTracker.js';
+import type { TrackedCall } from '../calls/TrackedCall.js';
 import type { EventLoopLag } from '../health/EventLoopLag.js';
 import type { NatsLink } from './NatsLink.js';
+
+/** The kinds of message the publisher sends, as counted by `flotilla_agent_reports_published_total{kind}`. */
+export type ReportKind = 'load' | 'progress' | 'event';
 
 /** Options of {@link ReportPublisher}. */
 export interface ReportPublisherOptions {
@@ -22,6 +27,8 @@ export interface ReportPublisherOptions {
   intervalMs?: number;
   /** Least time between two reports of one kind, ms (default 100: at most ~10/s). */
   minGapMs?: number;
+  /** Called for every message NATS accepted (not for those dropped while disconnected). */
+  onPublished?: (kind: ReportKind) => void;
 }
 
 /**
@@ -29,6 +36,11 @@ export interface ReportPublisherOptions {
  * lifecycle events on NATS. Changes between two reports are merged: a burst of 1000 call starts is a
  * handful of load reports, and a call reporting progress every millisecond appears once per report with
  * its latest value.
+ *
+ * Trace context in the NATS headers: a progress report that carries a single call continues that call's
+ * trace (its `traceparent` is the agent's call span). A report that merges several calls carries none,
+ * since a message has one parent and picking one would mislead; the call ids in the payload join it to
+ * the calls. Load reports and events are about the node, not a call, and carry none either.
  */
 export class ReportPublisher {
   private seq = 0;
@@ -36,12 +48,12 @@ export class ReportPublisher {
   private loadTimer: NodeJS.Timeout | undefined;
   private lastProgressAt = 0;
   private progressTimer: NodeJS.Timeout | undefined;
-  private readonly pendingProgress = new Map<string, CallProgress>();
+  private readonly pendingProgress = new Map<string, { progress: CallProgress; trace: Context | undefined }>();
   private readonly ticker: NodeJS.Timeout;
   private readonly intervalMs: number;
   private readonly minGapMs: number;
   private readonly onChange = (): void => this.scheduleLoad();
-  private readonly onProgress = (p: CallProgress): void => this.queueProgress(p);
+  private readonly onProgress = (p: CallProgress, call: TrackedCall): void => this.queueProgress(p, call.traceContext);
 
   constructor(private readonly options: ReportPublisherOptions) {
     this.intervalMs = options.intervalMs ?? 1000;
@@ -58,7 +70,7 @@ export class ReportPublisher {
   /** Publishes a node event (joined, draining, left). */
   publishEvent(type: NodeEvent['type'], reason?: string): boolean {
     const event: NodeEvent = { v: PROTOCOL_VERSION, type, nodeId: this.options.nodeId, at: Date.now(), ...(reason ? { reason } : {}) };
-    return this.options.link.publish(this.options.subjects.events, encodeJson(event));
+    return this.send('event', this.options.subjects.events, encodeJson(event));
   }
 
   /** Publishes a load report now. */
@@ -81,7 +93,7 @@ export class ReportPublisher {
       draining: load.draining,
       tools: this.options.tracker.toolLatency(),
     };
-    this.options.link.publish(this.options.subjects.load(this.options.nodeId), encodeJson(report));
+    this.send('load', this.options.subjects.load(this.options.nodeId), encodeJson(report));
   }
 
   stop(): void {
@@ -103,8 +115,8 @@ export class ReportPublisher {
     this.loadTimer.unref();
   }
 
-  private queueProgress(progress: CallProgress): void {
-    this.pendingProgress.set(progress.callId, progress);
+  private queueProgress(progress: CallProgress, trace: Context | undefined): void {
+    this.pendingProgress.set(progress.callId, { progress, trace });
     if (this.progressTimer) return;
     const wait = Math.max(0, this.lastProgressAt + this.minGapMs - Date.now());
     this.progressTimer = setTimeout(() => this.flushProgress(), wait);
@@ -115,8 +127,16 @@ export class ReportPublisher {
     this.progressTimer = undefined;
     if (this.pendingProgress.size === 0) return;
     this.lastProgressAt = Date.now();
-    const report: ProgressReport = { v: PROTOCOL_VERSION, nodeId: this.options.nodeId, at: this.lastProgressAt, calls: [...this.pendingProgress.values()] };
+    const pending = [...this.pendingProgress.values()];
     this.pendingProgress.clear();
-    this.options.link.publish(this.options.subjects.progress(this.options.nodeId), encodeJson(report));
+    const report: ProgressReport = { v: PROTOCOL_VERSION, nodeId: this.options.nodeId, at: this.lastProgressAt, calls: pending.map((p) => p.progress) };
+    const trace = pending.length === 1 ? pending[0]!.trace : undefined;
+    this.send('progress', this.options.subjects.progress(this.options.nodeId), encodeJson(report), trace);
+  }
+
+  private send(kind: ReportKind, subject: string, payload: Uint8Array, trace?: Context): boolean {
+    const sent = this.options.link.publish(subject, payload, trace);
+    if (sent) this.options.onPublished?.(kind);
+    return sent;
   }
 }

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { Command, Option } from 'commander';
 import { REGISTRY_KINDS, type RegistryKind } from '@flotilla/registry';
-import { createLogger } from '@flotilla/telemetry';
+import { TRACING_SHUTDOWN_TIMEOUT_MS, createLogger, startTracing } from '@flotilla/telemetry';
 import { env, parsePort, parsePositiveInt, parseServerSpec } from '../options.js';
 
 /** `flotilla agent`: host MCP servers on this node and announce them. */
@@ -28,6 +28,10 @@ export function agentCommand(): Command {
       // Loaded on demand so light commands (nodes, tools) do not pay for the agent's dependencies.
       const { startAgent, installSignalHandlers } = await import('@flotilla/agent');
       const logger = createLogger({ name: 'agent', base: { nodeId: o.nodeId } });
+      // Before the agent starts, so its first call already has a tracer; off unless OTEL_* asks for it.
+      const tracing = startTracing('flotilla-agent');
+      if (tracing.enabled) logger.info({ service: process.env.OTEL_SERVICE_NAME }, 'tracing enabled');
+      const flushTraces = (): Promise<void> => tracing.shutdown(TRACING_SHUTDOWN_TIMEOUT_MS).catch((err: unknown) => logger.warn({ err }, 'could not export the last spans'));
       const agent = await startAgent({
         nodeId: o.nodeId,
         servers: o.server,
@@ -43,7 +47,12 @@ export function agentCommand(): Command {
         ...(o.zone ? { zone: o.zone } : {}),
         drainGraceMs: o.drainGrace,
         logger,
+      }).catch(async (err: unknown) => {
+        await flushTraces();
+        throw err;
       });
-      installSignalHandlers(agent);
+      // Every way out (drained after SIGTERM, drain over NATS, second signal) exports the spans still
+      // buffered before the process ends: the calls that finished during the drain are in them.
+      installSignalHandlers(agent, { exit: (code) => void flushTraces().finally(() => process.exit(code)) });
     });
 }

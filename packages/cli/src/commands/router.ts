@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 import { REGISTRY_KINDS, type RegistryKind } from '@flotilla/registry';
-import { createLogger } from '@flotilla/telemetry';
+import { TRACING_SHUTDOWN_TIMEOUT_MS, createLogger, startTracing } from '@flotilla/telemetry';
 import { env, parsePort, parsePositiveInt } from '../options.js';
 
 const STRATEGIES = ['least-outstanding', 'round-robin'] as const;
@@ -25,6 +25,10 @@ export function routerCommand(): Command {
     }) => {
       const { startRouter } = await import('@flotilla/router');
       const logger = createLogger({ name: 'router' });
+      // Before the router starts, so its first call already has a tracer; off unless OTEL_* asks for it.
+      const tracing = startTracing('flotilla-router');
+      if (tracing.enabled) logger.info({ service: process.env.OTEL_SERVICE_NAME }, 'tracing enabled');
+      const flushTraces = (): Promise<void> => tracing.shutdown(TRACING_SHUTDOWN_TIMEOUT_MS).catch((err: unknown) => logger.warn({ err }, 'could not export the last spans'));
       const router = await startRouter({
         natsUrl: o.nats,
         prefix: o.prefix,
@@ -37,13 +41,29 @@ export function routerCommand(): Command {
         ...(o.allowedHost ? { allowedHosts: o.allowedHost } : {}),
         ...(o.allowedOrigin ? { allowedOrigins: o.allowedOrigin } : {}),
         logger,
+      }).catch(async (err: unknown) => {
+        await flushTraces();
+        throw err;
       });
       let stopping = false;
       const stop = (signal: string): void => {
         if (stopping) return;
         stopping = true;
         logger.info({ signal }, 'router stopping');
-        router.stop().then(() => process.exit(0), (err: unknown) => { logger.error({ err }, 'router stop failed'); process.exit(1); });
+        // Spans are exported after the router stopped, so those of the calls it finished on the way are in.
+        void router
+          .stop()
+          .then(
+            () => 0,
+            (err: unknown) => {
+              logger.error({ err }, 'router stop failed');
+              return 1;
+            },
+          )
+          .then(async (code) => {
+            await flushTraces();
+            process.exit(code);
+          });
       };
       process.once('SIGTERM', () => stop('SIGTERM'));
       process.once('SIGINT', () => stop('SIGINT'));

@@ -1,0 +1,82 @@
+import { DEFAULT_SUBJECT_PREFIX } from '@flotilla/protocol';
+import { DEFAULT_REGISTRY_TIMINGS, REGISTRY_KINDS, type RegistryKind } from '@flotilla/registry';
+import type { Logger } from '@flotilla/telemetry';
+import { z } from 'zod';
+
+/** Replica-picking strategies the router offers. */
+export const BALANCER_STRATEGIES = ['least-outstanding', 'round-robin'] as const;
+export type BalancerStrategy = (typeof BALANCER_STRATEGIES)[number];
+
+/** How to start a router; see {@link startRouter}. */
+export interface RouterOptions {
+  /** NATS server(s) carrying the registry (nats-kv backend) and load/progress reports. */
+  natsUrl: string;
+  /** Subject prefix, default `flotilla`. */
+  prefix?: string;
+  /** Registry backend, default `nats-kv`. */
+  registryKind?: RegistryKind;
+  /** Listen address, default `127.0.0.1`. */
+  host?: string;
+  /** Listen port, default 8080; 0 picks a free port. */
+  port?: number;
+  /** Largest accepted POST body, default 4 MiB; bigger bodies get 413. */
+  maxBodyBytes?: number;
+  /** Host header values accepted on `/mcp` and `/api` (DNS-rebinding protection); default: loopback names with the port. */
+  allowedHosts?: string[];
+  /** Origin header values accepted on `/mcp` and `/api`; requests without Origin are always accepted. Default: loopback origins with the port. */
+  allowedOrigins?: string[];
+  /** How a replica is picked, default `least-outstanding`. */
+  strategy?: BalancerStrategy;
+  /** Calls the router runs at once on one node; the rest wait in the router's per-node queue. Default: twice the node's announced capacity, at least 16. */
+  perNodeConcurrency?: number;
+  /** A node whose heartbeat is older than this leaves the catalog, ms (default 3000). */
+  staleAfterMs?: number;
+  /** Heartbeat interval agents use, ms (default 1000). */
+  heartbeatIntervalMs?: number;
+  /** Longest time a forwarded call may go without a response or a progress notification, ms (default 10 min). */
+  callTimeoutMs?: number;
+  /** A client session with no HTTP activity for this long is closed, ms (default 30 min). */
+  sessionIdleTimeoutMs?: number;
+  logger?: Logger;
+}
+
+/** A started router. */
+export interface RunningRouter {
+  /** The MCP endpoint, e.g. `http://127.0.0.1:8080/mcp`. */
+  readonly url: string;
+  /** The port actually bound (useful with `port: 0`). */
+  readonly port: number;
+  /** Closes client sessions, upstream sessions, the NATS connection and the HTTP server. */
+  stop(): Promise<void>;
+}
+
+const RouterOptionsSchema = z.object({
+  natsUrl: z.string().min(1, 'natsUrl is required'),
+  prefix: z.string().min(1).default(DEFAULT_SUBJECT_PREFIX),
+  registryKind: z.enum(REGISTRY_KINDS).default('nats-kv'),
+  host: z.string().min(1).default('127.0.0.1'),
+  port: z.number().int().min(0).max(65535).default(8080),
+  maxBodyBytes: z.number().int().positive().default(4 * 1024 * 1024),
+  allowedHosts: z.array(z.string().min(1)).optional(),
+  allowedOrigins: z.array(z.string().min(1)).optional(),
+  strategy: z.enum(BALANCER_STRATEGIES).default('least-outstanding'),
+  perNodeConcurrency: z.number().int().positive().optional(),
+  staleAfterMs: z.number().int().positive().default(DEFAULT_REGISTRY_TIMINGS.staleAfterMs),
+  heartbeatIntervalMs: z.number().int().positive().default(DEFAULT_REGISTRY_TIMINGS.heartbeatIntervalMs),
+  callTimeoutMs: z.number().int().positive().default(10 * 60_000),
+  sessionIdleTimeoutMs: z.number().int().positive().default(30 * 60_000),
+});
+
+/** Router options with every default applied. */
+export type ResolvedRouterOptions = z.output<typeof RouterOptionsSchema> & { logger?: Logger };
+
+/** Validates options (throwing a message that names each wrong field) and applies defaults. */
+export function resolveRouterOptions(options: RouterOptions): ResolvedRouterOptions {
+  const { logger, ...rest } = options;
+  const parsed = RouterOptionsSchema.safeParse(rest);
+  if (!parsed.success) {
+    const detail = parsed.error.issues.map((i) => `${i.path.join('.') || '(options)'}: ${i.message}`).join('; ');
+    throw new Error(`invalid router options: ${detail}`);
+  }
+  return { ...parsed.data, ...(logger ? { logger } : {}) };
+}

@@ -1,0 +1,100 @@
+import type { RegisteredNode, Registry, RegistryWatch } from '@flotilla/registry';
+import type { Logger } from '@flotilla/telemetry';
+import { NodeEndpoint, type NodeEndpointDeps } from '../endpoint/NodeEndpoint.js';
+import type { NodeLoadView } from './NodeLoadView.js';
+
+/** Whether the registry answers, as last reported by its watch. */
+export interface RegistryStatus {
+  /** A first snapshot arrived. */
+  synced: boolean;
+  reachable: boolean;
+  error?: string;
+}
+
+/**
+ * Discovery: follows the registry's live view and keeps one {@link NodeEndpoint} per live node. A node that
+ * joins gets upstream sessions (and enters the catalog as they come up); a node that leaves the view
+ * (stale heartbeat, deregistered, killed) is closed at once, failing its in-flight calls; a node id that
+ * reappears with a new instance id is a restart and gets fresh sessions.
+ */
+export class MeshDiscovery {
+  private readonly endpoints = new Map<string, NodeEndpoint>();
+  private watch: RegistryWatch | undefined;
+  private status: RegistryStatus = { synced: false, reachable: false };
+
+  constructor(
+    private readonly registry: Registry,
+    private readonly deps: NodeEndpointDeps,
+    private readonly loadView: NodeLoadView | undefined,
+    private readonly logger: Logger,
+  ) {}
+
+  start(): void {
+    this.watch = this.registry.watch((event) => {
+      if (event.type === 'snapshot') {
+        this.status = { synced: true, reachable: true };
+        this.apply(event.nodes);
+      } else {
+        this.status = { synced: this.status.synced, reachable: event.reachable, ...(event.error ? { error: event.error } : {}) };
+        if (event.reachable) this.logger.info({ registry: this.registry.kind }, 'registry reachable');
+        else this.logger.warn({ registry: this.registry.kind, error: event.error }, 'registry unreachable; keeping the last view');
+      }
+    });
+  }
+
+  registryStatus(): RegistryStatus {
+    return { ...this.status };
+  }
+
+  endpoint(nodeId: string): NodeEndpoint | undefined {
+    return this.endpoints.get(nodeId);
+  }
+
+  listEndpoints(): NodeEndpoint[] {
+    return [...this.endpoints.values()].sort((a, b) => a.nodeId.localeCompare(b.nodeId));
+  }
+
+  /** Stops watching and closes every node (politely ending upstream sessions). */
+  async stop(): Promise<void> {
+    await this.watch?.stop();
+    this.watch = undefined;
+    const all = [...this.endpoints.values()];
+    this.endpoints.clear();
+    await Promise.all(all.map((e) => e.close('router stopping', true)));
+  }
+
+  private apply(nodes: RegisteredNode[]): void {
+    const live = new Set<string>();
+    for (const node of nodes) {
+      const id = node.record.nodeId;
+      live.add(id);
+      const current = this.endpoints.get(id);
+      if (!current) {
+        this.join(node);
+      } else if (current.record.instanceId !== node.record.instanceId || current.record.mcpBaseUrl !== node.record.mcpBaseUrl) {
+        this.leave(current, 'was replaced by a new instance');
+        this.join(node);
+      } else {
+        const wasDraining = current.draining;
+        current.update(node);
+        if (current.draining && !wasDraining) this.logger.info({ nodeId: id }, 'node draining: no new calls go there');
+      }
+    }
+    for (const endpoint of [...this.endpoints.values()]) {
+      if (!live.has(endpoint.nodeId)) this.leave(endpoint, 'left the registry view');
+    }
+  }
+
+  private join(node: RegisteredNode): void {
+    const { nodeId, mcpBaseUrl, servers } = node.record;
+    this.logger.info({ nodeId, mcpBaseUrl, servers: servers.map((s) => s.name) }, 'node joined');
+    this.endpoints.set(nodeId, new NodeEndpoint(node, this.deps));
+  }
+
+  private leave(endpoint: NodeEndpoint, reason: string): void {
+    this.logger.warn({ nodeId: endpoint.nodeId, inflight: endpoint.outstanding }, `node ${reason}`);
+    if (this.endpoints.get(endpoint.nodeId) === endpoint) this.endpoints.delete(endpoint.nodeId);
+    this.loadView?.forget(endpoint.nodeId);
+    void endpoint.close(reason);
+  }
+}

@@ -1,0 +1,55 @@
+import { FlotillaErrorCode } from '@flotilla/protocol';
+import { ErrorCode } from '@modelcontextprotocol/sdk/types.js';
+import { JsonRpcError } from './JsonRpcError.js';
+
+/** One failed attempt to place a call on a node, reported to the client when no replica worked. */
+export interface FailedAttempt {
+  nodeId: string;
+  reason: string;
+}
+
+/** `tools/call` (or `prompts/get`) named something the catalog does not have. */
+export function unknownTool(name: string): JsonRpcError {
+  return new JsonRpcError(ErrorCode.InvalidParams, `Unknown tool: ${name}`);
+}
+
+/** `prompts/get` named a prompt the catalog does not have. */
+export function unknownPrompt(name: string): JsonRpcError {
+  return new JsonRpcError(ErrorCode.InvalidParams, `Unknown prompt: ${name}`);
+}
+
+/** `resources/read` named a URI no server offers. */
+export function unknownResource(uri: string): JsonRpcError {
+  return new JsonRpcError(ErrorCode.InvalidParams, `Unknown resource: ${uri}`);
+}
+
+/** Arguments did not match the tool's input schema. */
+export function invalidArguments(tool: string, problems: string[]): JsonRpcError {
+  return new JsonRpcError(ErrorCode.InvalidParams, `Invalid arguments for tool ${tool}: ${problems.join('; ')}`, { problems });
+}
+
+/** No replica could take the call: none exists, all are draining or broken, or every attempt was refused. */
+export function noReplica(target: string, attempts: FailedAttempt[]): JsonRpcError {
+  const detail = attempts.length
+    ? `; tried ${attempts.map((a) => `${a.nodeId} (${a.reason})`).join(', ')}`
+    : '; no node offering it is available';
+  return new JsonRpcError(FlotillaErrorCode.NoReplica, `No healthy replica for ${target}${detail}`, { target, attempts });
+}
+
+/** A node accepted a call that is not safe to retry, then failed. */
+export function nodeFailed(target: string, nodeId: string, reason: string, attempts: FailedAttempt[]): JsonRpcError {
+  return new JsonRpcError(
+    FlotillaErrorCode.NodeFailed,
+    `Node ${nodeId} failed while running ${target}: ${reason}; not retried because ${target} is not marked read-only or idempotent`,
+    { target, nodeId, reason, attempts },
+  );
+}
+
+/** The client's deadline passed before a node answered. */
+export function deadlineExceeded(target: string, nodeId?: string): JsonRpcError {
+  return new JsonRpcError(
+    FlotillaErrorCode.DeadlineExceeded,
+    `Deadline exceeded for ${target}${nodeId ? ` (last tried on node ${nodeId})` : ''}`,
+    { target, ...(nodeId ? { nodeId } : {}) },
+  );
+}

@@ -1,0 +1,21 @@
+/** How one attempt on a node ended. */
+export type AttemptResult = 'ok' | 'tool_error' | 'error' | 'busy' | 'draining' | 'refused' | 'breaker_open' | 'node_lost' | 'timeout' | 'cancelled';
+
+/** How a client's tool call ended, as the client saw it. */
+export type CallOutcome = 'ok' | 'tool_error' | 'error' | 'no_replica' | 'invalid_request' | 'cancelled' | 'deadline_exceeded';
+
+/** Tool name reported for a call naming a tool the catalog does not have (parentheses cannot occur in tool names). */
+export const UNKNOWN_TOOL = '(unknown)';
+
+/**
+ * Hears what happens to tool calls (metrics). Tool names given are catalog names or `(unknown)`, so they
+ * stay a bounded label set.
+ */
+export interface CallObserver {
+  attempt(tool: string, nodeId: string, result: AttemptResult): void;
+  /** Another attempt after one the node never started. */
+  retry(tool: string, reason: AttemptResult): void;
+  /** Another attempt after a node accepted the call and then failed. */
+  failover(tool: string, reason: AttemptResult): void;
+  finished(tool: string, nodeId: string | undefined, outcome: CallOutcome, seconds: number): void;
+}

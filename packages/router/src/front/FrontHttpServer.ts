@@ -1,0 +1,115 @@
+import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from '@flotilla/telemetry';
+import { ErrorCode } from '@modelcontextprotocol/sdk/types.js';
+import type { HttpRoute, RouterMetrics } from '../metrics/RouterMetrics.js';
+import type { OpsApi } from '../ops/OpsApi.js';
+import type { HostOriginPolicy } from './HostOriginPolicy.js';
+import { sendJson, sendJsonRpcError } from './JsonRpcHttpError.js';
+import type { McpEndpoint } from './McpEndpoint.js';
+
+/**
+ * The router's HTTP server: `/mcp` (MCP Streamable HTTP) and the operations endpoints. Host and Origin
+ * are checked on `/mcp` and `/api`; probes (`/healthz`, `/readyz`) and `/metrics` answer any host, as
+ * orchestrators and Prometheus reach pods by IP (and they are read-only).
+ */
+export class FrontHttpServer {
+  private readonly http: HttpServer;
+
+  constructor(
+    private readonly mcp: McpEndpoint,
+    private readonly ops: OpsApi,
+    private readonly policy: () => HostOriginPolicy,
+    private readonly logger: Logger,
+    private readonly metrics?: RouterMetrics,
+  ) {
+    this.http = createServer((req, res) => {
+      if (this.metrics) {
+        const route = routeOf(req.url);
+        res.once('close', () => this.metrics!.httpRequest(route, res.statusCode));
+      }
+      this.route(req, res).catch((err: unknown) => {
+        this.logger.error({ err, url: req.url, method: req.method }, 'request handling failed');
+        if (!res.headersSent) sendJsonRpcError(res, 500, ErrorCode.InternalError, 'Internal error');
+        else res.destroy();
+      });
+    });
+    // SSE streams may stay open for the whole session; Node's default request timeout would cut them.
+    this.http.requestTimeout = 0;
+    this.http.keepAliveTimeout = 65_000;
+  }
+
+  /** Binds; resolves with the port actually bound. */
+  listen(host: string, port: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.http.once('error', reject);
+      this.http.listen(port, host, () => {
+        this.http.off('error', reject);
+        resolve((this.http.address() as AddressInfo).port);
+      });
+    });
+  }
+
+  async close(): Promise<void> {
+    await new Promise<void>((resolve) => {
+      this.http.close(() => resolve());
+      this.http.closeAllConnections();
+    });
+  }
+
+  private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = (req.url ?? '/').split('?')[0]!;
+    const guarded = path === '/mcp' || path.startsWith('/api/');
+    if (guarded) {
+      const verdict = this.policy().check(req);
+      if (!verdict.ok) {
+        this.logger.warn({ path, host: req.headers.host, origin: req.headers.origin }, 'refused request: DNS-rebinding protection');
+        req.resume();
+        return sendJsonRpcError(res, 403, ErrorCode.InvalidRequest, `Forbidden: ${verdict.reason}`);
+      }
+    }
+    if (path === '/mcp') return this.mcp.handle(req, res);
+    const readOnly = (handler: () => void): void => {
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        req.resume();
+        return sendJson(res, 405, { error: `Method not allowed: ${req.method ?? ''}; use GET` }, { allow: 'GET, HEAD' });
+      }
+      handler();
+    };
+    switch (path) {
+      case '/metrics':
+        return readOnly(() => void this.serveMetrics(res));
+      case '/healthz':
+        return readOnly(() => this.ops.healthz(res));
+      case '/readyz':
+        return readOnly(() => this.ops.readyz(res));
+      case '/api/v1/nodes':
+        return readOnly(() => this.ops.nodes(res));
+      case '/api/v1/tools':
+        return readOnly(() => this.ops.tools(res));
+      default:
+        req.resume();
+        return sendJson(res, 404, { error: `Not found: ${path}`, endpoints: ['/mcp', '/healthz', '/readyz', '/metrics', '/api/v1/nodes', '/api/v1/tools'] });
+    }
+  }
+
+  private async serveMetrics(res: ServerResponse): Promise<void> {
+    if (!this.metrics) return sendJson(res, 404, { error: 'metrics are off' });
+    try {
+      const { contentType, body } = await this.metrics.exposition();
+      res.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-store' });
+      res.end(body);
+    } catch (err) {
+      this.logger.error({ err }, 'cannot render metrics');
+      sendJson(res, 500, { error: 'cannot render metrics' });
+    }
+  }
+}
+
+function routeOf(url: string | undefined): HttpRoute {
+  const path = (url ?? '/').split('?')[0]!;
+  if (path === '/mcp' || path === '/healthz' || path === '/readyz' || path === '/metrics') return path;
+  if (path === '/api/v1' || path.startsWith('/api/v1/')) return '/api/v1';
+  if (path === '/dashboard' || path.startsWith('/dashboard/')) return '/dashboard';
+  return 'other';
+}

@@ -1,0 +1,142 @@
+import { Counter, Gauge, Histogram, LATENCY_BUCKETS, createMetricsRegistry, type Registry } from '@flotilla/telemetry';
+import type { BreakerState } from '../endpoint/NodeGuard.js';
+import type { AttemptResult, CallObserver, CallOutcome } from '../forwarding/CallObserver.js';
+
+/** Every metric name of the router starts with this (process and Node.js defaults included). */
+export const ROUTER_METRICS_PREFIX = 'flotilla_router';
+
+/** Routes of `flotilla_router_http_requests_total`. */
+export type HttpRoute = '/mcp' | '/healthz' | '/readyz' | '/metrics' | '/api/v1' | '/dashboard' | 'other';
+
+/** One node as the gauges see it at scrape time. */
+export interface NodeGaugeView {
+  readonly nodeId: string;
+  readonly running: number;
+  readonly queued: number;
+  readonly breakerState: BreakerState;
+}
+
+/** Where the gauges read the router's state when scraped. */
+export interface RouterMetricsSources {
+  nodes(): NodeGaugeView[];
+  catalogTools(): number;
+  catalogNodes(): number;
+  clientSessions(): number;
+  registryUp(): boolean;
+  natsConnected(): boolean;
+  /** Epoch ms of the last load report from the node, if any arrived. */
+  lastLoadReportAt(nodeId: string): number | undefined;
+}
+
+const BREAKER_VALUE: Record<BreakerState, number> = { closed: 0, 'half-open': 1, open: 2 };
+
+/**
+ * The router's Prometheus metrics (names and labels as docs/observability.md lists them). Counters are fed
+ * by the forwarder (as a {@link CallObserver}), the node guards and the HTTP server; gauges read the
+ * router's state at scrape time, so a node that left has no gauge series any more.
+ */
+export class RouterMetrics implements CallObserver {
+  readonly registry: Registry;
+  private readonly calls: Counter<'tool' | 'node' | 'outcome'>;
+  private readonly duration: Histogram<'tool' | 'outcome'>;
+  private readonly attempts: Counter<'tool' | 'node' | 'result'>;
+  private readonly retries: Counter<'tool' | 'reason'>;
+  private readonly failovers: Counter<'tool' | 'reason'>;
+  private readonly breakerTransitions: Counter<'node' | 'to'>;
+  private readonly http: Counter<'route' | 'status'>;
+
+  constructor(sources: RouterMetricsSources) {
+    const p = ROUTER_METRICS_PREFIX;
+    const registry = createMetricsRegistry(p);
+    this.registry = registry;
+    const registers = [registry];
+    this.calls = new Counter({ name: `${p}_calls_total`, help: 'Client tools/call requests by namespaced tool, answering node and outcome.', labelNames: ['tool', 'node', 'outcome'], registers });
+    this.duration = new Histogram({
+      name: `${p}_call_duration_seconds`,
+      help: "From receiving the client's tools/call to answering it (all attempts, router queueing included).",
+      labelNames: ['tool', 'outcome'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.attempts = new Counter({ name: `${p}_attempts_total`, help: 'Dispatches of a call to a node (one call may make several).', labelNames: ['tool', 'node', 'result'], registers });
+    this.retries = new Counter({ name: `${p}_retries_total`, help: 'Further attempts after an attempt failed before the node accepted the call.', labelNames: ['tool', 'reason'], registers });
+    this.failovers = new Counter({ name: `${p}_failovers_total`, help: 'Further attempts after a node accepted the call and then failed.', labelNames: ['tool', 'reason'], registers });
+    this.breakerTransitions = new Counter({ name: `${p}_breaker_transitions_total`, help: 'Circuit breaker state changes per node.', labelNames: ['node', 'to'], registers });
+    this.http = new Counter({ name: `${p}_http_requests_total`, help: 'HTTP requests by route and status code.', labelNames: ['route', 'status'], registers });
+
+    const perNode = (name: string, help: string, read: (n: NodeGaugeView) => number): void => {
+      new Gauge({
+        name: `${p}_${name}`,
+        help,
+        labelNames: ['node'],
+        registers,
+        collect() {
+          this.reset();
+          for (const n of sources.nodes()) this.set({ node: n.nodeId }, read(n));
+        },
+      });
+    };
+    perNode('inflight_calls', 'Calls this router has dispatched to the node and not yet got an answer for.', (n) => n.running);
+    perNode('queued_calls', "Calls waiting in this router's per-node queue.", (n) => n.queued);
+    perNode('breaker_state', 'Circuit breaker of the node: 0 closed, 1 half-open, 2 open.', (n) => BREAKER_VALUE[n.breakerState]);
+    new Gauge({
+      name: `${p}_node_report_age_seconds`,
+      help: 'Seconds since the last load report from the node.',
+      labelNames: ['node'],
+      registers,
+      collect() {
+        this.reset();
+        const now = Date.now();
+        for (const n of sources.nodes()) {
+          const at = sources.lastLoadReportAt(n.nodeId);
+          if (at !== undefined) this.set({ node: n.nodeId }, Math.max(0, (now - at) / 1000));
+        }
+      },
+    });
+    const single = (name: string, help: string, read: () => number): void => {
+      new Gauge({
+        name: `${p}_${name}`,
+        help,
+        registers,
+        collect() {
+          this.set(read());
+        },
+      });
+    };
+    single('catalog_tools', 'Tools in the merged catalog.', () => sources.catalogTools());
+    single('catalog_nodes', 'Nodes whose servers are in the catalog.', () => sources.catalogNodes());
+    single('client_sessions', 'Open client MCP sessions.', () => sources.clientSessions());
+    single('registry_up', '1 while the registry watch can read the registry.', () => (sources.registryUp() ? 1 : 0));
+    single('nats_connected', '1 while the NATS connection is up.', () => (sources.natsConnected() ? 1 : 0));
+  }
+
+  attempt(tool: string, nodeId: string, result: AttemptResult): void {
+    this.attempts.inc({ tool, node: nodeId, result });
+  }
+
+  retry(tool: string, reason: AttemptResult): void {
+    this.retries.inc({ tool, reason });
+  }
+
+  failover(tool: string, reason: AttemptResult): void {
+    this.failovers.inc({ tool, reason });
+  }
+
+  finished(tool: string, nodeId: string | undefined, outcome: CallOutcome, seconds: number): void {
+    this.calls.inc({ tool, node: nodeId ?? 'none', outcome });
+    this.duration.observe({ tool, outcome }, seconds);
+  }
+
+  breakerTransition(nodeId: string, to: BreakerState): void {
+    this.breakerTransitions.inc({ node: nodeId, to: to === 'half-open' ? 'half_open' : to });
+  }
+
+  httpRequest(route: HttpRoute, status: number): void {
+    this.http.inc({ route, status: String(status) });
+  }
+
+  /** The text exposition for `GET /metrics`. */
+  async exposition(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+}

@@ -1,0 +1,101 @@
+import type { ServerResponse } from 'node:http';
+import type { Catalog } from '../catalog/Catalog.js';
+import type { MeshDiscovery } from '../discovery/MeshDiscovery.js';
+import type { NodeLoadView } from '../discovery/NodeLoadView.js';
+import { sendJson } from '../front/JsonRpcHttpError.js';
+import type { SessionTable } from '../front/SessionTable.js';
+
+/** Readiness with the reasons it is not ready. */
+export interface Readiness {
+  ready: boolean;
+  reasons: string[];
+  registry: { synced: boolean; reachable: boolean; error?: string };
+  nodes: number;
+  connectedNodes: number;
+  sessions: number;
+}
+
+/**
+ * The operations endpoints: `/healthz` (the process serves), `/readyz` (the registry is reachable and at
+ * least one node is connected), `/api/v1/nodes` and `/api/v1/tools` (what the router sees).
+ */
+export class OpsApi {
+  constructor(
+    private readonly discovery: MeshDiscovery,
+    private readonly catalog: Catalog,
+    private readonly loadView: NodeLoadView,
+    private readonly sessions: SessionTable,
+    private readonly strategy: string,
+  ) {}
+
+  healthz(res: ServerResponse): void {
+    sendJson(res, 200, { status: 'ok' });
+  }
+
+  readiness(): Readiness {
+    const registry = this.discovery.registryStatus();
+    const endpoints = this.discovery.listEndpoints();
+    const connected = endpoints.filter((e) => e.connected).length;
+    const reasons: string[] = [];
+    if (!registry.synced) reasons.push('registry: no snapshot received yet');
+    else if (!registry.reachable) reasons.push(`registry unreachable${registry.error ? `: ${registry.error}` : ''}`);
+    if (connected === 0) reasons.push(endpoints.length ? 'no node has a working upstream session yet' : 'no nodes registered');
+    return {
+      ready: reasons.length === 0,
+      reasons,
+      registry,
+      nodes: endpoints.length,
+      connectedNodes: connected,
+      sessions: this.sessions.size,
+    };
+  }
+
+  readyz(res: ServerResponse): void {
+    const r = this.readiness();
+    sendJson(res, r.ready ? 200 : 503, r);
+  }
+
+  nodes(res: ServerResponse): void {
+    const nodes = this.discovery.listEndpoints().map((e) => {
+      const load = this.loadView.snapshot(e.nodeId);
+      const { record } = e;
+      return {
+        nodeId: record.nodeId,
+        instanceId: record.instanceId,
+        mcpBaseUrl: record.mcpBaseUrl,
+        version: record.version,
+        zone: record.zone,
+        capacity: record.capacity,
+        health: e.registered.health,
+        lastHeartbeatAt: e.registered.lastHeartbeatAt,
+        ping: e.registered.ping,
+        draining: e.draining,
+        breaker: e.breakerState,
+        outstanding: e.outstanding,
+        queued: e.queued,
+        running: e.running,
+        servers: e.serverStatus(),
+        load: load?.load,
+        loadReceivedAt: load?.loadReceivedAt,
+        progress: load?.progress ?? [],
+      };
+    });
+    sendJson(res, 200, { strategy: this.strategy, nodes });
+  }
+
+  tools(res: ServerResponse): void {
+    const tools = this.catalog.listTools().map((t) => ({
+      name: t.name,
+      server: t.server,
+      upstreamName: t.upstreamName,
+      description: t.definition.description,
+      annotations: t.definition.annotations,
+      retryableAfterAcceptance: t.retryableAfterAcceptance,
+      replicas: t.replicas.map((nodeId) => {
+        const e = this.discovery.endpoint(nodeId);
+        return { nodeId, available: e?.canServe(t.server) ?? false, outstanding: e?.outstanding ?? 0, breaker: e?.breakerState ?? 'closed' };
+      }),
+    }));
+    sendJson(res, 200, { tools });
+  }
+}

@@ -1,0 +1,148 @@
+import { subjects } from '@flotilla/protocol';
+import { createRegistry } from '@flotilla/registry';
+import { createLogger } from '@flotilla/telemetry';
+import { connect } from '@nats-io/transport-node';
+import { Agent } from 'undici';
+import { createBalancer } from './balancer/createBalancer.js';
+import { Catalog } from './catalog/Catalog.js';
+import type { CatalogChange } from './catalog/CatalogEntries.js';
+import { MeshDiscovery } from './discovery/MeshDiscovery.js';
+import { NodeLoadView } from './discovery/NodeLoadView.js';
+import { CallDirectory } from './forwarding/CallDirectory.js';
+import { CallForwarder } from './forwarding/CallForwarder.js';
+import { ServerToClientRelay } from './forwarding/ServerToClientRelay.js';
+import { FrontHttpServer } from './front/FrontHttpServer.js';
+import { HostOriginPolicy } from './front/HostOriginPolicy.js';
+import { McpEndpoint } from './front/McpEndpoint.js';
+import { SessionTable } from './front/SessionTable.js';
+import { ToolArgumentValidator } from './front/ToolArgumentValidator.js';
+import { RouterMetrics } from './metrics/RouterMetrics.js';
+import { OpsApi } from './ops/OpsApi.js';
+import { resolveRouterOptions, type RouterOptions, type RunningRouter } from './RouterOptions.js';
+
+/**
+ * Starts a router: connects to NATS, follows the registry, opens upstream sessions to every live node's
+ * servers, and serves the merged MCP endpoint at `http://<host>:<port>/mcp` plus the operations
+ * endpoints. Logs `router ready` (with `url`) once listening. Throws when NATS is unreachable at start.
+ */
+export async function startRouter(options: RouterOptions): Promise<RunningRouter> {
+  const opts = resolveRouterOptions(options);
+  const logger = opts.logger ?? createLogger({ name: 'router' });
+  const names = subjects(opts.prefix);
+
+  const nc = await connect({ servers: opts.natsUrl, name: 'flotilla-router', maxReconnectAttempts: -1, reconnectTimeWait: 500 });
+  const registry = createRegistry({
+    kind: opts.registryKind,
+    logger,
+    nc,
+    prefix: opts.prefix,
+    timings: { staleAfterMs: opts.staleAfterMs, heartbeatIntervalMs: opts.heartbeatIntervalMs },
+  });
+  const dispatcher = new Agent({
+    connections: 256,
+    connectTimeout: 5000,
+    // Call streams stay quiet while a tool works; liveness comes from the watchdog, not from body timeouts.
+    bodyTimeout: 0,
+    headersTimeout: 60_000,
+    keepAliveTimeout: 4000,
+  });
+
+  let natsConnected = true;
+  void (async () => {
+    for await (const s of nc.status()) {
+      if (s.type === 'disconnect') natsConnected = false;
+      else if (s.type === 'reconnect') natsConnected = true;
+    }
+  })().catch(() => {});
+
+  const catalog = new Catalog();
+  const loadView = new NodeLoadView(nc, names, logger);
+  loadView.start();
+  const calls = new CallDirectory();
+  const relay = new ServerToClientRelay(calls, opts.callTimeoutMs, logger);
+  let metrics: RouterMetrics | undefined;
+  const discovery = new MeshDiscovery(
+    registry,
+    {
+      catalog,
+      dispatcher,
+      relay,
+      logger,
+      onBreakerChange: (nodeId, to) => metrics?.breakerTransition(nodeId, to),
+      ...(opts.perNodeConcurrency ? { perNodeConcurrency: opts.perNodeConcurrency } : {}),
+    },
+    loadView,
+    logger,
+  );
+  const sessions = new SessionTable(opts.sessionIdleTimeoutMs, logger);
+  metrics = new RouterMetrics({
+    nodes: () => discovery.listEndpoints(),
+    catalogTools: () => catalog.listTools().length,
+    catalogNodes: () => new Set(catalog.listServers().flatMap((s) => s.replicas)).size,
+    clientSessions: () => sessions.size,
+    registryUp: () => discovery.registryStatus().reachable,
+    natsConnected: () => natsConnected && !nc.isClosed(),
+    lastLoadReportAt: (nodeId) => loadView.snapshot(nodeId)?.loadReceivedAt,
+  });
+  const forwarder = new CallForwarder(discovery, createBalancer(opts.strategy), calls, opts.callTimeoutMs, logger, metrics);
+  const validator = new ToolArgumentValidator(logger);
+
+  // Joins and leaves often come in bursts (a node's servers connect one by one): coalesce per tick.
+  let pending: CatalogChange | undefined;
+  catalog.onChange((change) => {
+    if (!pending) {
+      pending = { ...change };
+      setImmediate(() => {
+        const c = pending!;
+        pending = undefined;
+        if (c.tools || c.resources || c.prompts) {
+          logger.info({ tools: catalog.listTools().length, servers: catalog.listServers().map((s) => s.name), change: c }, 'catalog changed');
+        }
+        sessions.broadcast(c);
+      });
+    } else {
+      pending.tools ||= change.tools;
+      pending.resources ||= change.resources;
+      pending.prompts ||= change.prompts;
+      pending.replicas ||= change.replicas;
+    }
+  });
+
+  let policy: HostOriginPolicy | undefined;
+  const mcp = new McpEndpoint(sessions, { catalog, forwarder, validator, logger, observer: metrics }, opts.maxBodyBytes, logger);
+  const ops = new OpsApi(discovery, catalog, loadView, sessions, opts.strategy);
+  const front = new FrontHttpServer(mcp, ops, () => policy!, logger, metrics);
+
+  discovery.start();
+  let port: number;
+  try {
+    port = await front.listen(opts.host, opts.port);
+  } catch (err) {
+    await discovery.stop();
+    loadView.stop();
+    await registry.close();
+    await nc.close();
+    await dispatcher.close();
+    throw err;
+  }
+  policy = new HostOriginPolicy({ host: opts.host, port, ...(opts.allowedHosts ? { allowedHosts: opts.allowedHosts } : {}), ...(opts.allowedOrigins ? { allowedOrigins: opts.allowedOrigins } : {}) });
+  const urlHost = opts.host === '0.0.0.0' || opts.host === '::' ? '127.0.0.1' : opts.host.includes(':') ? `[${opts.host}]` : opts.host;
+  const url = `http://${urlHost}:${port}/mcp`;
+  logger.info({ url, port, strategy: opts.strategy, registry: registry.kind, prefix: opts.prefix }, 'router ready');
+
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> =>
+    (stopping ??= (async () => {
+      logger.info('router stopping');
+      await sessions.closeAll();
+      await discovery.stop();
+      loadView.stop();
+      await registry.close();
+      await front.close();
+      await nc.drain().catch(() => nc.close());
+      await dispatcher.close().catch(() => {});
+      logger.info('router stopped');
+    })());
+
+  return { url, port, stop };
+}

@@ -1,0 +1,117 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { FlotillaErrorCode } from '@flotilla/protocol';
+import { createLogger } from '@flotilla/telemetry';
+import { StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
+import { CallCancelledError, JsonRpcError, NodeGuard, UpstreamFailure, classifyUpstreamError } from '../src/index.js';
+
+const logger = createLogger({ name: 'test', level: 'silent' });
+
+function deferred<T = void>(): { promise: Promise<T>; resolve: (v: T) => void } {
+  let resolve!: (v: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+describe('NodeGuard', () => {
+  it('bounds concurrency and queues the rest', async () => {
+    const guard = new NodeGuard('n1', { concurrency: 2 }, logger);
+    const gates = [deferred(), deferred(), deferred()];
+    const started: number[] = [];
+    const signal = new AbortController().signal;
+    const runs = gates.map((g, i) => guard.run(async () => { started.push(i); await g.promise; return i; }, signal));
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(started, [0, 1]);
+    assert.equal(guard.running, 2);
+    assert.equal(guard.queued, 1);
+    gates[0]!.resolve();
+    assert.equal(await runs[0], 0);
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(started, [0, 1, 2]);
+    gates[1]!.resolve();
+    gates[2]!.resolve();
+    assert.deepEqual(await Promise.all(runs), [0, 1, 2]);
+    guard.shutdown();
+  });
+
+  it('rejects a queued call at once when its signal aborts, and never runs it', async () => {
+    const guard = new NodeGuard('n1', { concurrency: 1 }, logger);
+    const gate = deferred();
+    const never = new AbortController().signal;
+    const first = guard.run(() => gate.promise, never);
+    const cancel = new AbortController();
+    let ran = false;
+    const second = guard.run(async () => { ran = true; }, cancel.signal);
+    cancel.abort(new CallCancelledError('test'));
+    await assert.rejects(second, CallCancelledError);
+    gate.resolve();
+    await first;
+    await new Promise((r) => setImmediate(r));
+    assert.equal(ran, false);
+    guard.shutdown();
+  });
+
+  it('opens the breaker on node faults only, then refuses calls as not accepted', async () => {
+    const guard = new NodeGuard('n1', { concurrency: 4, volumeThreshold: 3, errorThresholdPercentage: 50, resetTimeoutMs: 60_000 }, logger);
+    const signal = new AbortController().signal;
+    // Tool errors, cancellations and busy answers are not node faults.
+    for (const err of [new JsonRpcError(-32602, 'bad'), new CallCancelledError('x'), new UpstreamFailure('refused', 'n1', 'busy', false, FlotillaErrorCode.NodeBusy)]) {
+      for (let i = 0; i < 3; i++) await assert.rejects(guard.run(() => Promise.reject(err), signal));
+    }
+    assert.equal(guard.breakerState, 'closed');
+    // Those count as answers (opossum records filtered errors as successes): 9 so far. Faults must now
+    // exceed half of the window.
+    for (let i = 0; i < 10; i++) {
+      await assert.rejects(guard.run(() => Promise.reject(new UpstreamFailure('lost', 'n1', 'connection reset', true)), signal));
+    }
+    assert.equal(guard.breakerState, 'open');
+    let ran = false;
+    await assert.rejects(
+      guard.run(async () => { ran = true; }, signal),
+      (err: unknown) => err instanceof UpstreamFailure && err.kind === 'refused' && err.code === FlotillaErrorCode.BreakerOpen,
+    );
+    assert.equal(ran, false);
+    guard.shutdown();
+  });
+});
+
+describe('classifyUpstreamError', () => {
+  const ctx = { cancelled: false, timeoutMs: 1000 };
+
+  it('treats busy and draining answers as not accepted, without counting them against the node', () => {
+    const busy = classifyUpstreamError(new McpError(FlotillaErrorCode.NodeBusy, 'queue full'), 'n1', ctx);
+    assert.ok(busy instanceof UpstreamFailure);
+    assert.equal(busy.kind, 'refused');
+    assert.equal(busy.countsAgainstNode, false);
+    assert.equal(busy.code, FlotillaErrorCode.NodeBusy);
+    const draining = classifyUpstreamError(new McpError(FlotillaErrorCode.NodeDraining, 'draining'), 'n1', ctx) as UpstreamFailure;
+    assert.equal(draining.kind, 'refused');
+  });
+
+  it('treats refused connections and HTTP-level rejections as not accepted', () => {
+    const refused = classifyUpstreamError(new TypeError('fetch failed', { cause: Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }) }), 'n1', ctx);
+    assert.ok(refused instanceof UpstreamFailure && refused.kind === 'refused' && refused.countsAgainstNode);
+    const http = classifyUpstreamError(new StreamableHTTPError(404, 'Session not found'), 'n1', ctx);
+    assert.ok(http instanceof UpstreamFailure && http.kind === 'refused');
+  });
+
+  it('treats resets and timeouts after sending as lost', () => {
+    const reset = classifyUpstreamError(new TypeError('fetch failed', { cause: Object.assign(new Error('socket'), { code: 'UND_ERR_SOCKET' }) }), 'n1', ctx);
+    assert.ok(reset instanceof UpstreamFailure && reset.kind === 'lost');
+    const timeout = classifyUpstreamError(new McpError(ErrorCode.RequestTimeout, 'Request timed out'), 'n1', ctx);
+    assert.ok(timeout instanceof UpstreamFailure && timeout.kind === 'lost' && /1000 ms/.test(timeout.reason));
+  });
+
+  it('passes the server own JSON-RPC errors through without the SDK prefix', () => {
+    const err = classifyUpstreamError(new McpError(ErrorCode.InvalidParams, 'bad input', { field: 'x' }), 'n1', ctx);
+    assert.ok(err instanceof JsonRpcError);
+    assert.equal(err.code, ErrorCode.InvalidParams);
+    assert.equal(err.message, 'bad input');
+    assert.deepEqual(err.data, { field: 'x' });
+  });
+
+  it('reports a cancellation as such whatever the SDK threw', () => {
+    assert.ok(classifyUpstreamError(new McpError(ErrorCode.RequestTimeout, 'x'), 'n1', { ...ctx, cancelled: true }) instanceof CallCancelledError);
+  });
+});

@@ -1,0 +1,478 @@
+import assert from 'node:assert/strict';
+import { request as httpRequest } from 'node:http';
+import { after, before, describe, it } from 'node:test';
+import { FlotillaErrorCode, META_CALL_ID } from '@flotilla/protocol';
+import { createLogger } from '@flotilla/telemetry';
+import { CallToolResultSchema, ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
+import { z } from 'zod';
+import { NatsServerProcess } from '../../../test/harness/NatsServerProcess.js';
+import { parseExposition } from '../../../test/harness/prometheusText.js';
+import { startRouter, type RunningRouter } from '../src/index.js';
+import { connectClient, rawPost, until, type TestClient } from './fixtures/mcpClient.js';
+import { TestNode } from './fixtures/TestNode.js';
+
+// In-process: the router against real SDK servers announced in a real NATS KV registry. The same
+// behaviours are checked against real agent processes in test/e2e/router-*.test.ts.
+const timings = { staleAfterMs: 1500, heartbeatIntervalMs: 300 };
+const logger = createLogger({ name: 'router', level: process.env.FLOTILLA_TEST_VERBOSE ? 'debug' : 'silent' });
+const text = (r: unknown): string => {
+  const parsed = CallToolResultSchema.parse(r);
+  return parsed.content.map((c) => (c.type === 'text' ? c.text : '')).join('');
+};
+
+describe('router (in-process nodes)', () => {
+  let nats: NatsServerProcess;
+  let router: RunningRouter;
+  let nodes: TestNode[];
+  let c: TestClient;
+
+  before(async () => {
+    nats = await NatsServerProcess.start();
+    router = await startRouter({ natsUrl: nats.url, port: 0, logger, ...timings });
+    nodes = await Promise.all([
+      TestNode.start({ nodeId: 'n1', natsUrl: nats.url, servers: ['echo', 'slow'] }),
+      TestNode.start({ nodeId: 'n2', natsUrl: nats.url, servers: ['echo', 'slow'] }),
+      TestNode.start({ nodeId: 'n3', natsUrl: nats.url, servers: ['echo', 'interactive', 'docs', 'dynamic'] }),
+    ]);
+    c = await connectClient(router.url);
+    await until('every node in the catalog', async () => {
+      const tools = (await c.client.listTools()).tools.map((t) => t.name);
+      return tools.includes('interactive_ask') && tools.includes('slow_work') && (await c.client.listPrompts()).prompts.length > 0;
+    });
+    await until('three replicas of echo', async () => {
+      const res = (await (await fetch(router.url.replace('/mcp', '/api/v1/tools'))).json()) as { tools: { name: string; replicas: unknown[] }[] };
+      return res.tools.find((t) => t.name === 'echo_say')?.replicas.length === 3;
+    });
+  });
+
+  after(async () => {
+    await c?.close();
+    await router?.stop();
+    await Promise.all((nodes ?? []).map((n) => n.stop()));
+    await nats?.dispose();
+  });
+
+  it('merges the servers of all nodes into one namespaced tool list', async () => {
+    const names = (await c.client.listTools()).tools.map((t) => t.name).sort();
+    assert.deepEqual(names, [
+      'dynamic_grow',
+      'echo_fail', 'echo_say', 'echo_whoami',
+      'interactive_ask', 'interactive_chatty', 'interactive_confirm',
+      'slow_steady', 'slow_work',
+    ]);
+    const api = (await (await fetch(router.url.replace('/mcp', '/api/v1/tools'))).json()) as {
+      tools: { name: string; server: string; upstreamName: string; replicas: { nodeId: string }[] }[];
+    };
+    const say = api.tools.find((t) => t.name === 'echo_say')!;
+    assert.equal(say.server, 'echo');
+    assert.equal(say.upstreamName, 'say');
+    assert.deepEqual(say.replicas.map((r) => r.nodeId), ['n1', 'n2', 'n3']);
+    assert.deepEqual(api.tools.find((t) => t.name === 'slow_work')!.replicas.map((r) => r.nodeId), ['n1', 'n2']);
+  });
+
+  it('forwards a call and sets a fresh call id and the trace context in _meta', async () => {
+    const traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+    const before = nodes.flatMap((n) => n.journal.metas).length;
+    const r1 = await c.client.callTool({ name: 'echo_say', arguments: { text: 'ab', times: 2 }, _meta: { traceparent } });
+    const r2 = await c.client.callTool({ name: 'echo_say', arguments: { text: 'x' } });
+    assert.equal(text(r1), 'abab');
+    assert.equal(text(r2), 'x');
+    const metas = nodes.flatMap((n) => n.journal.metas).slice(before);
+    assert.equal(metas.length, 2);
+    const ids = metas.map((m) => m[META_CALL_ID]);
+    assert.ok(ids.every((id) => typeof id === 'string' && id.length > 0));
+    assert.notEqual(ids[0], ids[1]);
+    const withTrace = metas.find((m) => typeof m.traceparent === 'string');
+    assert.ok(withTrace, 'the client traceparent travels upstream');
+    assert.match(String(withTrace.traceparent), /^00-0af7651916cd43dd8448eb211c80319c-/);
+  });
+
+  it('spreads calls over the replicas', async () => {
+    const seen = new Map<string, number>();
+    for (let i = 0; i < 30; i++) {
+      const node = text(await c.client.callTool({ name: 'echo_whoami', arguments: {} }));
+      seen.set(node, (seen.get(node) ?? 0) + 1);
+    }
+    assert.deepEqual([...seen.keys()].sort(), ['n1', 'n2', 'n3']);
+  });
+
+  it('forwards progress to the client under its own progress token', async () => {
+    const progress: { progress: number; total?: number; message?: string }[] = [];
+    const result = await c.client.callTool({ name: 'slow_work', arguments: { steps: 4, delayMs: 20 } }, undefined, {
+      onprogress: (p) => progress.push(p),
+    });
+    assert.equal(text(result), 'done 4');
+    assert.deepEqual(progress.map((p) => p.progress), [1, 2, 3, 4]);
+    assert.equal(progress[3]!.total, 4);
+    assert.equal(progress[0]!.message, 'step 1');
+  });
+
+  it('cancels the tool on its node when the client cancels', async () => {
+    const cancelledBefore = nodes.reduce((n, x) => n + x.journal.cancelled.length, 0);
+    const controller = new AbortController();
+    let steps = 0;
+    const call = c.client.callTool({ name: 'slow_work', arguments: { steps: 1000, delayMs: 20 } }, undefined, {
+      signal: controller.signal,
+      onprogress: () => {
+        if (++steps === 2) controller.abort('enough');
+      },
+    });
+    await assert.rejects(call);
+    await until('the node to see the cancellation', () => nodes.reduce((n, x) => n + x.journal.cancelled.length, 0) > cancelledBefore);
+    await until('no call left in flight', async () => {
+      const api = (await (await fetch(router.url.replace('/mcp', '/api/v1/nodes'))).json()) as { nodes: { outstanding: number }[] };
+      return api.nodes.every((n) => n.outstanding === 0);
+    });
+  });
+
+  it('cancels the tool upstream when the client just drops its connection', async () => {
+    const cancelledBefore = nodes.reduce((n, x) => n + x.journal.cancelled.length, 0);
+    const sessionId = c.transport.sessionId!;
+    const controller = new AbortController();
+    const res = await fetch(router.url, {
+      method: 'POST',
+      signal: controller.signal,
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-session-id': sessionId, 'mcp-protocol-version': '2025-06-18' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 'drop-1', method: 'tools/call', params: { name: 'slow_work', arguments: { steps: 1000, delayMs: 20 }, _meta: { progressToken: 'p1' } } }),
+    });
+    const reader = res.body!.getReader();
+    await reader.read(); // the first progress notification: the tool is running
+    controller.abort();
+    await until('the node to see the cancellation', () => nodes.reduce((n, x) => n + x.journal.cancelled.length, 0) > cancelledBefore);
+  });
+
+  it('answers DeadlineExceeded when the client deadline passes, and passes the deadline to the node', async () => {
+    const deadline = Date.now() + 300;
+    await assert.rejects(
+      c.client.callTool({ name: 'slow_work', arguments: { steps: 100_000, delayMs: 20 }, _meta: { 'flotilla/deadline': deadline } }),
+      (e: McpError) => e.code === FlotillaErrorCode.DeadlineExceeded && /Deadline exceeded for slow_work/.test(e.message),
+    );
+    assert.ok(nodes.some((n) => n.journal.metas.some((m) => m['flotilla/deadline'] === deadline)), 'the node got the deadline');
+    await until('the node to stop the work', () => nodes.some((n) => n.journal.cancelled.length > 0));
+  });
+
+  it('passes a tool error result through as a normal result', async () => {
+    const r = await c.client.callTool({ name: 'echo_fail', arguments: {} });
+    assert.equal(r.isError, true);
+    assert.equal(text(r), 'it failed');
+  });
+
+  it('forwards sampling from the node to the calling client and its answer back', async () => {
+    const r = await c.client.callTool({ name: 'interactive_ask', arguments: { question: 'meaning of life?' } });
+    assert.equal(text(r), 'model said: forty-two');
+    const req = c.samplingRequests.at(-1) as { messages: { content: { text: string } }[]; _meta?: Record<string, unknown> };
+    assert.equal(req.messages[0]!.content.text, 'meaning of life?');
+    assert.equal(req._meta?.[META_CALL_ID], undefined, 'router-internal meta is not leaked to clients');
+  });
+
+  it('forwards elicitation from the node to the calling client', async () => {
+    const r = await c.client.callTool({ name: 'interactive_confirm', arguments: {} });
+    assert.equal(text(r), 'user accept {"ok":true}');
+    assert.equal((c.elicitationRequests.at(-1) as { message: string }).message, 'Proceed?');
+  });
+
+  it('forwards log messages of a call to the calling client, honouring its log level', async () => {
+    await c.client.setLoggingLevel('info');
+    const before = c.logs.length;
+    await c.client.callTool({ name: 'interactive_chatty', arguments: {} });
+    await until('log lines', () => c.logs.length >= before + 2);
+    assert.deepEqual(c.logs.slice(before).map((l) => l.data), ['info line', 'warning line']);
+    await c.client.setLoggingLevel('debug');
+  });
+
+  it('routes sampling to the client that made the call, not to another client', async () => {
+    const other = await connectClient(router.url, 'other');
+    try {
+      const before = c.samplingRequests.length;
+      await other.client.callTool({ name: 'interactive_ask', arguments: { question: 'whose?' } });
+      assert.equal(other.samplingRequests.length, 1);
+      assert.equal(c.samplingRequests.length, before);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('reads resources by URI and template, gets prompts and completes arguments', async () => {
+    const resources = (await c.client.listResources()).resources.map((r) => r.uri);
+    assert.deepEqual(resources, ['docs://readme']);
+    const templates = (await c.client.listResourceTemplates()).resourceTemplates.map((t) => t.uriTemplate);
+    assert.deepEqual(templates, ['docs://pages/{name}']);
+    const readme = await c.client.readResource({ uri: 'docs://readme' });
+    assert.deepEqual(readme.contents, [{ uri: 'docs://readme', text: 'read me' }]);
+    const page = await c.client.readResource({ uri: 'docs://pages/intro' });
+    assert.equal((page.contents[0] as { text: string }).text, 'page intro');
+    const prompts = (await c.client.listPrompts()).prompts.map((p) => p.name);
+    assert.deepEqual(prompts, ['docs_summarize']);
+    const prompt = await c.client.getPrompt({ name: 'docs_summarize', arguments: { topic: 'flotilla' } });
+    assert.deepEqual(prompt.messages[0]!.content, { type: 'text', text: 'Summarize flotilla' });
+    const completion = await c.client.complete({ ref: { type: 'ref/resource', uri: 'docs://pages/{name}' }, argument: { name: 'name', value: 'in' } });
+    assert.deepEqual(completion.completion.values.sort(), ['install', 'intro']);
+    await assert.rejects(c.client.readResource({ uri: 'nope://x' }), (e: McpError) => e.code === ErrorCode.InvalidParams && /Unknown resource: nope:\/\/x/.test(e.message));
+  });
+
+  it('retries a call refused by a busy node on another replica', async () => {
+    const busy = nodes[0]!;
+    busy.journal.busy = true;
+    try {
+      for (let i = 0; i < 6; i++) {
+        const r = await c.client.callTool({ name: 'slow_work', arguments: { steps: 1, delayMs: 0 } });
+        assert.equal(text(r), 'done 1');
+      }
+    } finally {
+      busy.journal.busy = false;
+    }
+  });
+
+  it('answers NoReplica when every replica refuses', async () => {
+    nodes[0]!.journal.busy = true;
+    nodes[1]!.journal.busy = true;
+    try {
+      await assert.rejects(
+        c.client.callTool({ name: 'slow_work', arguments: { steps: 1, delayMs: 0 } }),
+        (e: McpError) => e.code === FlotillaErrorCode.NoReplica && /No healthy replica for slow_work/.test(e.message) && /n1 \(busy/.test(e.message),
+      );
+    } finally {
+      nodes[0]!.journal.busy = false;
+      nodes[1]!.journal.busy = false;
+    }
+  });
+
+  it('exposes Prometheus metrics of calls, attempts, retries, nodes and HTTP requests', async () => {
+    await assert.rejects(c.client.callTool({ name: 'no_such_tool', arguments: {} }));
+    const res = await fetch(router.url.replace('/mcp', '/metrics'));
+    assert.equal(res.status, 200);
+    const m = parseExposition(await res.text());
+    const sum = (name: string, labels: Record<string, string>): number => m.samples(name, labels).reduce((a, x) => a + x.value, 0);
+    assert.ok(sum('flotilla_router_calls_total', { tool: 'echo_whoami', outcome: 'ok' }) >= 30);
+    assert.deepEqual(new Set(m.samples('flotilla_router_calls_total', { tool: 'echo_whoami' }).map((x) => x.labels.node)), new Set(['n1', 'n2', 'n3']));
+    assert.ok(sum('flotilla_router_calls_total', { tool: 'echo_fail', outcome: 'tool_error' }) >= 1);
+    assert.ok(sum('flotilla_router_calls_total', { tool: 'slow_work', node: 'none', outcome: 'no_replica' }) >= 1);
+    assert.ok(sum('flotilla_router_calls_total', { tool: '(unknown)', node: 'none', outcome: 'invalid_request' }) >= 1);
+    assert.ok(sum('flotilla_router_attempts_total', { tool: 'slow_work', result: 'busy' }) >= 1);
+    assert.ok(sum('flotilla_router_retries_total', { tool: 'slow_work', reason: 'busy' }) >= 1);
+    assert.ok(sum('flotilla_router_call_duration_seconds_count', { tool: 'echo_say', outcome: 'ok' }) >= 1);
+    for (const node of ['n1', 'n2', 'n3']) {
+      assert.equal(m.value('flotilla_router_breaker_state', { node }), 0);
+      assert.equal(m.value('flotilla_router_inflight_calls', { node }), 0);
+      assert.equal(m.value('flotilla_router_queued_calls', { node }), 0);
+    }
+    assert.equal(m.value('flotilla_router_catalog_nodes'), 3);
+    assert.ok((m.value('flotilla_router_catalog_tools') ?? 0) >= 9);
+    assert.equal(m.value('flotilla_router_registry_up'), 1);
+    assert.equal(m.value('flotilla_router_nats_connected'), 1);
+    assert.ok((m.value('flotilla_router_client_sessions') ?? 0) >= 1);
+    assert.ok(sum('flotilla_router_http_requests_total', { route: '/mcp', status: '200' }) > 0);
+    assert.ok(m.value('flotilla_router_process_resident_memory_bytes')! > 0);
+  });
+
+  describe('bad input', () => {
+    const headers = (): Record<string, string> => ({ 'mcp-session-id': c.transport.sessionId!, 'mcp-protocol-version': '2025-06-18' });
+    const errorOf = (json: unknown): { code: number; message: string } => (json as { error: { code: number; message: string } }).error;
+
+    it('answers malformed JSON with 400 and a parse error', async () => {
+      const r = await rawPost(router.url, '{"jsonrpc": "2.0", "id": 1, "method": ', headers());
+      assert.equal(r.status, 400);
+      assert.equal(errorOf(r.json).code, ErrorCode.ParseError);
+    });
+
+    it('answers a body that is not JSON-RPC with 400 invalid request', async () => {
+      const r = await rawPost(router.url, '{"hello": "world"}', headers());
+      assert.equal(r.status, 400);
+      assert.equal(errorOf(r.json).code, ErrorCode.InvalidRequest);
+    });
+
+    it('answers an unknown method with method not found', async () => {
+      await assert.rejects(c.client.request({ method: 'tools/explode', params: {} }, z.object({})), (e: McpError) => e.code === ErrorCode.MethodNotFound);
+    });
+
+    it('answers an unknown tool with invalid params naming it', async () => {
+      await assert.rejects(c.client.callTool({ name: 'nope_tool', arguments: {} }), (e: McpError) => e.code === ErrorCode.InvalidParams && e.message.includes('Unknown tool: nope_tool'));
+    });
+
+    it('answers invalid arguments with invalid params saying what is wrong', async () => {
+      await assert.rejects(
+        c.client.callTool({ name: 'echo_say', arguments: { text: 7, bogus: true } }),
+        (e: McpError) => e.code === ErrorCode.InvalidParams && /Invalid arguments for tool echo_say/.test(e.message) && /\/text must be string/.test(e.message),
+      );
+      const r = await rawPost(router.url, JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'slow_work', arguments: { steps: 'many' } } }), headers());
+      assert.equal(r.status, 200);
+      assert.equal(errorOf(r.json).code, ErrorCode.InvalidParams);
+      assert.match(errorOf(r.json).message, /must have required property 'delayMs'/);
+    });
+
+    it('answers an oversized body with 413 and a JSON-RPC error body', async () => {
+      const big = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'echo_say', arguments: { text: 'x'.repeat(5 * 1024 * 1024) } } });
+      const r = await rawPost(router.url, big, headers());
+      assert.equal(r.status, 413);
+      assert.equal(errorOf(r.json).code, ErrorCode.InvalidRequest);
+      assert.match(errorOf(r.json).message, /exceeds the limit/);
+    });
+
+    it('answers a missing session with 400 and an unknown session with 404', async () => {
+      const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' });
+      const missing = await rawPost(router.url, body);
+      assert.equal(missing.status, 400);
+      assert.match(errorOf(missing.json).message, /Mcp-Session-Id header is required/);
+      const unknown = await rawPost(router.url, body, { 'mcp-session-id': 'no-such-session' });
+      assert.equal(unknown.status, 404);
+      assert.match(errorOf(unknown.json).message, /Session not found/);
+      const get = await fetch(router.url, { headers: { accept: 'text/event-stream', 'mcp-session-id': 'no-such-session' } });
+      assert.equal(get.status, 404);
+    });
+
+    it('answers a bad Host or Origin with 403', async () => {
+      const origin = await rawPost(router.url, JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }), { ...headers(), origin: 'http://evil.example' });
+      assert.equal(origin.status, 403);
+      assert.match(errorOf(origin.json).message, /Invalid Origin header/);
+      const url = new URL(router.url);
+      const status = await new Promise<number>((resolve, reject) => {
+        const req = httpRequest({ host: url.hostname, port: url.port, path: '/mcp', method: 'POST', headers: { host: `evil.example:${url.port}`, 'content-type': 'application/json' } }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on('error', reject);
+        req.end('{}');
+      });
+      assert.equal(status, 403);
+    });
+
+    it('answers a wrong path with 404 and a wrong method with 405', async () => {
+      assert.equal((await fetch(router.url.replace('/mcp', '/nope'))).status, 404);
+      const put = await fetch(router.url, { method: 'PUT', body: '{}' });
+      assert.equal(put.status, 405);
+      assert.equal(put.headers.get('allow'), 'GET, POST, DELETE');
+      assert.equal((await fetch(router.url.replace('/mcp', '/healthz'), { method: 'POST' })).status, 405);
+    });
+
+    it('answers a wrong content type with 415', async () => {
+      const r = await fetch(router.url, { method: 'POST', headers: { 'content-type': 'text/plain', ...headers() }, body: 'hi' });
+      assert.equal(r.status, 415);
+    });
+
+    it('keeps serving after all of that', async () => {
+      assert.equal(text(await c.client.callTool({ name: 'echo_say', arguments: { text: 'still here' } })), 'still here');
+    });
+  });
+
+  it('follows a server whose tool list changes at run time, telling clients', async () => {
+    const changed = c.listChanged.tools;
+    assert.equal(text(await c.client.callTool({ name: 'dynamic_grow', arguments: {} })), 'grown_1');
+    await until('the new tool in the merged list', async () => (await c.client.listTools()).tools.some((t) => t.name === 'dynamic_grown_1'));
+    await until('tools/list_changed', () => c.listChanged.tools > changed);
+    assert.equal(text(await c.client.callTool({ name: 'dynamic_grown_1', arguments: {} })), 'grown_1');
+  });
+
+  it('serves health, readiness and the node view', async () => {
+    const base = router.url.replace('/mcp', '');
+    assert.deepEqual(await (await fetch(`${base}/healthz`)).json(), { status: 'ok' });
+    const ready = await fetch(`${base}/readyz`);
+    assert.equal(ready.status, 200);
+    assert.equal(((await ready.json()) as { ready: boolean }).ready, true);
+    const api = (await (await fetch(`${base}/api/v1/nodes`)).json()) as {
+      strategy: string;
+      nodes: { nodeId: string; breaker: string; health: string; servers: { name: string; connected: boolean }[] }[];
+    };
+    assert.equal(api.strategy, 'least-outstanding');
+    assert.deepEqual(api.nodes.map((n) => n.nodeId), ['n1', 'n2', 'n3']);
+    assert.ok(api.nodes.every((n) => n.breaker === 'closed' && n.health === 'passing' && n.servers.every((s) => s.connected)));
+  });
+
+  it('sends no new calls to a draining node', async () => {
+    await nodes[1]!.drain();
+    await until('the router to see n2 draining', async () => {
+      const api = (await (await fetch(router.url.replace('/mcp', '/api/v1/nodes'))).json()) as { nodes: { nodeId: string; draining: boolean }[] };
+      return api.nodes.find((n) => n.nodeId === 'n2')?.draining === true;
+    });
+    const served = new Set<string>();
+    for (let i = 0; i < 20; i++) served.add(text(await c.client.callTool({ name: 'echo_whoami', arguments: {} })));
+    assert.deepEqual([...served].sort(), ['n1', 'n3']);
+  });
+});
+
+describe('router (nodes leaving)', () => {
+  let nats: NatsServerProcess;
+  let router: RunningRouter;
+  let stable: TestNode;
+  let doomed: TestNode;
+  let doomed2: TestNode;
+  let c: TestClient;
+
+  before(async () => {
+    nats = await NatsServerProcess.start();
+    router = await startRouter({ natsUrl: nats.url, port: 0, logger, ...timings });
+    stable = await TestNode.start({ nodeId: 'stable', natsUrl: nats.url, servers: ['echo', 'slow'] });
+    doomed = await TestNode.start({ nodeId: 'doomed', natsUrl: nats.url, servers: ['slow', 'docs'] });
+    doomed2 = await TestNode.start({ nodeId: 'doomed2', natsUrl: nats.url, servers: ['slow'] });
+    c = await connectClient(router.url);
+    await until('all nodes in the catalog', async () => {
+      const res = (await (await fetch(router.url.replace('/mcp', '/api/v1/tools'))).json()) as { tools: { name: string; replicas: unknown[] }[] };
+      return res.tools.find((t) => t.name === 'slow_work')?.replicas.length === 3 && (await c.client.listPrompts()).prompts.length === 1;
+    });
+  });
+
+  after(async () => {
+    await c?.close();
+    await router?.stop();
+    await stable?.stop();
+    await doomed?.kill();
+    await doomed2?.kill();
+    await nats?.dispose();
+  });
+
+  it('runs an idempotent call again on another replica when its node dies mid-call, keeping progress increasing', async () => {
+    // Pin the first attempt to doomed2: the other replicas refuse as busy until it runs.
+    stable.journal.busy = true;
+    doomed.journal.busy = true;
+    const progress: number[] = [];
+    let killed: Promise<void> | undefined;
+    const result = await c.client.callTool({ name: 'slow_steady', arguments: { steps: 4, delayMs: 30 } }, undefined, {
+      timeout: 120_000,
+      onprogress: (p) => {
+        progress.push(p.progress);
+        if (p.progress === 3 && !killed) {
+          stable.journal.busy = false;
+          killed = doomed2.kill();
+        }
+      },
+    });
+    doomed.journal.busy = false;
+    await killed;
+    assert.match(text(result), /^steady 4 on (stable|doomed)$/);
+    assert.equal(doomed2.journal.finished.includes('steady'), false);
+    for (let i = 1; i < progress.length; i++) assert.ok(progress[i]! > progress[i - 1]!, `progress went back: ${progress.join(',')}`);
+    assert.equal(progress.at(-1), 4);
+  });
+
+  it('fails an in-flight call on a node that dies, naming the node, and drops the node from the catalog', async () => {
+    // Pin the call to the doomed node by making the other replica busy.
+    stable.journal.busy = true;
+    const promptsChanged = c.listChanged.prompts;
+    let killed: Promise<void> | undefined;
+    const call = c.client.callTool({ name: 'slow_work', arguments: { steps: 10_000, delayMs: 20 } }, undefined, {
+      timeout: 120_000,
+      onprogress: (p) => {
+        if (p.progress === 2) killed ??= doomed.kill();
+      },
+    });
+    await assert.rejects(call, (e: McpError) => e.code === FlotillaErrorCode.NodeFailed && /Node doomed failed while running slow_work/.test(e.message));
+    stable.journal.busy = false;
+    await killed;
+    await until('list_changed for the prompts the dead node offered', () => c.listChanged.prompts > promptsChanged);
+    assert.deepEqual((await c.client.listPrompts()).prompts, []);
+    // The connection loss failed the call at once; the registry drops the node once its heartbeat is stale.
+    await until('the dead node to leave the node view', async () => {
+      const api = (await (await fetch(router.url.replace('/mcp', '/api/v1/nodes'))).json()) as { nodes: { nodeId: string }[] };
+      return api.nodes.length === 1 && api.nodes[0]!.nodeId === 'stable';
+    });
+    assert.equal(text(await c.client.callTool({ name: 'slow_work', arguments: { steps: 1, delayMs: 0 } })), 'done 1');
+  });
+
+  it('reports not ready once no node is left', async () => {
+    await stable.stop();
+    await until('not ready', async () => (await fetch(router.url.replace('/mcp', '/readyz'))).status === 503);
+    const body = (await (await fetch(router.url.replace('/mcp', '/readyz'))).json()) as { ready: boolean; reasons: string[] };
+    assert.equal(body.ready, false);
+    assert.deepEqual(body.reasons, ['no nodes registered']);
+    await assert.rejects(c.client.callTool({ name: 'slow_work', arguments: { steps: 1, delayMs: 0 } }), (e: McpError) => e.code === ErrorCode.InvalidParams);
+  });
+});
