@@ -34,8 +34,8 @@ async function series(url: string, tool: string, n: number): Promise<number[]> {
 }
 
 const nats = await NatsServerProcess.start();
-const agent = FlotillaProcess.spawn('agent', ['agent', '--node-id', 'bench-1', '--server', 'echo=@flotilla/examples/echo', '--nats', nats.url, '--port', '0'], { LOG_LEVEL: 'warn' });
-const router = FlotillaProcess.spawn('router', ['router', '--nats', nats.url, '--port', '0'], { LOG_LEVEL: 'warn' });
+const agent = FlotillaProcess.spawn('agent', ['agent', '--node-id', 'bench-1', '--server', 'echo=@flotilla/examples/echo', '--nats', nats.url, '--port', '0'], {});
+const router = FlotillaProcess.spawn('router', ['router', '--nats', nats.url, '--port', '0'], {});
 try {
   const agentUrl = String((await agent.ready()).url);
   const routerUrl = String((await router.ready()).url);
