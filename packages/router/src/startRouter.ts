@@ -10,6 +10,7 @@ import { MeshDiscovery } from './discovery/MeshDiscovery.js';
 import { NodeLoadView } from './discovery/NodeLoadView.js';
 import { CallDirectory } from './forwarding/CallDirectory.js';
 import { CallForwarder } from './forwarding/CallForwarder.js';
+import { ResourceSubscriptions } from './forwarding/ResourceSubscriptions.js';
 import { ServerToClientRelay } from './forwarding/ServerToClientRelay.js';
 import { FrontHttpServer } from './front/FrontHttpServer.js';
 import { HostOriginPolicy } from './front/HostOriginPolicy.js';
@@ -59,7 +60,8 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
   const loadView = new NodeLoadView(nc, names, logger);
   loadView.start();
   const calls = new CallDirectory();
-  const relay = new ServerToClientRelay(calls, opts.callTimeoutMs, logger);
+  let subscriptions: ResourceSubscriptions | undefined;
+  const relay = new ServerToClientRelay(calls, opts.callTimeoutMs, logger, (uri, origin) => subscriptions?.notifyUpdated(uri, origin));
   let metrics: RouterMetrics | undefined;
   const discovery = new MeshDiscovery(
     registry,
@@ -86,6 +88,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
   });
   const forwarder = new CallForwarder(discovery, createBalancer(opts.strategy), calls, opts.callTimeoutMs, logger, metrics);
   const validator = new ToolArgumentValidator(logger);
+  subscriptions = new ResourceSubscriptions(catalog, discovery, logger);
 
   // Joins and leaves often come in bursts (a node's servers connect one by one): coalesce per tick.
   let pending: CatalogChange | undefined;
@@ -99,6 +102,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
           logger.info({ tools: catalog.listTools().length, servers: catalog.listServers().map((s) => s.name), change: c }, 'catalog changed');
         }
         sessions.broadcast(c);
+        subscriptions?.refresh();
       });
     } else {
       pending.tools ||= change.tools;
@@ -109,7 +113,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
   });
 
   let policy: HostOriginPolicy | undefined;
-  const mcp = new McpEndpoint(sessions, { catalog, forwarder, validator, logger, observer: metrics }, opts.maxBodyBytes, logger);
+  const mcp = new McpEndpoint(sessions, { catalog, forwarder, validator, subscriptions, logger, observer: metrics }, opts.maxBodyBytes, logger);
   const ops = new OpsApi(discovery, catalog, loadView, sessions, opts.strategy);
   const front = new FrontHttpServer(mcp, ops, () => policy!, logger, metrics);
 

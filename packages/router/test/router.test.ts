@@ -55,6 +55,7 @@ describe('router (in-process nodes)', () => {
   it('merges the servers of all nodes into one namespaced tool list', async () => {
     const names = (await c.client.listTools()).tools.map((t) => t.name).sort();
     assert.deepEqual(names, [
+      'docs_touch',
       'dynamic_grow',
       'echo_fail', 'echo_say', 'echo_whoami',
       'interactive_ask', 'interactive_chatty', 'interactive_confirm',
@@ -208,6 +209,23 @@ describe('router (in-process nodes)', () => {
     const completion = await c.client.complete({ ref: { type: 'ref/resource', uri: 'docs://pages/{name}' }, argument: { name: 'name', value: 'in' } });
     assert.deepEqual(completion.completion.values.sort(), ['install', 'intro']);
     await assert.rejects(c.client.readResource({ uri: 'nope://x' }), (e: McpError) => e.code === ErrorCode.InvalidParams && /Unknown resource: nope:\/\/x/.test(e.message));
+  });
+
+  it('subscribes to a resource once upstream and tells every subscribed client when it changes', async () => {
+    const other = await connectClient(router.url, 'other');
+    try {
+      await c.client.subscribeResource({ uri: 'docs://readme' });
+      await other.client.subscribeResource({ uri: 'docs://readme' });
+      assert.deepEqual(nodes[2]!.journal.started.filter((x) => x.startsWith('subscribe')), ['subscribe docs://readme']);
+      assert.equal(text(await c.client.callTool({ name: 'docs_touch', arguments: {} })), 'notified');
+      await until('both clients told', () => c.updated.includes('docs://readme') && other.updated.includes('docs://readme'));
+      await other.client.unsubscribeResource({ uri: 'docs://readme' });
+      await c.client.unsubscribeResource({ uri: 'docs://readme' });
+      assert.deepEqual(nodes[2]!.journal.started.filter((x) => x.startsWith('unsubscribe')), ['unsubscribe docs://readme']);
+      await assert.rejects(c.client.subscribeResource({ uri: 'nope://x' }), (e: McpError) => e.code === ErrorCode.InvalidParams);
+    } finally {
+      await other.close();
+    }
   });
 
   it('retries a call refused by a busy node on another replica', async () => {
@@ -474,5 +492,42 @@ describe('router (nodes leaving)', () => {
     assert.equal(body.ready, false);
     assert.deepEqual(body.reasons, ['no nodes registered']);
     await assert.rejects(c.client.callTool({ name: 'slow_work', arguments: { steps: 1, delayMs: 0 } }), (e: McpError) => e.code === ErrorCode.InvalidParams);
+  });
+});
+
+describe('router (resource subscriptions across replicas)', () => {
+  let nats: NatsServerProcess;
+  let router: RunningRouter;
+  let nodes: TestNode[];
+  let c: TestClient;
+
+  before(async () => {
+    nats = await NatsServerProcess.start();
+    router = await startRouter({ natsUrl: nats.url, port: 0, logger, ...timings });
+    nodes = await Promise.all(['d1', 'd2'].map((nodeId) => TestNode.start({ nodeId, natsUrl: nats.url, servers: ['docs'] })));
+    c = await connectClient(router.url);
+    await until('both replicas of docs', async () => {
+      const res = (await (await fetch(router.url.replace('/mcp', '/api/v1/tools'))).json()) as { tools: { name: string; replicas: unknown[] }[] };
+      return res.tools.find((t) => t.name === 'docs_touch')?.replicas.length === 2;
+    });
+  });
+
+  after(async () => {
+    await c?.close();
+    await router?.stop();
+    await Promise.all((nodes ?? []).map((n) => n.kill()));
+    await nats?.dispose();
+  });
+
+  it('moves a subscription to another replica when its node dies', async () => {
+    await c.client.subscribeResource({ uri: 'docs://readme' });
+    const subscribedOn = (n: TestNode): boolean => n.journal.started.includes('subscribe docs://readme');
+    const holder = nodes.find(subscribedOn)!;
+    const survivor = nodes.find((n) => n !== holder)!;
+    assert.ok(holder && !subscribedOn(survivor));
+    await holder.kill();
+    await until('the subscription on the surviving replica', () => subscribedOn(survivor));
+    assert.equal(text(await c.client.callTool({ name: 'docs_touch', arguments: {} })), 'notified');
+    await until('the client told', () => c.updated.includes('docs://readme'));
   });
 });

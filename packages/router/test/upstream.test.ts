@@ -15,6 +15,7 @@ import {
   ListToolsRequestSchema,
 } from '@modelcontextprotocol/sdk/types.js';
 import { Agent } from 'undici';
+import type { ServerMessageRelay } from '../src/endpoint/ServerMessageRelay.js';
 import { UpstreamSession } from '../src/endpoint/UpstreamSession.js';
 import { CallCancelledError, UpstreamFailure } from '../src/index.js';
 import { until } from './fixtures/mcpClient.js';
@@ -36,10 +37,12 @@ describe('UpstreamSession', () => {
   const started: string[] = [];
   const aborted: string[] = [];
   const dispatcher = new Agent();
-  const relay = {
+  // No call here talks back to the client, so the relay only has to exist.
+  const relay: ServerMessageRelay = {
     relaySampling: () => Promise.reject(new Error('not expected')),
     relayElicitation: () => Promise.reject(new Error('not expected')),
     relayLog: () => {},
+    relayResourceUpdated: () => {},
   };
 
   before(async () => {

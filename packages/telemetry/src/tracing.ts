@@ -18,9 +18,19 @@ export interface Tracing {
 /** How long a process waits for its last spans to be exported on exit by default, ms. */
 export const TRACING_SHUTDOWN_TIMEOUT_MS = 5000;
 
-function within(work: Promise<void>, timeoutMs: number | undefined): Promise<void> {
+/**
+ * `work`, or nothing after `timeoutMs`. The timer is not unref'd: a process waiting for its collector must
+ * not end early with an empty event loop (losing the exit code it was about to set); it is cleared as
+ * soon as the work is done.
+ */
+async function within(work: Promise<void>, timeoutMs: number | undefined): Promise<void> {
   if (timeoutMs === undefined) return work;
-  return Promise.race([work, new Promise<void>((resolve) => setTimeout(resolve, timeoutMs).unref())]);
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([work, new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** True when the standard `OTEL_*` variables ask for traces to be exported. */

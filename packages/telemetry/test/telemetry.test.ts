@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { test } from 'node:test';
 import { context, propagation, trace } from '@opentelemetry/api';
-import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
+import { InMemorySpanExporter, type SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { createLogger, extractTraceMeta, injectTraceMeta, startTracing } from '@flotilla/telemetry';
 
 function capture(): { stream: Writable; lines: () => Array<Record<string, unknown>> } {
@@ -60,5 +60,23 @@ test('tracing stays off without OTEL_* configuration', () => {
     assert.equal(startTracing('off').enabled, false);
   } finally {
     process.env = saved;
+  }
+});
+
+test('shutdown with a timeout returns even when the exporter never answers', async () => {
+  // An exporter stuck on an unreachable collector: nothing it is asked ever completes.
+  const stuck: SpanExporter = {
+    export: () => {},
+    shutdown: () => new Promise<void>(() => {}),
+    forceFlush: () => new Promise<void>(() => {}),
+  };
+  const tracing = startTracing('stuck-test', { exporter: stuck });
+  try {
+    trace.getTracer('test').startSpan('pending').end();
+    await tracing.shutdown(50);
+  } finally {
+    propagation.disable();
+    context.disable();
+    trace.disable();
   }
 });

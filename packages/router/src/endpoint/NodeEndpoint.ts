@@ -108,6 +108,12 @@ export class NodeEndpoint implements ReplicaView {
     return !this.closed && !this.draining && this.guard.breakerState !== 'open' && this.sessions.get(server)?.connected === true;
   }
 
+  /** The working upstream session to `server`, for subscriptions (calls go through {@link call}). */
+  connectedSession(server: string): UpstreamSession | undefined {
+    const session = this.sessions.get(server);
+    return !this.closed && session?.connected ? session : undefined;
+  }
+
   /** Whether at least one hosted server has a working session. */
   get connected(): boolean {
     for (const s of this.sessions.values()) if (s.connected) return true;

@@ -5,6 +5,7 @@ import type {
   ElicitRequest,
   ElicitResult,
   LoggingMessageNotification,
+  ResourceUpdatedNotification,
 } from '@modelcontextprotocol/sdk/types.js';
 
 /** Where a server-to-client message came from. */
@@ -16,12 +17,14 @@ export interface RelayOrigin {
 }
 
 /**
- * Delivers what an upstream server sends towards clients during a call (sampling and elicitation
- * requests, log messages) to the client session that made the call. Implemented by the forwarding
- * layer; upstream sessions only know this interface.
+ * Delivers what an upstream server sends towards clients: during a call (sampling and elicitation
+ * requests, log messages) to the client session that made the call; resource updates to the subscribers.
+ * Implemented by the forwarding layer; upstream sessions only know this interface.
  */
 export interface ServerMessageRelay {
   relaySampling(request: CreateMessageRequest, origin: RelayOrigin, signal: AbortSignal): Promise<CreateMessageResult | CreateMessageResultWithTools>;
   relayElicitation(request: ElicitRequest, origin: RelayOrigin, signal: AbortSignal): Promise<ElicitResult>;
   relayLog(notification: LoggingMessageNotification, origin: RelayOrigin): void;
+  /** A subscribed resource changed (`notifications/resources/updated`); goes to every client subscribed to it. */
+  relayResourceUpdated(notification: ResourceUpdatedNotification, origin: RelayOrigin): void;
 }

@@ -9,6 +9,7 @@ import {
   LoggingMessageNotificationSchema,
   PromptListChangedNotificationSchema,
   ResourceListChangedNotificationSchema,
+  ResourceUpdatedNotificationSchema,
   ToolListChangedNotificationSchema,
   type ClientRequest,
   type Progress,
@@ -209,6 +210,27 @@ export class UpstreamSession {
     }
   }
 
+  /** Whether the server announced resource subscriptions. */
+  get supportsSubscriptions(): boolean {
+    return this.client.getServerCapabilities()?.resources?.subscribe === true;
+  }
+
+  /** Subscribes this session to updates of `uri`; the server's notifications reach the relay. */
+  async subscribe(uri: string): Promise<void> {
+    if (this.state !== 'connected') throw new UpstreamFailure('refused', this.nodeId, `session to ${this.server} is not connected`, false);
+    try {
+      await this.client.subscribeResource({ uri }, { timeout: LIST_TIMEOUT_MS });
+    } catch (err) {
+      throw classifyUpstreamError(err, this.nodeId, { cancelled: false, timeoutMs: LIST_TIMEOUT_MS });
+    }
+  }
+
+  /** Ends a subscription (best effort: a gone session has no subscriptions anyway). */
+  async unsubscribe(uri: string): Promise<void> {
+    if (this.state !== 'connected') return;
+    await this.client.unsubscribeResource({ uri }, { timeout: LIST_TIMEOUT_MS }).catch(() => {});
+  }
+
   /** Fails every in-flight call with `failure` (node left, session lost). */
   failInflight(reason: string): void {
     for (const [callId, call] of this.inflight) {
@@ -238,6 +260,7 @@ export class UpstreamSession {
     this.client.setNotificationHandler(ResourceListChangedNotificationSchema, listChanged);
     this.client.setNotificationHandler(PromptListChangedNotificationSchema, listChanged);
     this.client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => this.relay.relayLog(n, origin));
+    this.client.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => this.relay.relayResourceUpdated(n, origin));
     this.client.setRequestHandler(CreateMessageRequestSchema, (req, extra) => this.relay.relaySampling(req, origin, extra.signal));
     this.client.setRequestHandler(ElicitRequestSchema, (req, extra) => this.relay.relayElicitation(req, origin, extra.signal));
   }

@@ -14,6 +14,7 @@ import {
   type ElicitResult,
   type LoggingLevel,
   type LoggingMessageNotification,
+  type ResourceUpdatedNotification,
 } from '@modelcontextprotocol/sdk/types.js';
 import type { RelayOrigin, ServerMessageRelay } from '../endpoint/ServerMessageRelay.js';
 import { JsonRpcError } from '../errors/JsonRpcError.js';
@@ -44,7 +45,13 @@ export class ServerToClientRelay implements ServerMessageRelay {
     private readonly calls: CallDirectory,
     private readonly clientRequestTimeoutMs: number,
     private readonly logger: Logger,
+    /** Fans resource updates out to subscribers (set once subscriptions exist). */
+    private readonly onResourceUpdated: (uri: string, origin: RelayOrigin) => void = () => {},
   ) {}
+
+  relayResourceUpdated(notification: ResourceUpdatedNotification, origin: RelayOrigin): void {
+    this.onResourceUpdated(notification.params.uri, origin);
+  }
 
   async relaySampling(request: CreateMessageRequest, origin: RelayOrigin, signal: AbortSignal): Promise<CreateMessageResult | CreateMessageResultWithTools> {
     const call = this.callFor(request.params._meta, origin, request.method);

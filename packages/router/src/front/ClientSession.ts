@@ -20,6 +20,8 @@ import {
   ReadResourceRequestSchema,
   ReadResourceResultSchema,
   SetLevelRequestSchema,
+  SubscribeRequestSchema,
+  UnsubscribeRequestSchema,
   type CompleteResult,
   type LoggingLevel,
   type RequestId,
@@ -32,6 +34,7 @@ import { JsonRpcError } from '../errors/JsonRpcError.js';
 import { invalidArguments, unknownPrompt, unknownResource, unknownTool } from '../errors/routingErrors.js';
 import type { CallForwarder } from '../forwarding/CallForwarder.js';
 import { UNKNOWN_TOOL, type CallObserver } from '../forwarding/CallObserver.js';
+import type { ResourceSubscriber, ResourceSubscriptions } from '../forwarding/ResourceSubscriptions.js';
 import type { ClientCallContext } from '../forwarding/ClientCallContext.js';
 import { listPage } from './ListPage.js';
 import type { ToolArgumentValidator } from './ToolArgumentValidator.js';
@@ -41,6 +44,7 @@ export interface ClientSessionDeps {
   catalog: Catalog;
   forwarder: CallForwarder;
   validator: ToolArgumentValidator;
+  subscriptions: ResourceSubscriptions;
   logger: Logger;
   /** Hears tool calls refused before dispatch (metrics). */
   observer?: CallObserver;
@@ -60,7 +64,7 @@ type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
  * replicas. Tracks which JSON-RPC requests arrived on which HTTP request, because a client that just
  * drops its connection does not abort the SDK handler's signal.
  */
-export class ClientSession {
+export class ClientSession implements ResourceSubscriber {
   readonly server: Server;
   readonly transport: StreamableHTTPServerTransport;
   private level: LoggingLevel | undefined;
@@ -74,7 +78,7 @@ export class ClientSession {
     this.server = new Server(SERVER_INFO, {
       capabilities: {
         tools: { listChanged: true },
-        resources: { listChanged: true },
+        resources: { listChanged: true, subscribe: true },
         prompts: { listChanged: true },
         completions: {},
         logging: {},
@@ -136,6 +140,11 @@ export class ClientSession {
     if (change.prompts) send(this.server.sendPromptListChanged());
   }
 
+  sendResourceUpdated(uri: string): void {
+    if (this.closed) return;
+    this.server.sendResourceUpdated({ uri }).catch((err: unknown) => this.deps.logger.debug({ err, sessionId: this.sessionId }, 'could not send resources/updated'));
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     await this.transport.close().catch(() => {});
@@ -146,6 +155,7 @@ export class ClientSession {
     if (this.closed) return;
     this.closed = true;
     this.connectionSignals.clear();
+    this.deps.subscriptions.removeSubscriber(this);
     this.deps.onClosed(this);
   }
 
@@ -210,6 +220,16 @@ export class ClientSession {
         retryAfterAcceptance: true,
         client: this.callContext(extra),
       });
+    });
+
+    server.setRequestHandler(SubscribeRequestSchema, async (request) => {
+      await this.deps.subscriptions.subscribe(this, request.params.uri);
+      return {};
+    });
+
+    server.setRequestHandler(UnsubscribeRequestSchema, async (request) => {
+      await this.deps.subscriptions.unsubscribe(this, request.params.uri);
+      return {};
     });
 
     server.setRequestHandler(ListPromptsRequestSchema, (request) => {
