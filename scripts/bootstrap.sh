@@ -1,11 +1,33 @@
 #!/usr/bin/env bash
 # Installs what `npm start` / `npm test` need on a fresh machine that has only Node 20 and npm:
 # pnpm (a pinned copy under .tools/, no global write needed), the workspace's packages, and
-# nats-server (Debian's package) when none is on PATH.
+# nats-server (Debian's package) when none is on PATH. `bootstrap.sh test` also installs what the tests
+# alone need: Debian's chromium for the dashboard's browser test (playwright-core drives it; it never
+# downloads a browser of its own).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PNPM_VERSION=10.34.9
 say() { printf '[bootstrap] %s\n' "$*" >&2; }
+for_tests=false
+if [ "${1:-}" = "test" ]; then for_tests=true; fi
+# playwright-core has no install step today; should a later version grow one, it must not fetch a browser.
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
+
+apt_updated=false
+# Installs Debian packages as root, or with passwordless sudo; returns 1 when neither is possible or
+# apt-get fails (the caller says what to do instead).
+apt_install() {
+  local sudo=()
+  if [ "$(id -u)" != "0" ]; then
+    if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo=(sudo -n); else return 1; fi
+  fi
+  command -v apt-get >/dev/null 2>&1 || return 1
+  if [ "$apt_updated" = false ]; then
+    "${sudo[@]}" apt-get update -qq >/dev/null 2>&1 || return 1
+    apt_updated=true
+  fi
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null 2>&1
+}
 
 if [ ! -x .tools/node_modules/.bin/pnpm ] || [ "$(.tools/node_modules/.bin/pnpm --version 2>/dev/null)" != "$PNPM_VERSION" ]; then
   say "installing pnpm $PNPM_VERSION into .tools/ (via npm)"
@@ -23,17 +45,22 @@ if [ ! -f node_modules/.modules.yaml ] || [ pnpm-lock.yaml -nt node_modules/.mod
 fi
 
 if ! command -v nats-server >/dev/null 2>&1; then
-  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-    say "nats-server not found: installing Debian's nats-server package"
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nats-server) >/dev/null 2>&1 || {
-      say "apt-get could not install nats-server. Install it yourself (Debian/Ubuntu: 'sudo apt-get install nats-server'; or see https://docs.nats.io) or point NATS_URL at a running server with JetStream enabled."; exit 1; }
-  elif command -v sudo >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-    say "nats-server not found: installing Debian's nats-server package with sudo"
-    (sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nats-server) >/dev/null 2>&1 || {
-      say "sudo apt-get could not install nats-server; install it yourself ('apt-get install nats-server')."; exit 1; }
-  else
-    say "nats-server is not installed and this script cannot install it (needs root/sudo with apt-get)."
+  say "nats-server not found: installing Debian's nats-server package"
+  if ! apt_install nats-server; then
+    say "could not install nats-server (needs root or passwordless sudo with apt-get)."
     say "Install it ('sudo apt-get install nats-server', or a release from the NATS project), or set NATS_URL to a running nats-server started with -js."
     if [ -z "${NATS_URL:-}" ]; then exit 1; fi
+  fi
+fi
+
+if [ "$for_tests" = true ]; then
+  chromium_path="${FLOTILLA_CHROMIUM:-/usr/bin/chromium}"
+  if [ ! -x "$chromium_path" ]; then
+    say "Chromium not found at $chromium_path (the dashboard test drives it headless): installing Debian's chromium package"
+    if ! apt_install chromium; then
+      say "could not install chromium (needs root or passwordless sudo with apt-get)."
+      say "Install it ('sudo apt-get install chromium'), or set FLOTILLA_CHROMIUM to a Chromium or Chrome binary."
+      exit 1
+    fi
   fi
 fi

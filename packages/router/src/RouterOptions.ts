@@ -3,8 +3,12 @@ import { DEFAULT_REGISTRY_TIMINGS, REGISTRY_KINDS, type RegistryKind } from '@fl
 import type { Logger } from '@flotilla/telemetry';
 import { z } from 'zod';
 
-/** Replica-picking strategies the router offers. */
-export const BALANCER_STRATEGIES = ['least-outstanding', 'round-robin'] as const;
+/**
+ * Replica-picking strategies the router offers: `progress-aware` (P2C on expected completion time from
+ * the nodes' load and progress reports, the default), `p2c-ewma` (Finagle's P2C over peak EWMA latency ×
+ * outstanding, measured by the router), `least-outstanding` and `round-robin` (baselines).
+ */
+export const BALANCER_STRATEGIES = ['progress-aware', 'p2c-ewma', 'least-outstanding', 'round-robin'] as const;
 export type BalancerStrategy = (typeof BALANCER_STRATEGIES)[number];
 
 /** How to start a router; see {@link startRouter}. */
@@ -25,8 +29,17 @@ export interface RouterOptions {
   allowedHosts?: string[];
   /** Origin header values accepted on `/mcp` and `/api`; requests without Origin are always accepted. Default: loopback origins with the port. */
   allowedOrigins?: string[];
-  /** How a replica is picked, default `least-outstanding`. */
+  /** How a replica is picked, default `progress-aware`. */
   strategy?: BalancerStrategy;
+  /** Most nodes tried for one call (retries, failovers and hedges together), default 3. */
+  maxAttempts?: number;
+  /** No retry or failover starts later than this after a call's first failed attempt, ms (default 30000). */
+  retryWindowMs?: number;
+  /**
+   * Hedge calls of `readOnlyHint` tools: when the first copy runs longer than that tool's p95 on its node,
+   * send a second copy to another replica; the first answer wins and the other is cancelled. Default off.
+   */
+  hedgeReadOnly?: boolean;
   /** Calls the router runs at once on one node; the rest wait in the router's per-node queue. Default: twice the node's announced capacity, at least 16. */
   perNodeConcurrency?: number;
   /** A node whose heartbeat is older than this leaves the catalog, ms (default 3000). */
@@ -59,7 +72,10 @@ const RouterOptionsSchema = z.object({
   maxBodyBytes: z.number().int().positive().default(4 * 1024 * 1024),
   allowedHosts: z.array(z.string().min(1)).optional(),
   allowedOrigins: z.array(z.string().min(1)).optional(),
-  strategy: z.enum(BALANCER_STRATEGIES).default('least-outstanding'),
+  strategy: z.enum(BALANCER_STRATEGIES).default('progress-aware'),
+  maxAttempts: z.number().int().min(1).max(10).default(3),
+  retryWindowMs: z.number().int().positive().default(30_000),
+  hedgeReadOnly: z.boolean().default(false),
   perNodeConcurrency: z.number().int().positive().optional(),
   staleAfterMs: z.number().int().positive().default(DEFAULT_REGISTRY_TIMINGS.staleAfterMs),
   heartbeatIntervalMs: z.number().int().positive().default(DEFAULT_REGISTRY_TIMINGS.heartbeatIntervalMs),

@@ -8,8 +8,6 @@ import { Catalog } from './catalog/Catalog.js';
 import type { CatalogChange } from './catalog/CatalogEntries.js';
 import { MeshDiscovery } from './discovery/MeshDiscovery.js';
 import { NodeLoadView } from './discovery/NodeLoadView.js';
-import { CallDirectory } from './forwarding/CallDirectory.js';
-import { CallForwarder } from './forwarding/CallForwarder.js';
 import { ResourceSubscriptions } from './forwarding/ResourceSubscriptions.js';
 import { ServerToClientRelay } from './forwarding/ServerToClientRelay.js';
 import { FrontHttpServer } from './front/FrontHttpServer.js';
@@ -18,7 +16,20 @@ import { McpEndpoint } from './front/McpEndpoint.js';
 import { SessionTable } from './front/SessionTable.js';
 import { ToolArgumentValidator } from './front/ToolArgumentValidator.js';
 import { RouterMetrics } from './metrics/RouterMetrics.js';
+import { CallActivityRecorder } from './ops/calls/CallActivityRecorder.js';
+import { CallRateWindow } from './ops/calls/CallRateWindow.js';
+import { CallScope } from './ops/calls/CallScope.js';
+import { CallSpanEvents } from './ops/calls/CallSpanEvents.js';
+import { CompositeCallObserver } from './ops/calls/CompositeCallObserver.js';
+import { RecentFailures } from './ops/calls/RecentFailures.js';
+import { ScopedCallDirectory } from './ops/calls/ScopedCallDirectory.js';
+import { ScopedCallForwarder } from './ops/calls/ScopedCallForwarder.js';
+import { loadDashboardAssets } from './ops/dashboard/DashboardAssets.js';
+import { DashboardEndpoints } from './ops/dashboard/DashboardEndpoints.js';
+import { DashboardModel } from './ops/dashboard/DashboardModel.js';
+import { DashboardStream } from './ops/dashboard/DashboardStream.js';
 import { OpsApi } from './ops/OpsApi.js';
+import { ReadinessCheck } from './ops/ReadinessCheck.js';
 import { resolveRouterOptions, type RouterOptions, type RunningRouter } from './RouterOptions.js';
 
 /**
@@ -27,6 +38,7 @@ import { resolveRouterOptions, type RouterOptions, type RunningRouter } from './
  * endpoints. Logs `router ready` (with `url`) once listening. Throws when NATS is unreachable at start.
  */
 export async function startRouter(options: RouterOptions): Promise<RunningRouter> {
+  const startedAt = Date.now();
   const opts = resolveRouterOptions(options);
   const logger = opts.logger ?? createLogger({ name: 'router' });
   const names = subjects(opts.prefix);
@@ -55,11 +67,14 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
       else if (s.type === 'reconnect') natsConnected = true;
     }
   })().catch(() => {});
+  const natsUp = (): boolean => natsConnected && !nc.isClosed();
 
   const catalog = new Catalog();
   const loadView = new NodeLoadView(nc, names, logger);
   loadView.start();
-  const calls = new CallDirectory();
+  // Each tool call runs in a scope where the dashboard's recorder gathers its call id, trace id and error.
+  const callScope = new CallScope();
+  const calls = new ScopedCallDirectory(callScope);
   let subscriptions: ResourceSubscriptions | undefined;
   const relay = new ServerToClientRelay(calls, opts.callTimeoutMs, logger, (uri, origin) => subscriptions?.notifyUpdated(uri, origin));
   let metrics: RouterMetrics | undefined;
@@ -83,10 +98,15 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     catalogNodes: () => new Set(catalog.listServers().flatMap((s) => s.replicas)).size,
     clientSessions: () => sessions.size,
     registryUp: () => discovery.registryStatus().reachable,
-    natsConnected: () => natsConnected && !nc.isClosed(),
+    natsConnected: natsUp,
     lastLoadReportAt: (nodeId) => loadView.snapshot(nodeId)?.loadReceivedAt,
   });
-  const forwarder = new CallForwarder(discovery, createBalancer(opts.strategy), calls, opts.callTimeoutMs, logger, metrics);
+  const rates = new CallRateWindow();
+  const failures = new RecentFailures();
+  const recorder = new CallActivityRecorder(callScope, rates, failures);
+  const observer = new CompositeCallObserver([metrics, recorder, new CallSpanEvents(callScope)], logger);
+  const forwarding = { maxAttempts: opts.maxAttempts, retryWindowMs: opts.retryWindowMs, hedgeReadOnly: opts.hedgeReadOnly };
+  const forwarder = new ScopedCallForwarder([discovery, createBalancer(opts.strategy), calls, opts.callTimeoutMs, logger, observer, forwarding], callScope, recorder);
   const validator = new ToolArgumentValidator(logger);
   subscriptions = new ResourceSubscriptions(catalog, discovery, logger);
 
@@ -113,15 +133,31 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
   });
 
   let policy: HostOriginPolicy | undefined;
-  const mcp = new McpEndpoint(sessions, { catalog, forwarder, validator, subscriptions, logger, observer: metrics }, opts.maxBodyBytes, logger);
-  const ops = new OpsApi(discovery, catalog, loadView, sessions, opts.strategy);
-  const front = new FrontHttpServer(mcp, ops, () => policy!, logger, metrics);
+  const mcp = new McpEndpoint(sessions, { catalog, forwarder, validator, subscriptions, logger, observer }, opts.maxBodyBytes, logger);
+  const readiness = new ReadinessCheck({
+    discovery,
+    catalog,
+    registryKind: registry.kind,
+    natsConnected: natsUp,
+    clientSessions: () => sessions.size,
+  });
+  const ops = new OpsApi(discovery, catalog, loadView, readiness, opts.strategy);
+  const dashboardModel = new DashboardModel({ discovery, registry, logger, catalog, loadView, readiness, rates, failures, strategy: opts.strategy, startedAt });
+  const dashboardStream = new DashboardStream(dashboardModel, logger);
+  const dashboardAssets = await loadDashboardAssets().catch((err: unknown) => {
+    logger.error({ err }, 'cannot read the dashboard page files; /dashboard answers 500 (/api/v1/dashboard still works)');
+    return undefined;
+  });
+  const dashboard = new DashboardEndpoints(dashboardModel, dashboardStream, dashboardAssets, logger);
+  const front = new FrontHttpServer(mcp, ops, () => policy!, logger, metrics, dashboard);
 
   discovery.start();
+  dashboardModel.start();
   let port: number;
   try {
     port = await front.listen(opts.host, opts.port);
   } catch (err) {
+    dashboardModel.stop();
     await discovery.stop();
     loadView.stop();
     await registry.close();
@@ -132,13 +168,16 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
   policy = new HostOriginPolicy({ host: opts.host, port, ...(opts.allowedHosts ? { allowedHosts: opts.allowedHosts } : {}), ...(opts.allowedOrigins ? { allowedOrigins: opts.allowedOrigins } : {}) });
   const urlHost = opts.host === '0.0.0.0' || opts.host === '::' ? '127.0.0.1' : opts.host.includes(':') ? `[${opts.host}]` : opts.host;
   const url = `http://${urlHost}:${port}/mcp`;
-  logger.info({ url, port, strategy: opts.strategy, registry: registry.kind, prefix: opts.prefix }, 'router ready');
+  const dashboardUrl = `http://${urlHost}:${port}/dashboard`;
+  logger.info({ url, dashboard: dashboardUrl, port, strategy: opts.strategy, registry: registry.kind, prefix: opts.prefix }, 'router ready');
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> =>
     (stopping ??= (async () => {
       logger.info('router stopping');
       await sessions.closeAll();
+      dashboardStream.close();
+      dashboardModel.stop();
       await discovery.stop();
       loadView.stop();
       await registry.close();

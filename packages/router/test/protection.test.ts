@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { FlotillaErrorCode } from '@flotilla/protocol';
 import { createLogger } from '@flotilla/telemetry';
 import { StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
-import { CallCancelledError, JsonRpcError, NodeGuard, UpstreamFailure, classifyUpstreamError } from '../src/index.js';
+import { CallCancelledError, JsonRpcError, NodeGuard, UpstreamFailure, classifyUpstreamError, isNodeFault, isToolFault, type BreakerState } from '../src/index.js';
 
 const logger = createLogger({ name: 'test', level: 'silent' });
 
@@ -72,6 +73,90 @@ describe('NodeGuard', () => {
       (err: unknown) => err instanceof UpstreamFailure && err.kind === 'refused' && err.code === FlotillaErrorCode.BreakerOpen,
     );
     assert.equal(ran, false);
+    guard.shutdown();
+  });
+});
+
+describe('NodeGuard per-tool breakers', () => {
+  const signal = new AbortController().signal;
+  const toolFault = (): JsonRpcError => new JsonRpcError(ErrorCode.InternalError, 'internal error in the tool');
+  const options = { concurrency: 4, volumeThreshold: 3, errorThresholdPercentage: 50, resetTimeoutMs: 60_000 };
+
+  it('opens the breaker of one tool on a node, leaving the node and its other tools in rotation', async () => {
+    const changes: Array<[string, BreakerState]> = [];
+    const nodeChanges: BreakerState[] = [];
+    const guard = new NodeGuard('n1', { ...options, onToolBreakerChange: (tool, to) => changes.push([tool, to]), onBreakerChange: (to) => nodeChanges.push(to) }, logger);
+    for (let i = 0; i < 4; i++) await assert.rejects(guard.run(() => Promise.reject(toolFault()), signal, 'srv/broken'));
+    assert.equal(guard.toolBreakerState('srv/broken'), 'open');
+    assert.deepEqual(changes, [['srv/broken', 'open']]);
+    assert.equal(guard.breakerState, 'closed');
+    assert.deepEqual(nodeChanges, []);
+    assert.equal(guard.toolBreakerState('srv/fine'), 'closed');
+    assert.equal(await guard.run(async () => 'ok', signal, 'srv/fine'), 'ok');
+    let ran = false;
+    await assert.rejects(
+      guard.run(async () => { ran = true; }, signal, 'srv/broken'),
+      (err: unknown) => err instanceof UpstreamFailure && err.kind === 'refused' && err.code === FlotillaErrorCode.BreakerOpen && /srv\/broken/.test(err.reason),
+    );
+    assert.equal(ran, false);
+    assert.deepEqual(guard.toolBreakerStates(), { 'srv/broken': 'open', 'srv/fine': 'closed' });
+    guard.shutdown();
+  });
+
+  it('does not count tool error results, cancellations, invalid params or busy answers against a tool', async () => {
+    const guard = new NodeGuard('n1', options, logger);
+    const notFaults = [
+      new CallCancelledError('client'),
+      new JsonRpcError(ErrorCode.InvalidParams, 'bad arguments'),
+      new JsonRpcError(FlotillaErrorCode.DeadlineExceeded, 'deadline'),
+      new UpstreamFailure('refused', 'n1', 'busy', false, FlotillaErrorCode.NodeBusy),
+    ];
+    for (const err of notFaults) for (let i = 0; i < 3; i++) await assert.rejects(guard.run(() => Promise.reject(err), signal, 'srv/t'));
+    // An `isError: true` result is a normal answer.
+    for (let i = 0; i < 3; i++) await guard.run(async () => ({ isError: true, content: [] }), signal, 'srv/t');
+    assert.equal(guard.toolBreakerState('srv/t'), 'closed');
+    assert.equal(guard.breakerState, 'closed');
+    guard.shutdown();
+  });
+
+  it('counts a hung tool (no answer or progress in time) against the tool, not the node', async () => {
+    const timeout = classifyUpstreamError(new McpError(ErrorCode.RequestTimeout, 'Request timed out'), 'n1', { cancelled: false, timeoutMs: 50 });
+    assert.equal(isToolFault(timeout), true);
+    assert.equal(isNodeFault(timeout), false);
+    const reset = new UpstreamFailure('lost', 'n1', 'connection reset', true);
+    assert.equal(isNodeFault(reset), true);
+    assert.equal(isToolFault(reset), false);
+  });
+
+  it('refuses a call at once when the node breaker is open, without spending the tool breaker trial', async () => {
+    const guard = new NodeGuard('n1', options, logger);
+    guard.trip('test');
+    await assert.rejects(guard.run(async () => 'x', signal, 'srv/t'), (err: unknown) => err instanceof UpstreamFailure && err.code === FlotillaErrorCode.BreakerOpen && err.reason === 'circuit breaker is open');
+    assert.equal(guard.toolBreakerState('srv/t'), 'closed');
+    guard.shutdown();
+  });
+});
+
+describe('NodeGuard.trip', () => {
+  it('opens the node breaker now, logs why, and lets a trial call through after the reset timeout', async () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const destination = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
+        done();
+      },
+    });
+    const capture = createLogger({ name: 'test', level: 'info', destination });
+    const changes: BreakerState[] = [];
+    const guard = new NodeGuard('n1', { concurrency: 2, resetTimeoutMs: 50, onBreakerChange: (to) => changes.push(to) }, capture);
+    guard.trip('stopped reporting');
+    assert.equal(guard.breakerState, 'open');
+    assert.ok(lines.some((l) => l.msg === 'circuit breaker opened' && l.reason === 'stopped reporting' && l.nodeId === 'n1'), JSON.stringify(lines));
+    await new Promise((r) => setTimeout(r, 80));
+    assert.equal(guard.breakerState, 'half-open');
+    assert.equal(await guard.run(async () => 'trial', new AbortController().signal), 'trial');
+    assert.equal(guard.breakerState, 'closed');
+    assert.deepEqual(changes, ['open', 'half-open', 'closed']);
     guard.shutdown();
   });
 });

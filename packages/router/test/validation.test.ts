@@ -144,7 +144,10 @@ describe('resolveRouterOptions', () => {
     assert.equal(o.port, 8080);
     assert.equal(o.host, '127.0.0.1');
     assert.equal(o.prefix, 'flotilla');
-    assert.equal(o.strategy, 'least-outstanding');
+    assert.equal(o.strategy, 'progress-aware');
+    assert.equal(o.maxAttempts, 3);
+    assert.equal(o.retryWindowMs, 30_000);
+    assert.equal(o.hedgeReadOnly, false);
     assert.equal(o.maxBodyBytes, 4 * 1024 * 1024);
     assert.equal(o.registryKind, 'nats-kv');
   });

@@ -3,7 +3,7 @@ import { REGISTRY_KINDS, type RegistryKind } from '@flotilla/registry';
 import { TRACING_SHUTDOWN_TIMEOUT_MS, createLogger, startTracing } from '@flotilla/telemetry';
 import { env, parsePort, parsePositiveInt } from '../options.js';
 
-const STRATEGIES = ['least-outstanding', 'round-robin'] as const;
+const STRATEGIES = ['progress-aware', 'p2c-ewma', 'least-outstanding', 'round-robin'] as const;
 
 /** `flotilla router`: the one MCP endpoint clients call. */
 export function routerCommand(): Command {
@@ -14,7 +14,7 @@ export function routerCommand(): Command {
     .addOption(new Option('--registry <kind>', 'registry backend').choices([...REGISTRY_KINDS]).default(env.registry))
     .option('--host <host>', 'bind address', '127.0.0.1')
     .option('--port <port>', 'port (0 = any free)', parsePort, 8080)
-    .addOption(new Option('--strategy <name>', 'balancing strategy').choices([...STRATEGIES]).default('least-outstanding'))
+    .addOption(new Option('--strategy <name>', 'balancing strategy').choices([...STRATEGIES]).default('progress-aware'))
     .option('--max-body <bytes>', 'largest request body accepted', parsePositiveInt, 4 * 1024 * 1024)
     .option('--per-node-concurrency <n>', 'calls in flight per node before the router queues', parsePositiveInt, 64)
     .option('--allowed-host <host>', 'Host header to accept (repeatable; default loopback names)', (v: string, p: string[] = []) => [...p, v])

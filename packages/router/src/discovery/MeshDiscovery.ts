@@ -1,7 +1,10 @@
 import type { RegisteredNode, Registry, RegistryWatch } from '@flotilla/registry';
 import type { Logger } from '@flotilla/telemetry';
+import type { Catalog } from '../catalog/Catalog.js';
 import { NodeEndpoint, type NodeEndpointDeps } from '../endpoint/NodeEndpoint.js';
 import type { NodeLoadView } from './NodeLoadView.js';
+import { DEFAULT_WATCHDOG_OPTIONS, NodeWatchdog, type NodeWatchdogOptions } from './NodeWatchdog.js';
+import type { ReplicaDirectory, ToolBreakerListener } from './ReplicaDirectory.js';
 
 /** Whether the registry answers, as last reported by its watch. */
 export interface RegistryStatus {
@@ -15,21 +18,43 @@ export interface RegistryStatus {
  * Discovery: follows the registry's live view and keeps one {@link NodeEndpoint} per live node. A node that
  * joins gets upstream sessions (and enters the catalog as they come up); a node that leaves the view
  * (stale heartbeat, deregistered, killed) is closed at once, failing its in-flight calls; a node id that
- * reappears with a new instance id is a restart and gets fresh sessions.
+ * reappears with a new instance id is a restart and gets fresh sessions. With a load view, a
+ * {@link NodeWatchdog} also catches nodes that stop reporting and answering without dropping their
+ * connections (paused, wedged), faster than their heartbeats go stale.
  */
-export class MeshDiscovery {
+export class MeshDiscovery implements ReplicaDirectory {
   private readonly endpoints = new Map<string, NodeEndpoint>();
   private watch: RegistryWatch | undefined;
   private status: RegistryStatus = { synced: false, reachable: false };
+  private readonly watchdog: NodeWatchdog | undefined;
+  private readonly toolBreakerListeners = new Set<ToolBreakerListener>();
 
   constructor(
     private readonly registry: Registry,
     private readonly deps: NodeEndpointDeps,
     private readonly loadView: NodeLoadView | undefined,
     private readonly logger: Logger,
-  ) {}
+    watchdogOptions: NodeWatchdogOptions = DEFAULT_WATCHDOG_OPTIONS,
+  ) {
+    if (loadView) this.watchdog = new NodeWatchdog(() => [...this.endpoints.values()], loadView, logger, watchdogOptions);
+  }
+
+  /** The catalog the nodes' listings go into. */
+  get catalog(): Catalog {
+    return this.deps.catalog;
+  }
+
+  isReadOnlyTool(name: string): boolean {
+    return this.deps.catalog.tool(name)?.definition.annotations?.readOnlyHint === true;
+  }
+
+  onToolBreakerChange(listener: ToolBreakerListener): () => void {
+    this.toolBreakerListeners.add(listener);
+    return () => this.toolBreakerListeners.delete(listener);
+  }
 
   start(): void {
+    this.watchdog?.start();
     this.watch = this.registry.watch((event) => {
       if (event.type === 'snapshot') {
         this.status = { synced: true, reachable: true };
@@ -56,6 +81,7 @@ export class MeshDiscovery {
 
   /** Stops watching and closes every node (politely ending upstream sessions). */
   async stop(): Promise<void> {
+    this.watchdog?.stop();
     await this.watch?.stop();
     this.watch = undefined;
     const all = [...this.endpoints.values()];
@@ -88,7 +114,17 @@ export class MeshDiscovery {
   private join(node: RegisteredNode): void {
     const { nodeId, mcpBaseUrl, servers } = node.record;
     this.logger.info({ nodeId, mcpBaseUrl, servers: servers.map((s) => s.name) }, 'node joined');
-    this.endpoints.set(nodeId, new NodeEndpoint(node, this.deps));
+    this.endpoints.set(
+      nodeId,
+      new NodeEndpoint(node, {
+        ...this.deps,
+        ...(this.loadView ? { loadView: this.loadView } : {}),
+        onToolBreakerChange: (id, tool, to) => {
+          this.deps.onToolBreakerChange?.(id, tool, to);
+          for (const listener of this.toolBreakerListeners) listener(id, tool, to);
+        },
+      }),
+    );
   }
 
   private leave(endpoint: NodeEndpoint, reason: string): void {

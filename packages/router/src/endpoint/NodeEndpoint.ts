@@ -1,12 +1,18 @@
+import { performance } from 'node:perf_hooks';
 import type { HostedServer } from '@flotilla/protocol';
 import type { RegisteredNode } from '@flotilla/registry';
 import type { Logger } from '@flotilla/telemetry';
 import type { AnySchema, SchemaOutput } from '@modelcontextprotocol/sdk/server/zod-compat.js';
 import type { ClientRequest } from '@modelcontextprotocol/sdk/types.js';
 import type { Dispatcher } from 'undici';
-import type { ReplicaView } from '../balancer/Balancer.js';
+import type { ForwardTarget } from './ForwardTarget.js';
+import type { LoadSignals, ReportedCallProgress, ReportedLoad, ToolLatencyEstimate } from '../balancer/LoadSignals.js';
 import type { Catalog } from '../catalog/Catalog.js';
+import type { NodeLoadView } from '../discovery/NodeLoadView.js';
+import { JsonRpcError } from '../errors/JsonRpcError.js';
 import { NodeGuard, type BreakerState } from './NodeGuard.js';
+import { NodeLatency } from './NodeLatency.js';
+import { OwnCallLedger } from './OwnCallLedger.js';
 import type { ServerMessageRelay } from './ServerMessageRelay.js';
 import { CallCancelledError, UpstreamFailure } from './UpstreamFailure.js';
 import { UpstreamSession, type UpstreamRequestOptions } from './UpstreamSession.js';
@@ -21,6 +27,20 @@ export interface NodeEndpointDeps {
   perNodeConcurrency?: number;
   /** Hears breaker state changes of every node (metrics). */
   onBreakerChange?: (nodeId: string, to: BreakerState) => void;
+  /** Hears state changes of every per-tool breaker (`tool` is `<server>/<tool>`). */
+  onToolBreakerChange?: (nodeId: string, tool: string, to: BreakerState) => void;
+  /** The NATS load and progress reports, for load-aware balancing; without it only own counts are known. */
+  loadView?: NodeLoadView;
+}
+
+/** A load report older than this is not trusted for counts (the node may be gone or cut off from NATS), ms. */
+export const LOAD_REPORT_FRESH_MS = 3000;
+
+/** `<server>/<tool>` of a `tools/call` request: the key of per-tool statistics and breakers. */
+export function toolKeyOf(server: string, request: ClientRequest): string | undefined {
+  if (request.method !== 'tools/call') return undefined;
+  const name = (request.params as { name?: unknown } | undefined)?.name;
+  return typeof name === 'string' ? `${server}/${name}` : undefined;
 }
 
 /** Backoff between attempts to (re)open an upstream session, ms. */
@@ -36,6 +56,8 @@ export interface HostedServerStatus {
   toolCount: number;
   connected: boolean;
   inflight: number;
+  /** Per-tool breakers of this server's tools on this node that have seen failures, by upstream tool name. */
+  toolBreakers: Record<string, BreakerState>;
 }
 
 /**
@@ -43,7 +65,7 @@ export interface HostedServerStatus {
  * server, and its protection (breaker → queue). It keeps the catalog's view of the node current: a
  * server's listing is in the catalog only while its session works.
  */
-export class NodeEndpoint implements ReplicaView {
+export class NodeEndpoint implements ForwardTarget {
   private node: RegisteredNode;
   private readonly guard: NodeGuard;
   private readonly sessions = new Map<string, UpstreamSession>();
@@ -51,7 +73,8 @@ export class NodeEndpoint implements ReplicaView {
   private readonly refreshes = new Map<string, { running: boolean; again: boolean }>();
   /** Calls waiting in the queue, failed at once when the node leaves. */
   private readonly waiting = new Set<AbortController>();
-  private outstandingCalls = 0;
+  private readonly ledger = new OwnCallLedger();
+  private readonly latency = new NodeLatency();
   private closed = false;
   private readonly logger: Logger;
 
@@ -61,7 +84,11 @@ export class NodeEndpoint implements ReplicaView {
     const nodeId = node.record.nodeId;
     this.guard = new NodeGuard(
       nodeId,
-      { concurrency: this.concurrencyFor(node), ...(deps.onBreakerChange ? { onBreakerChange: (to: BreakerState) => deps.onBreakerChange!(nodeId, to) } : {}) },
+      {
+        concurrency: this.concurrencyFor(node),
+        ...(deps.onBreakerChange ? { onBreakerChange: (to: BreakerState) => deps.onBreakerChange!(nodeId, to) } : {}),
+        ...(deps.onToolBreakerChange ? { onToolBreakerChange: (tool: string, to: BreakerState) => deps.onToolBreakerChange!(nodeId, tool, to) } : {}),
+      },
       this.logger,
     );
     for (const hosted of node.record.servers) this.openSession(hosted, 0);
@@ -80,15 +107,18 @@ export class NodeEndpoint implements ReplicaView {
   }
 
   get outstanding(): number {
-    return this.outstandingCalls;
+    return this.ledger.outstanding;
   }
 
   get capacity(): number {
     return this.node.record.capacity;
   }
 
+  /** Draining as the registry says, or as the node's fresh load report says (whichever is first to tell). */
   get draining(): boolean {
-    return this.node.record.draining || this.node.ping?.status === 'draining';
+    if (this.node.record.draining || this.node.ping?.status === 'draining') return true;
+    const latest = this.deps.loadView?.latestLoad(this.nodeId);
+    return latest !== undefined && latest.load.draining && Date.now() - latest.receivedAt <= LOAD_REPORT_FRESH_MS;
   }
 
   get breakerState(): BreakerState {
@@ -103,9 +133,67 @@ export class NodeEndpoint implements ReplicaView {
     return this.guard.running;
   }
 
-  /** Whether new calls for `server` may be placed here now. */
-  canServe(server: string): boolean {
-    return !this.closed && !this.draining && this.guard.breakerState !== 'open' && this.sessions.get(server)?.connected === true;
+  /** State of the breaker of `tool` (`<server>/<tool>`) on this node. */
+  toolBreakerState(tool: string): BreakerState {
+    return this.guard.toolBreakerState(tool);
+  }
+
+  /** Whether new calls for `server` (and `tool`, `<server>/<tool>`, when given) may be placed here now. */
+  canServe(server: string, tool?: string): boolean {
+    return (
+      !this.closed &&
+      this.guard.breakerState !== 'open' &&
+      (tool === undefined || this.guard.toolBreakerState(tool) !== 'open') &&
+      this.sessions.get(server)?.connected === true &&
+      !this.draining
+    );
+  }
+
+  /** p95 of `tool`'s recent response times on this node as this router measured them, once there are enough samples. */
+  latencyP95Ms(tool: string): number | undefined {
+    return this.latency.p95Ms(tool);
+  }
+
+  /**
+   * What the balancer knows about this node at `now`: its load report if fresh (with the progress of its
+   * running calls), its reported per-tool EWMAs, this router's calls split by whether the report can show
+   * them, and the latencies this router measured.
+   */
+  loadSignals(now: number): LoadSignals {
+    const reports = this.deps.loadView?.reports(this.nodeId, now);
+    const load = reports?.load;
+    const receivedAt = reports?.loadReceivedAt;
+    const fresh = load !== undefined && receivedAt !== undefined && now - receivedAt <= LOAD_REPORT_FRESH_MS;
+    const own = this.ledger.versusReport(fresh ? receivedAt : undefined, now);
+    const reportedTools: Record<string, ToolLatencyEstimate> = {};
+    if (load) {
+      for (const [tool, stats] of Object.entries(load.tools)) {
+        reportedTools[tool] = { ewmaMs: stats.ewmaMs, ageMs: Math.max(0, now - (reports!.toolRefreshedAt[tool] ?? receivedAt ?? now)) };
+      }
+    }
+    let report: ReportedLoad | undefined;
+    const progress: ReportedCallProgress[] = [];
+    if (fresh) {
+      report = { ageMs: now - receivedAt, inflight: load.inflight, queued: load.queued, capacity: load.capacity };
+      for (const p of reports!.progress) {
+        if (now - p.receivedAt > LOAD_REPORT_FRESH_MS || own.unseenCallIds.has(p.progress.callId)) continue;
+        progress.push({
+          tool: `${p.progress.server}/${p.progress.tool}`,
+          progress: p.progress.progress,
+          ...(p.progress.total !== undefined ? { total: p.progress.total } : {}),
+          elapsedMs: p.progress.elapsedMs,
+          ageMs: now - p.receivedAt,
+        });
+      }
+    }
+    const peakEwmaMs = this.latency.peakEwmaMs(now);
+    return {
+      ...(report ? { report } : {}),
+      progress,
+      reportedTools,
+      own: { outstanding: this.ledger.outstanding, unseen: own.unseen, finishedSinceReport: own.finishedSinceReport },
+      measured: { ...(peakEwmaMs !== undefined ? { peakEwmaMs } : {}), tools: this.latency.toolEstimates(now) },
+    };
   }
 
   /** The working upstream session to `server`, for subscriptions (calls go through {@link call}). */
@@ -121,8 +209,11 @@ export class NodeEndpoint implements ReplicaView {
   }
 
   serverStatus(): HostedServerStatus[] {
+    const breakers = this.guard.toolBreakerStates();
     return this.node.record.servers.map((s) => {
       const session = this.sessions.get(s.name);
+      const toolBreakers: Record<string, BreakerState> = {};
+      for (const [key, state] of Object.entries(breakers)) if (key.startsWith(`${s.name}/`)) toolBreakers[key.slice(s.name.length + 1)] = state;
       return {
         name: s.name,
         path: s.path,
@@ -131,6 +222,7 @@ export class NodeEndpoint implements ReplicaView {
         toolCount: s.toolCount,
         connected: session?.connected ?? false,
         inflight: session?.inflightCount ?? 0,
+        toolBreakers,
       };
     });
   }
@@ -158,21 +250,62 @@ export class NodeEndpoint implements ReplicaView {
   async call<S extends AnySchema>(server: string, request: ClientRequest, schema: S, options: UpstreamRequestOptions): Promise<SchemaOutput<S>> {
     const session = this.sessions.get(server);
     if (this.closed || !session?.connected) throw new UpstreamFailure('refused', this.nodeId, `no working session to ${server}`, false);
-    this.outstandingCalls++;
+    const tool = toolKeyOf(server, request);
+    const { callId } = options;
+    this.ledger.placed(callId, tool, Date.now());
     const waiting = new AbortController();
     const onCancel = (): void => waiting.abort(new CallCancelledError('cancelled by the client'));
     options.signal.addEventListener('abort', onCancel, { once: true });
     this.waiting.add(waiting);
     try {
-      return await this.guard.run(() => {
-        this.waiting.delete(waiting);
-        return session.request(request, schema, options);
-      }, waiting.signal);
+      return await this.guard.run(
+        async () => {
+          this.waiting.delete(waiting);
+          this.ledger.sent(callId, Date.now());
+          const sentAt = performance.now();
+          try {
+            const result = await session.request(request, schema, options);
+            this.latency.observe(tool, performance.now() - sentAt, Date.now());
+            return result;
+          } catch (err) {
+            // The server's own error answer is a response time too; node trouble and cancellations are not.
+            if (err instanceof JsonRpcError) this.latency.observe(tool, performance.now() - sentAt, Date.now());
+            throw err;
+          }
+        },
+        waiting.signal,
+        tool,
+      );
     } finally {
       this.waiting.delete(waiting);
       options.signal.removeEventListener('abort', onCancel);
-      this.outstandingCalls--;
+      this.ledger.ended(callId, Date.now());
+      this.deps.loadView?.callEnded(this.nodeId, callId);
     }
+  }
+
+  /**
+   * Whether the node answers a ping within `timeoutMs` on one of its sessions (undefined when no session
+   * works, which the sessions' own reconnect logic handles).
+   */
+  async checkLiveness(timeoutMs: number): Promise<boolean | undefined> {
+    const session = [...this.sessions.values()].find((s) => s.connected);
+    if (this.closed || !session) return undefined;
+    return session.ping(timeoutMs);
+  }
+
+  /**
+   * The node stopped reporting and does not answer (paused, wedged, cut off): opens its breaker so no new
+   * call goes there, fails calls waiting in the router's queue as never started and running calls as lost,
+   * so they fail over now instead of hanging until the client's timeout. Sessions stay open: a node that
+   * resumes (SIGCONT) serves again once its breaker lets a trial call through.
+   */
+  markUnresponsive(reason: string): void {
+    if (this.closed) return;
+    this.guard.trip(reason);
+    for (const w of this.waiting) w.abort(new UpstreamFailure('refused', this.nodeId, reason, false));
+    this.waiting.clear();
+    for (const s of this.sessions.values()) s.failInflight(`node ${this.nodeId} ${reason}`);
   }
 
   /**

@@ -37,6 +37,13 @@ export class UpstreamFailure extends Error {
 
   /** Set for a call that got neither an answer nor progress within its timeout. */
   timedOut = false;
+
+  /**
+   * Whether the breaker of this tool on this node should count it: a call that got neither an answer nor
+   * progress in time is a hung tool, not a dead node (a dead node is caught by its connection, its
+   * heartbeats and the liveness probe), so one stuck tool does not take the whole node out of rotation.
+   */
+  countsAgainstTool = false;
 }
 
 /** The client cancelled (or dropped) the call; nothing is answered. */
@@ -78,8 +85,9 @@ export function classifyUpstreamError(error: unknown, nodeId: string, context: {
       return new UpstreamFailure('refused', nodeId, `${what}: ${JsonRpcError.fromMcpError(error).message}`, false, error.code);
     }
     if (error.code === ErrorCode.RequestTimeout) {
-      const failure = new UpstreamFailure('lost', nodeId, `no response or progress within ${context.timeoutMs} ms`, true);
+      const failure = new UpstreamFailure('lost', nodeId, `no response or progress within ${context.timeoutMs} ms`, false);
       failure.timedOut = true;
+      failure.countsAgainstTool = true;
       return failure;
     }
     if (error.code === ErrorCode.ConnectionClosed && /connection closed/i.test(error.message)) {

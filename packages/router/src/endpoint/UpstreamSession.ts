@@ -231,6 +231,20 @@ export class UpstreamSession {
     await this.client.unsubscribeResource({ uri }, { timeout: LIST_TIMEOUT_MS }).catch(() => {});
   }
 
+  /**
+   * Whether the server answers a ping within `timeoutMs`; used by the liveness watchdog. A node whose
+   * process is paused (SIGSTOP) keeps its connections open and simply never answers.
+   */
+  async ping(timeoutMs: number): Promise<boolean> {
+    if (this.state !== 'connected') return false;
+    try {
+      await this.client.ping({ timeout: timeoutMs });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   /** Fails every in-flight call with `failure` (node left, session lost). */
   failInflight(reason: string): void {
     for (const [callId, call] of this.inflight) {

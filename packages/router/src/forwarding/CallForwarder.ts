@@ -4,9 +4,11 @@ import { FlotillaErrorCode, META_CALL_ID, META_DEADLINE, META_TRACEPARENT, META_
 import { extractTraceMeta, injectTraceMeta, type Logger } from '@flotilla/telemetry';
 import type { AnySchema, SchemaOutput } from '@modelcontextprotocol/sdk/server/zod-compat.js';
 import type { ClientRequest, Progress } from '@modelcontextprotocol/sdk/types.js';
-import { SpanKind, SpanStatusCode, context, trace, type Span } from '@opentelemetry/api';
+import { SpanKind, SpanStatusCode, context, trace, type Context, type Span } from '@opentelemetry/api';
 import type { Balancer } from '../balancer/Balancer.js';
-import type { MeshDiscovery } from '../discovery/MeshDiscovery.js';
+import type { ReplicaDirectory } from '../discovery/ReplicaDirectory.js';
+import type { ForwardTarget } from '../endpoint/ForwardTarget.js';
+import { toolKeyOf } from '../endpoint/NodeEndpoint.js';
 import { CallCancelledError, UpstreamFailure } from '../endpoint/UpstreamFailure.js';
 import { JsonRpcError } from '../errors/JsonRpcError.js';
 import { deadlineExceeded, nodeFailed, noReplica, type FailedAttempt } from '../errors/routingErrors.js';
@@ -14,10 +16,27 @@ import type { ActiveCall, CallDirectory } from './CallDirectory.js';
 import type { ClientCallContext } from './ClientCallContext.js';
 import type { AttemptResult, CallObserver, CallOutcome } from './CallObserver.js';
 
-/** At most this many nodes are tried for one call. */
-const MAX_ATTEMPTS = 3;
-
 const tracer = trace.getTracer('@flotilla/router');
+
+/** How far the forwarder goes to get a call answered. */
+export interface ForwardingPolicy {
+  /** Most nodes tried for one call, hedges included (default 3). */
+  maxAttempts?: number;
+  /**
+   * No new attempt starts later than this after the call's first failed attempt, ms (default 30 s). With
+   * `maxAttempts` it bounds how long a call can bounce between failing replicas; the client's deadline, if
+   * any, bounds it too.
+   */
+  retryWindowMs?: number;
+  /**
+   * Send a second copy of a `readOnlyHint` tool call to another replica once the first has run longer than
+   * that tool's p95 on its node (as this router measured it); the first answer wins and the other copy is
+   * cancelled (default false).
+   */
+  hedgeReadOnly?: boolean;
+}
+
+export const DEFAULT_FORWARDING_POLICY: Required<ForwardingPolicy> = { maxAttempts: 3, retryWindowMs: 30_000, hedgeReadOnly: false };
 
 /** One request to place on a replica. */
 export interface ForwardRequest<S extends AnySchema> {
@@ -51,27 +70,56 @@ function attemptResultOf(err: unknown): AttemptResult {
 
 const isToolError = (result: unknown): boolean => typeof result === 'object' && result !== null && (result as { isError?: unknown }).isError === true;
 
+/** One attempt of a call on one node, running or settled. */
+interface Attempt<T> {
+  readonly endpoint: ForwardTarget;
+  readonly hedge: boolean;
+  /** Cancels this attempt alone (the loser of a hedge). */
+  readonly controller: AbortController;
+  /** Settles once, never rejects. */
+  readonly settled: Promise<Settled<T>>;
+}
+
+type Settled<T> = { readonly attempt: Attempt<T>; readonly ok: true; readonly result: T } | { readonly attempt: Attempt<T>; readonly ok: false; readonly error: unknown };
+
+/** Cancels the copy that lost a hedge race. */
+const LOST_HEDGE = (): CallCancelledError => new CallCancelledError('another replica answered first');
+
 /**
- * Places calls on replicas: the balancer picks among usable replicas, the node's guard runs the call, and
- * failures are retried on another replica when that is safe: always when the node never started the
- * call, after acceptance only for read-only or idempotent work. Progress goes back to the client under
- * the client's own token; cancellation goes upstream through the call's signal. Each call is a server
- * span (continuing the client's trace) with one dispatch span per attempt, whose context the node gets.
+ * Places calls on replicas: the balancer picks among usable replicas (node and per-tool breakers closed,
+ * not draining, not tried yet for this call), the node's guard runs the call, and failures are retried on
+ * another replica when that is safe: always when the node never started the call (refused, busy,
+ * draining, breaker open, node gone), after acceptance only for read-only or idempotent work; others get
+ * a NodeFailed error naming the node. Attempts are bounded in number and in time
+ * ({@link ForwardingPolicy}). Read-only tool calls may be hedged.
+ *
+ * Progress goes back to the client under the client's own token, only ever increasing (a retry starts
+ * counting again); cancellation goes upstream through the call's signal. Each call is a server span
+ * (continuing the client's trace) with one dispatch span per attempt, whose context the node gets.
  */
 export class CallForwarder {
+  private readonly policy: Required<ForwardingPolicy>;
+
   constructor(
-    private readonly discovery: MeshDiscovery,
+    private readonly directory: ReplicaDirectory,
     private readonly balancer: Balancer,
     private readonly calls: CallDirectory,
     private readonly callTimeoutMs: number,
     private readonly logger: Logger,
     private readonly observer?: CallObserver,
-  ) {}
+    policy: ForwardingPolicy = {},
+  ) {
+    this.policy = { ...DEFAULT_FORWARDING_POLICY, ...policy };
+    if (observer?.toolBreakerTransition) {
+      directory.onToolBreakerChange?.((nodeId, tool, to) => observer.toolBreakerTransition?.(nodeId, tool, to));
+    }
+  }
 
   async forward<S extends AnySchema>(req: ForwardRequest<S>): Promise<SchemaOutput<S>> {
     const started = performance.now();
     const callId = randomUUID();
     const isToolCall = req.request.method === 'tools/call';
+    const tool = toolKeyOf(req.server, req.request);
     const clientMeta = req.client.meta ?? {};
     const deadline = typeof clientMeta[META_DEADLINE] === 'number' ? (clientMeta[META_DEADLINE] as number) : undefined;
     const parent = extractTraceMeta({ ...clientMeta });
@@ -97,78 +145,152 @@ export class CallForwarder {
     let outcome: CallOutcome = 'error';
     /** The node whose answer the client got, if any. */
     let answeredBy: string | undefined;
-    // The call's span is active while it runs, so every log line written for it carries its trace ids.
-    const place = async (): Promise<SchemaOutput<S>> => {
-      let previous: UpstreamFailure | undefined;
-      while (attempts.length < MAX_ATTEMPTS) {
-        if (req.client.signal.aborted) throw new CallCancelledError('cancelled by the client');
-        const timeoutMs = deadline === undefined ? this.callTimeoutMs : Math.min(this.callTimeoutMs, deadline - Date.now());
-        if (timeoutMs <= 0) throw deadlineExceeded(req.target, active.nodeId);
-        const candidates = req.replicas
-          .filter((id) => !tried.has(id))
-          .map((id) => this.discovery.endpoint(id))
-          .filter((e): e is NonNullable<typeof e> => e !== undefined && e.canServe(req.server));
-        const endpoint = this.balancer.pick(candidates, { key: req.target });
-        if (!endpoint) break;
-        if (previous && isToolCall) {
-          if (previous.kind === 'refused') this.observer?.retry(req.target, previous.category);
-          else this.observer?.failover(req.target, previous.category);
-        }
-        tried.add(endpoint.nodeId);
-        active.nodeId = endpoint.nodeId;
-        span.setAttribute('flotilla.node_id', endpoint.nodeId);
+    const hedgeable = this.policy.hedgeReadOnly && isToolCall && tool !== undefined && this.directory.isReadOnlyTool?.(req.target) === true;
 
-        const dispatch = tracer.startSpan(
-          `dispatch ${req.target}`,
-          { kind: SpanKind.CLIENT, attributes: { 'flotilla.node_id': endpoint.nodeId, 'flotilla.attempt': attempts.length + 1, 'flotilla.call_id': callId } },
-          trace.setSpan(parent, span),
-        );
-        // Trace context: the client's as-is (it stays when no OpenTelemetry SDK runs), then ours on top.
-        const meta: Record<string, unknown> = { ...withoutProgressToken(clientMeta), [META_CALL_ID]: callId };
-        if (typeof clientMeta[META_TRACEPARENT] === 'string') meta[META_TRACEPARENT] = clientMeta[META_TRACEPARENT];
-        if (typeof clientMeta[META_TRACESTATE] === 'string') meta[META_TRACESTATE] = clientMeta[META_TRACESTATE];
-        injectTraceMeta(meta, trace.setSpan(parent, dispatch));
-        const request = { ...req.request, params: { ...req.request.params, _meta: meta } } as ClientRequest;
+    const onprogress =
+      req.client.progressToken === undefined
+        ? undefined
+        : (p: Progress): void => {
+            if (p.progress <= progress.last) return;
+            progress.last = p.progress;
+            this.sendProgress(req.client, p);
+          };
 
-        try {
-          const result = await endpoint.call(req.server, request, req.resultSchema, {
+    /** Starts an attempt on the replica the balancer picks among those not tried yet, if any. */
+    const startAttempt = (hedge: boolean, previous: UpstreamFailure | undefined): Attempt<SchemaOutput<S>> | undefined => {
+      const timeoutMs = deadline === undefined ? this.callTimeoutMs : Math.min(this.callTimeoutMs, deadline - Date.now());
+      if (timeoutMs <= 0) throw deadlineExceeded(req.target, active.nodeId);
+      const candidates = req.replicas
+        .filter((id) => !tried.has(id))
+        .map((id) => this.directory.endpoint(id))
+        .filter((e): e is ForwardTarget => e !== undefined && e.canServe(req.server, tool));
+      const endpoint = this.balancer.pick(candidates, { key: req.target, ...(tool !== undefined ? { tool } : {}) });
+      if (!endpoint) return undefined;
+      if (isToolCall) {
+        if (hedge) this.observer?.hedged?.(req.target, endpoint.nodeId);
+        else if (previous?.kind === 'refused') this.observer?.retry(req.target, previous.category);
+        else if (previous) this.observer?.failover(req.target, previous.category);
+      }
+      tried.add(endpoint.nodeId);
+      active.nodeId = endpoint.nodeId;
+      span.setAttribute('flotilla.node_id', endpoint.nodeId);
+      const dispatch = tracer.startSpan(
+        `dispatch ${req.target}`,
+        {
+          kind: SpanKind.CLIENT,
+          attributes: { 'flotilla.node_id': endpoint.nodeId, 'flotilla.attempt': tried.size, 'flotilla.call_id': callId, ...(hedge ? { 'flotilla.hedge': true } : {}) },
+        },
+        trace.setSpan(parent, span),
+      );
+      const request = this.upstreamRequest(req.request, clientMeta, callId, trace.setSpan(parent, dispatch));
+      const controller = new AbortController();
+      const signal = AbortSignal.any([req.client.signal, controller.signal]);
+      const attempt: Attempt<SchemaOutput<S>> = {
+        endpoint,
+        hedge,
+        controller,
+        settled: endpoint
+          .call(req.server, request, req.resultSchema, {
             callId,
-            signal: req.client.signal,
+            signal,
             timeoutMs,
             ...(deadline !== undefined ? { deadlineAt: deadline } : {}),
-            onprogress:
-              req.client.progressToken === undefined
-                ? undefined
-                : (p) => {
-                    if (p.progress <= progress.last) return;
-                    progress.last = p.progress;
-                    this.sendProgress(req.client, p);
-                  },
-          });
-          const result_ = isToolError(result) ? 'tool_error' : 'ok';
-          endAttempt(dispatch, result_);
-          if (isToolCall) this.observer?.attempt(req.target, endpoint.nodeId, result_);
-          outcome = result_;
-          answeredBy = endpoint.nodeId;
-          return result;
-        } catch (err) {
-          const result_ = attemptResultOf(err);
-          endAttempt(dispatch, result_, err);
-          if (isToolCall) this.observer?.attempt(req.target, endpoint.nodeId, result_);
-          if (!(err instanceof UpstreamFailure)) {
-            if (err instanceof JsonRpcError) answeredBy = endpoint.nodeId; // the server's own error answer
+            ...(onprogress ? { onprogress } : {}),
+          })
+          .then(
+            (result): Settled<SchemaOutput<S>> => {
+              const r: AttemptResult = isToolError(result) ? 'tool_error' : 'ok';
+              endAttempt(dispatch, r);
+              if (isToolCall) this.observer?.attempt(req.target, endpoint.nodeId, r);
+              return { attempt, ok: true, result };
+            },
+            (error: unknown): Settled<SchemaOutput<S>> => {
+              // A copy cancelled because the other one won is a cancellation, whatever the SDK threw.
+              const err = controller.signal.aborted && !req.client.signal.aborted ? LOST_HEDGE() : error;
+              const r = attemptResultOf(err);
+              endAttempt(dispatch, r, err);
+              if (isToolCall) this.observer?.attempt(req.target, endpoint.nodeId, r);
+              return { attempt, ok: false, error: err };
+            },
+          ),
+      };
+      return attempt;
+    };
+
+    // The call's span is active while it runs, so every log line written for it carries its trace ids.
+    const place = async (): Promise<SchemaOutput<S>> => {
+      const running = new Set<Attempt<SchemaOutput<S>>>();
+      const cancelOthers = (): void => {
+        for (const a of running) a.controller.abort(LOST_HEDGE());
+        running.clear();
+      };
+      let previous: UpstreamFailure | undefined;
+      let firstFailureAt: number | undefined;
+      let hedged = false;
+      for (;;) {
+        if (running.size === 0) {
+          if (req.client.signal.aborted) throw new CallCancelledError('cancelled by the client');
+          if (tried.size >= this.policy.maxAttempts) break;
+          if (firstFailureAt !== undefined && Date.now() - firstFailureAt > this.policy.retryWindowMs) break;
+          const attempt = startAttempt(false, previous);
+          if (!attempt) break;
+          running.add(attempt);
+        }
+        const primary = running.size === 1 ? [...running][0]! : undefined;
+        const hedgeAfterMs =
+          hedgeable && !hedged && primary && !primary.hedge && tried.size < this.policy.maxAttempts ? primary.endpoint.latencyP95Ms(tool!) : undefined;
+        const next = await firstOf([...running].map((a) => a.settled), hedgeAfterMs);
+        if (next === 'timer') {
+          hedged = true;
+          let hedge: Attempt<SchemaOutput<S>> | undefined;
+          try {
+            hedge = startAttempt(true, undefined);
+          } catch {
+            hedge = undefined; // the deadline passed: the first copy's own deadline ends it
+          }
+          if (hedge) {
+            this.logger.debug({ callId, target: req.target, first: primary!.endpoint.nodeId, second: hedge.endpoint.nodeId, afterMs: hedgeAfterMs }, 'hedging a read-only call');
+            running.add(hedge);
+          }
+          continue;
+        }
+        running.delete(next.attempt);
+        const nodeId = next.attempt.endpoint.nodeId;
+        if (next.ok) {
+          cancelOthers();
+          outcome = isToolError(next.result) ? 'tool_error' : 'ok';
+          answeredBy = nodeId;
+          return next.result;
+        }
+        const err = next.error;
+        if (err instanceof CallCancelledError) {
+          if (req.client.signal.aborted) {
+            cancelOthers();
             throw err;
           }
-          attempts.push({ nodeId: err.nodeId, reason: err.reason });
-          if (deadline !== undefined && Date.now() >= deadline) throw deadlineExceeded(req.target, err.nodeId);
-          const retry = err.kind === 'refused' || req.retryAfterAcceptance;
-          this.logger.warn(
-            { callId, target: req.target, nodeId: err.nodeId, kind: err.kind, reason: err.reason, retry },
-            retry ? 'call failed on a node; trying another replica' : 'call failed on a node after it was accepted',
-          );
-          if (!retry) throw nodeFailed(req.target, err.nodeId, err.reason, attempts);
-          previous = err;
+          continue; // a copy this call cancelled itself
         }
+        if (!(err instanceof UpstreamFailure)) {
+          cancelOthers();
+          if (err instanceof JsonRpcError) answeredBy = nodeId; // the server's own error answer
+          throw err;
+        }
+        attempts.push({ nodeId: err.nodeId, reason: err.reason });
+        firstFailureAt ??= Date.now();
+        if (deadline !== undefined && Date.now() >= deadline) {
+          cancelOthers();
+          throw deadlineExceeded(req.target, err.nodeId);
+        }
+        const retry = err.kind === 'refused' || req.retryAfterAcceptance;
+        this.logger.warn(
+          { callId, target: req.target, nodeId: err.nodeId, kind: err.kind, reason: err.reason, retry, stillRunning: running.size },
+          retry ? 'call failed on a node; trying another replica' : 'call failed on a node after it was accepted',
+        );
+        if (!retry) {
+          cancelOthers();
+          throw nodeFailed(req.target, err.nodeId, err.reason, attempts);
+        }
+        previous = err;
       }
       throw noReplica(req.target, attempts);
     };
@@ -194,11 +316,35 @@ export class CallForwarder {
     }
   }
 
+  /** The request as one attempt sends it: the client's `_meta` (minus its progress token), our call id and trace context. */
+  private upstreamRequest(request: ClientRequest, clientMeta: Readonly<Record<string, unknown>>, callId: string, dispatchContext: Context): ClientRequest {
+    // Trace context: the client's as-is (it stays when no OpenTelemetry SDK runs), then ours on top.
+    const meta: Record<string, unknown> = { ...withoutProgressToken(clientMeta), [META_CALL_ID]: callId };
+    if (typeof clientMeta[META_TRACEPARENT] === 'string') meta[META_TRACEPARENT] = clientMeta[META_TRACEPARENT];
+    if (typeof clientMeta[META_TRACESTATE] === 'string') meta[META_TRACESTATE] = clientMeta[META_TRACESTATE];
+    injectTraceMeta(meta, dispatchContext);
+    return { ...request, params: { ...request.params, _meta: meta } } as ClientRequest;
+  }
+
   private sendProgress(client: ClientCallContext, progress: Progress): void {
     if (client.progressToken === undefined || client.signal.aborted) return;
     client
       .sendNotification({ method: 'notifications/progress', params: { ...progress, progressToken: client.progressToken } })
       .catch((err: unknown) => this.logger.debug({ err }, 'could not forward progress to the client'));
+  }
+}
+
+/** The first of `settling` to settle, or `'timer'` when `timerMs` (if given) passes first. */
+async function firstOf<T>(settling: Promise<T>[], timerMs: number | undefined): Promise<T | 'timer'> {
+  if (timerMs === undefined) return Promise.race(settling);
+  let timer: NodeJS.Timeout | undefined;
+  const fired = new Promise<'timer'>((resolve) => {
+    timer = setTimeout(() => resolve('timer'), Math.max(0, timerMs));
+  });
+  try {
+    return await Promise.race([...settling, fired]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

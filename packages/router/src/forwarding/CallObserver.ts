@@ -1,3 +1,5 @@
+import type { BreakerState } from '../endpoint/NodeGuard.js';
+
 /** How one attempt on a node ended. */
 export type AttemptResult = 'ok' | 'tool_error' | 'error' | 'busy' | 'draining' | 'refused' | 'breaker_open' | 'node_lost' | 'timeout' | 'cancelled';
 
@@ -18,4 +20,14 @@ export interface CallObserver {
   /** Another attempt after a node accepted the call and then failed. */
   failover(tool: string, reason: AttemptResult): void;
   finished(tool: string, nodeId: string | undefined, outcome: CallOutcome, seconds: number): void;
+  /**
+   * A read-only call ran past the tool's p95 on its first replica and a second copy was sent to `nodeId`
+   * (hedging, when enabled). Optional.
+   */
+  hedged?(tool: string, nodeId: string): void;
+  /**
+   * The breaker of one tool on one node changed state (node-wide breakers are reported through the node
+   * endpoints' `onBreakerChange`). `tool` is `<server>/<tool>` with the tool's upstream name. Optional.
+   */
+  toolBreakerTransition?(nodeId: string, tool: string, to: BreakerState): void;
 }

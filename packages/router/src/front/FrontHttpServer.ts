@@ -3,15 +3,21 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from '@flotilla/telemetry';
 import { ErrorCode } from '@modelcontextprotocol/sdk/types.js';
 import type { HttpRoute, RouterMetrics } from '../metrics/RouterMetrics.js';
+import { isDashboardAssetPath } from '../ops/dashboard/DashboardAssets.js';
+import type { DashboardEndpoints } from '../ops/dashboard/DashboardEndpoints.js';
 import type { OpsApi } from '../ops/OpsApi.js';
 import type { HostOriginPolicy } from './HostOriginPolicy.js';
 import { sendJson, sendJsonRpcError } from './JsonRpcHttpError.js';
 import type { McpEndpoint } from './McpEndpoint.js';
 
+/** Paths the 404 answer lists. */
+const ENDPOINTS = ['/mcp', '/healthz', '/readyz', '/metrics', '/api/v1/nodes', '/api/v1/tools', '/api/v1/dashboard', '/dashboard'];
+
 /**
  * The router's HTTP server: `/mcp` (MCP Streamable HTTP) and the operations endpoints. Host and Origin
- * are checked on `/mcp` and `/api`; probes (`/healthz`, `/readyz`) and `/metrics` answer any host, as
- * orchestrators and Prometheus reach pods by IP (and they are read-only).
+ * are checked on `/mcp`, `/api` and `/dashboard` (a page another site could otherwise read through DNS
+ * rebinding); probes (`/healthz`, `/readyz`) and `/metrics` answer any host, as orchestrators and
+ * Prometheus reach pods by IP (and they are read-only).
  */
 export class FrontHttpServer {
   private readonly http: HttpServer;
@@ -22,6 +28,7 @@ export class FrontHttpServer {
     private readonly policy: () => HostOriginPolicy,
     private readonly logger: Logger,
     private readonly metrics?: RouterMetrics,
+    private readonly dashboard?: DashboardEndpoints,
   ) {
     this.http = createServer((req, res) => {
       if (this.metrics) {
@@ -59,7 +66,7 @@ export class FrontHttpServer {
 
   private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '/').split('?')[0]!;
-    const guarded = path === '/mcp' || path.startsWith('/api/');
+    const guarded = path === '/mcp' || path.startsWith('/api/') || path === '/dashboard' || path.startsWith('/dashboard/');
     if (guarded) {
       const verdict = this.policy().check(req);
       if (!verdict.ok) {
@@ -88,9 +95,18 @@ export class FrontHttpServer {
       case '/api/v1/tools':
         return readOnly(() => this.ops.tools(res));
       default:
-        req.resume();
-        return sendJson(res, 404, { error: `Not found: ${path}`, endpoints: ['/mcp', '/healthz', '/readyz', '/metrics', '/api/v1/nodes', '/api/v1/tools'] });
+        break;
     }
+    const dashboard = this.dashboard;
+    if (dashboard) {
+      if (path === '/api/v1/dashboard') return readOnly(() => dashboard.snapshot(res));
+      if (path === '/dashboard/events') return readOnly(() => dashboard.events(req, res));
+      // The page links its files relative to `/dashboard` (so it also works under a proxy's path prefix).
+      if (path === '/dashboard/') return readOnly(() => void res.writeHead(308, { location: '../dashboard' }).end());
+      if (isDashboardAssetPath(path)) return readOnly(() => dashboard.asset(path, req, res));
+    }
+    req.resume();
+    return sendJson(res, 404, { error: `Not found: ${path}`, endpoints: ENDPOINTS });
   }
 
   private async serveMetrics(res: ServerResponse): Promise<void> {

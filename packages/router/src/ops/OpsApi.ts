@@ -3,55 +3,29 @@ import type { Catalog } from '../catalog/Catalog.js';
 import type { MeshDiscovery } from '../discovery/MeshDiscovery.js';
 import type { NodeLoadView } from '../discovery/NodeLoadView.js';
 import { sendJson } from '../front/JsonRpcHttpError.js';
-import type { SessionTable } from '../front/SessionTable.js';
-
-/** Readiness with the reasons it is not ready. */
-export interface Readiness {
-  ready: boolean;
-  reasons: string[];
-  registry: { synced: boolean; reachable: boolean; error?: string };
-  nodes: number;
-  connectedNodes: number;
-  sessions: number;
-}
+import type { ReadinessCheck } from './ReadinessCheck.js';
 
 /**
- * The operations endpoints: `/healthz` (the process serves), `/readyz` (the registry is reachable and at
- * least one node is connected), `/api/v1/nodes` and `/api/v1/tools` (what the router sees).
+ * The operations endpoints: `/healthz` (the process serves), `/readyz` (see {@link ReadinessCheck}; 503
+ * with the reasons when not ready), `/api/v1/nodes` and `/api/v1/tools` (what the router sees). The
+ * dashboard has its own endpoints (`DashboardEndpoints`).
  */
 export class OpsApi {
   constructor(
     private readonly discovery: MeshDiscovery,
     private readonly catalog: Catalog,
     private readonly loadView: NodeLoadView,
-    private readonly sessions: SessionTable,
+    private readonly readiness: ReadinessCheck,
     private readonly strategy: string,
   ) {}
 
+  /** Liveness: the process serves HTTP. Nothing else is checked, so a broken dependency never restarts it. */
   healthz(res: ServerResponse): void {
     sendJson(res, 200, { status: 'ok' });
   }
 
-  readiness(): Readiness {
-    const registry = this.discovery.registryStatus();
-    const endpoints = this.discovery.listEndpoints();
-    const connected = endpoints.filter((e) => e.connected).length;
-    const reasons: string[] = [];
-    if (!registry.synced) reasons.push('registry: no snapshot received yet');
-    else if (!registry.reachable) reasons.push(`registry unreachable${registry.error ? `: ${registry.error}` : ''}`);
-    if (connected === 0) reasons.push(endpoints.length ? 'no node has a working upstream session yet' : 'no nodes registered');
-    return {
-      ready: reasons.length === 0,
-      reasons,
-      registry,
-      nodes: endpoints.length,
-      connectedNodes: connected,
-      sessions: this.sessions.size,
-    };
-  }
-
   readyz(res: ServerResponse): void {
-    const r = this.readiness();
+    const r = this.readiness.evaluate();
     sendJson(res, r.ready ? 200 : 503, r);
   }
 
