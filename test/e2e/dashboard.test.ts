@@ -60,7 +60,8 @@ async function rowStatus(p: Page, nodeId: string): Promise<string | undefined> {
 
 /** The colour of a node row's left edge, read from a screenshot of its first cell. */
 async function edgeColour(p: Page, nodeId: string, name: string): Promise<[number, number, number]> {
-  const png = await p.locator(`#nodes tr[data-node-id="${nodeId}"] td:first-child`).screenshot({ path: join(screenshots, `${name}.png`) });
+  // Live updates may replace the cell while it is being captured (when its content changed): try again.
+  const png = await eventually(() => p.locator(`#nodes tr[data-node-id="${nodeId}"] td:first-child`).screenshot({ path: join(screenshots, `${name}.png`), timeout: 5000 }));
   const image = decodePng(png);
   return pixelAt(image, 2, Math.floor(image.height / 2));
 }

@@ -37,3 +37,13 @@ export { listPage, LIST_PAGE_SIZE } from './front/ListPage.js';
 export { readRequestBody, type BodyRead } from './front/RequestBody.js';
 export { RouterMetrics, ROUTER_METRICS_PREFIX, type RouterMetricsSources, type HttpRoute } from './metrics/RouterMetrics.js';
 export { UNKNOWN_TOOL, type AttemptResult, type CallObserver, type CallOutcome } from './forwarding/CallObserver.js';
+export {
+  DashboardSnapshotSchema,
+  DASHBOARD_SNAPSHOT_VERSION,
+  type DashboardSnapshot,
+  type DashboardNode,
+  type DashboardTool,
+  type FailedCall,
+  type NodeStatus,
+  type Readiness,
+} from './ops/dashboard/DashboardSnapshot.js';

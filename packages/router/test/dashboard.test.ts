@@ -105,7 +105,7 @@ describe('CallActivityRecorder', () => {
   it('ties the call id, attempts and error to the call whose scope is current, and publishes when it settles', async () => {
     const { scope, failures, recorder, directory } = setup();
     const run = (tool: string, callId: string, nodes: Array<[string, AttemptResult]>, outcome: CallOutcome, error: string): Promise<CallFacts> => {
-      const facts: CallFacts = { tool, startedAt: Date.now(), attempts: [] };
+      const facts: CallFacts = { tool, attempts: [] };
       return scope.run(facts, async () => {
         directory.add({ callId, target: tool, client: {} as never });
         for (const [node, result] of nodes) {
@@ -244,6 +244,9 @@ describe('describeNode', () => {
     const heartbeatLate = observation();
     heartbeatLate.heartbeat = { ...heartbeatLate.heartbeat!, at: now - 3000, readAt: now - 500 };
     assert.match(describeNode(heartbeatLate, now).reasons.join(), /heartbeat late: 2\.5 s old when last read/);
+    const toolBroken = describeNode(observation({ servers: [{ name: 'echo', connected: true, toolCount: 2, toolBreakers: { say: 'open', whoami: 'half-open', fail: 'closed' } }] }), now);
+    assert.equal(toolBroken.status, 'degraded');
+    assert.deepEqual(toolBroken.reasons, ['tool breaker open: echo/say', 'tool breaker half-open: echo/whoami']);
     const serverDown = describeNode(observation({ servers: [{ name: 'echo', connected: true, toolCount: 2 }, { name: 'slow', connected: false, toolCount: 2 }] }), now);
     assert.deepEqual(serverDown.reasons, ['not connected: slow']);
     const lagging = observation();
@@ -278,10 +281,14 @@ describe('NodeRoster', () => {
     assert.deepEqual(roster.observe([row('a'), row('b')], (t += 60_000)).map((n) => n.nodeId), ['a', 'b'], 'departed nodes age out');
   });
 
-  it('says a node that was fine a moment before it left was deregistered', () => {
+  it('says a node that was fine a moment before it left was deregistered, and one it knew nothing about left', () => {
     const roster = new NodeRoster(2000);
-    roster.observe([row('a')], 1000);
-    assert.deepEqual(roster.observe([], 2000)[0]!.reasons, ['left the registry view (deregistered)']);
+    roster.observe([row('a'), row('b', { load: null, heartbeatAgeS: null })], 1000);
+    const after = roster.observe([], 2000);
+    assert.deepEqual(after.map((n) => [n.nodeId, n.status, n.reasons]), [
+      ['a', 'left', ['deregistered (stopped or drained)']],
+      ['b', 'gone', ['left the registry view']],
+    ]);
   });
 });
 

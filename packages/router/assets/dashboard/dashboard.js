@@ -10,7 +10,7 @@
   /** Data older than this is flagged as stale, ms. */
   var STALE_MS = 5000;
 
-  var state = { snapshot: null, receivedAt: 0, mode: 'connecting', source: null, pollTimer: null, rendered: {} };
+  var state = { snapshot: null, receivedAt: 0, mode: 'connecting', source: null, pollTimer: null };
 
   // ---- tiny DOM helpers -------------------------------------------------------------------------------
 
@@ -50,6 +50,34 @@
   function replaceChildren(node, children) {
     while (node.firstChild) node.removeChild(node.firstChild);
     append(node, children);
+  }
+
+  /**
+   * Puts freshly built rows into a table body, touching only what changed: an unchanged row or cell
+   * stays the same element, so the page does not flicker and a selection (a trace id being copied)
+   * survives the next update.
+   */
+  function patchRows(body, rows) {
+    rows.forEach(function (fresh, i) {
+      var current = body.rows[i];
+      if (!current) {
+        body.appendChild(fresh);
+      } else if (current.outerHTML === fresh.outerHTML) {
+        return;
+      } else if (current.cells.length !== fresh.cells.length) {
+        body.replaceChild(fresh, current);
+      } else {
+        for (var a = 0; a < fresh.attributes.length; a++) current.setAttribute(fresh.attributes[a].name, fresh.attributes[a].value);
+        for (var r = current.attributes.length - 1; r >= 0; r--) {
+          if (!fresh.hasAttribute(current.attributes[r].name)) current.removeAttribute(current.attributes[r].name);
+        }
+        var freshCells = Array.prototype.slice.call(fresh.cells);
+        freshCells.forEach(function (cell, j) {
+          if (current.cells[j].outerHTML !== cell.outerHTML) current.replaceChild(cell, current.cells[j]);
+        });
+      }
+    });
+    while (body.rows.length > rows.length) body.deleteRow(rows.length);
   }
 
   // ---- formatting --------------------------------------------------------------------------------------
@@ -163,7 +191,7 @@
     var tone = l.queued > 0 || used >= 1 ? 'bad' : used >= 0.75 ? 'warn' : 'ok';
     return el(
       'div',
-      { className: 'load' },
+      { className: 'load nowrap' },
       el('div', { className: 'bar' }, el('div', { className: 'bar-fill', 'data-tone': tone, style: null })),
       el('span', null, l.inflight + ' / ' + l.capacity + ' running'),
       el('span', { className: 'sub' }, ' · ' + l.queued + ' queued'),
@@ -174,18 +202,18 @@
     var body = byId('nodes').tBodies[0];
     var rows = s.nodes.map(function (node) {
       var ping = node.ping;
-      var meta = [node.zone ? 'zone ' + node.zone : null, 'v' + node.version].filter(Boolean).join(' · ');
+      var meta = [node.zone, 'v' + node.version].filter(Boolean).join(' · ');
       var statusCell = [pill(node.status, STATUS_TONE[node.status] || 'off')];
       if (node.leftAt !== null) statusCell.push(el('span', { className: 'sub' }, ' ' + fmtAgo(Math.max(0, s.generatedAt - node.leftAt) / 1000)));
       if (node.reasons.length) statusCell.push(el('ul', { className: 'reasons' }, node.reasons.map(function (r) { return el('li', null, r); })));
       var row = el(
         'tr',
         { 'data-node-id': node.nodeId, 'data-status': node.status },
-        el('td', null, el('div', { className: 'node-id' }, node.nodeId), el('div', { className: 'sub' }, meta)),
+        el('td', { className: 'nowrap' }, el('div', { className: 'node-id' }, node.nodeId), el('div', { className: 'sub', title: 'zone · agent version' }, meta)),
         el('td', { className: 'status-cell' }, statusCell),
         el('td', null, pill(node.breaker, BREAKER_TONE[node.breaker] || 'off')),
         el('td', null, loadCell(node)),
-        el('td', null, el('span', null, node.router.outstanding + ' in flight'), el('div', { className: 'sub' }, node.router.queued + ' queued here')),
+        el('td', { className: 'nowrap' }, el('span', null, node.router.outstanding + ' in flight'), el('div', { className: 'sub' }, node.router.queued + ' queued here')),
         el('td', { className: 'num' }, ping && ping.natsRttMs !== null ? fmtRtt(ping.natsRttMs) : '—'),
         el('td', { className: 'num' }, node.load ? fmtMs(node.load.eventLoopLagMs) : ping ? fmtMs(ping.eventLoopLagMs) : '—'),
         el('td', { className: 'num' }, ping ? fmtDuration(ping.uptimeS) : '—'),
@@ -203,7 +231,7 @@
       if (fill && node.load) fill.style.width = Math.min(100, node.load.capacity ? (100 * node.load.inflight) / node.load.capacity : 0) + '%';
       return row;
     });
-    replaceChildren(body, rows);
+    patchRows(body, rows);
     byId('nodes-empty').hidden = rows.length > 0;
   }
 
@@ -228,7 +256,7 @@
             ? el('div', { className: 'chips' }, tool.replicas.map(function (r) {
                 var tone = r.breaker === 'open' ? 'bad' : r.available ? 'ok' : 'off';
                 var title = r.available ? 'available' : 'not available (draining, disconnected or breaker open)';
-                return el('span', { className: 'chip', 'data-tone': tone, title: title + ' · breaker ' + r.breaker }, r.nodeId, r.outstanding ? el('span', { className: 'chip-count' }, '·' + r.outstanding) : null);
+                return el('span', { className: 'chip', 'data-tone': tone, title: title + ' · breaker ' + r.breaker }, r.nodeId);
               }))
             : el('span', { className: 'sub' }, 'no replica'),
         ),
@@ -238,7 +266,7 @@
         el('td', { className: 'num' + (tool.calls ? '' : ' zero') }, fmtMs(tool.meanMs)),
       );
     });
-    replaceChildren(body, rows);
+    patchRows(body, rows);
     byId('tools-empty').hidden = rows.length > 0;
   }
 
@@ -251,7 +279,7 @@
         { 'data-tool': f.tool, 'data-outcome': f.outcome, 'data-trace-id': f.traceId, 'data-call-id': f.callId },
         el('td', { className: 'num' }, el('div', null, fmtClock(f.at)), el('div', { className: 'sub' }, fmtAgo(Math.max(0, s.generatedAt - f.at) / 1000))),
         el('td', null, el('span', { className: 'tool-name' }, f.tool)),
-        el('td', null, f.nodeId || el('span', { className: 'sub' }, 'none')),
+        el('td', { className: 'nowrap' }, f.nodeId || el('span', { className: 'sub' }, 'none')),
         el('td', null, pill(f.outcome, OUTCOME_TONE[f.outcome] || 'bad'), el('div', { className: 'sub' }, fmtMs(f.durationMs))),
         el('td', null, el('div', { className: 'error-text', title: f.error || '' }, f.error || '—')),
         el('td', { className: 'attempts' }, attempts || '—'),
@@ -259,29 +287,19 @@
           'td',
           null,
           f.traceId ? el('div', { className: 'trace', title: 'trace id' }, f.traceId) : el('div', { className: 'sub' }, 'no trace'),
-          f.callId ? el('div', { className: 'sub mono', title: 'call id (on router and agent log lines)' }, 'call ' + f.callId) : null,
+          f.callId ? el('div', { className: 'sub mono nowrap', title: 'call id (on router and agent log lines)' }, 'call ' + f.callId) : null,
         ),
       );
     });
-    replaceChildren(body, rows);
+    patchRows(body, rows);
     byId('failures-empty').hidden = rows.length > 0;
-  }
-
-  /** Re-renders a section only when its data changed, so a selected trace id stays selected. */
-  function renderIfChanged(key, data, render, s) {
-    var json = JSON.stringify(data);
-    if (state.rendered[key] === json) return;
-    state.rendered[key] = json;
-    render(s);
   }
 
   function render(s) {
     renderHeader(s);
-    // Relative times in these sections are computed from generatedAt, which changes every snapshot: the
-    // nodes table is redrawn every time; the failures only when the list (or its minute) changes.
     renderNodes(s);
-    renderIfChanged('tools', s.tools, renderTools, s);
-    renderIfChanged('failures', [s.failures, Math.floor(s.generatedAt / 10000)], renderFailures, s);
+    renderTools(s);
+    renderFailures(s);
     setText('footer', 'Snapshot of ' + fmtClock(s.generatedAt) + ' · JSON at api/v1/dashboard · metrics at /metrics');
   }
 

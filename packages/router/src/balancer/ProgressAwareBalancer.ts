@@ -7,11 +7,11 @@ import { sampleTwo, type Random } from './Random.js';
 const UNKNOWN_SERVICE_MS = 100;
 /**
  * Estimates closer than this fraction of the smaller one, or than {@link TIE_FLOOR_MS}, are a tie: EWMAs
- * of equally fast nodes differ by noise (a few ms is network jitter), and letting noise decide would send
+ * of equally fast nodes differ by noise (10 ms is within network and scheduling jitter), and letting noise decide would send
  * every call of a quiet period to whichever node happened to measure a little faster.
  */
-const TIE_TOLERANCE = 0.15;
-const TIE_FLOOR_MS = 5;
+const TIE_TOLERANCE = 0.25;
+const TIE_FLOOR_MS = 10;
 /**
  * A node's latency for a tool that nobody refreshed (no call of it completed there) drifts toward the
  * faster peer's with this time constant, ms. A node avoided for being slow is thus tried again now and
@@ -38,7 +38,7 @@ export interface ProgressAwareOptions {
  * is not chosen just because a fast one has a few calls running; and a node full of calls about to end
  * is not avoided like one full of calls that just started.
  *
- * Estimates within 15% (or 5 ms) of each other are a tie, broken by fewer outstanding calls and then at
+ * Estimates within 25% (or 10 ms) of each other are a tie, broken by fewer outstanding calls and then at
  * random, so equally fast nodes share work instead of measurement noise picking one.
  *
  * Cold start: a node without statistics for the tool is assumed as fast as the sampled peer that has some

@@ -25,7 +25,7 @@ export interface NodeWatchdogOptions {
 }
 
 export const DEFAULT_WATCHDOG_OPTIONS: NodeWatchdogOptions = {
-  suspectAfterMs: 2000,
+  suspectAfterMs: 1500,
   probeTimeoutMs: 1000,
   probeEveryMs: 2000,
   reconnectGraceMs: 5000,

@@ -99,7 +99,7 @@ export class FrontHttpServer {
     }
     const dashboard = this.dashboard;
     if (dashboard) {
-      if (path === '/api/v1/dashboard') return readOnly(() => dashboard.snapshot(res));
+      if (path === '/api/v1/dashboard') return readOnly(() => void this.serveDashboardSnapshot(dashboard, res));
       if (path === '/dashboard/events') return readOnly(() => dashboard.events(req, res));
       // The page links its files relative to `/dashboard` (so it also works under a proxy's path prefix).
       if (path === '/dashboard/') return readOnly(() => void res.writeHead(308, { location: '../dashboard' }).end());
@@ -107,6 +107,15 @@ export class FrontHttpServer {
     }
     req.resume();
     return sendJson(res, 404, { error: `Not found: ${path}`, endpoints: ENDPOINTS });
+  }
+
+  private async serveDashboardSnapshot(dashboard: DashboardEndpoints, res: ServerResponse): Promise<void> {
+    try {
+      await dashboard.snapshot(res);
+    } catch (err) {
+      this.logger.error({ err }, 'cannot build the dashboard snapshot');
+      if (!res.headersSent) sendJson(res, 500, { error: 'cannot build the dashboard snapshot' });
+    }
   }
 
   private async serveMetrics(res: ServerResponse): Promise<void> {

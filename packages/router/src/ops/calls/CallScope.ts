@@ -15,8 +15,6 @@ export interface AttemptFacts {
 export interface CallFacts {
   /** Client-facing (namespaced) tool name. */
   readonly tool: string;
-  /** Epoch ms when the router received the call. */
-  readonly startedAt: number;
   /** The router's call id (`_meta["flotilla/callId"]`), once the forwarder registered the call. */
   callId?: string;
   /** Trace of the call: the router's server span when tracing is on, else the client's `traceparent`. */

@@ -32,7 +32,7 @@ export class ScopedCallForwarder extends CallForwarder {
   override forward<S extends AnySchema>(req: ForwardRequest<S>): Promise<SchemaOutput<S>> {
     if (req.request.method !== 'tools/call') return super.forward(req);
     const traceId = traceIdOfMeta(req.client.meta);
-    const facts: CallFacts = { tool: req.target, startedAt: Date.now(), attempts: [], ...(traceId ? { traceId } : {}) };
+    const facts: CallFacts = { tool: req.target, attempts: [], ...(traceId ? { traceId } : {}) };
     return this.scope.run(facts, async () => {
       try {
         const result = await super.forward(req);

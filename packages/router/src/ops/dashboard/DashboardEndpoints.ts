@@ -52,7 +52,7 @@ export class DashboardEndpoints {
     this.stream.open(req, res);
   }
 
-  snapshot(res: ServerResponse): void {
-    sendJson(res, 200, this.model.snapshot());
+  async snapshot(res: ServerResponse): Promise<void> {
+    sendJson(res, 200, await this.model.snapshot());
   }
 }

@@ -2,6 +2,7 @@ import type { Registry } from '@flotilla/registry';
 import type { Logger } from '@flotilla/telemetry';
 import type { Catalog } from '../../catalog/Catalog.js';
 import type { MeshDiscovery } from '../../discovery/MeshDiscovery.js';
+import type { BreakerState } from '../../endpoint/NodeGuard.js';
 import type { NodeLoadView } from '../../discovery/NodeLoadView.js';
 import type { CallRateWindow, WindowRates } from '../calls/CallRateWindow.js';
 import type { RecentFailures } from '../calls/RecentFailures.js';
@@ -10,6 +11,9 @@ import { DASHBOARD_SNAPSHOT_VERSION, type DashboardNode, type DashboardSnapshot,
 import { DEFAULT_NODE_STATUS_THRESHOLDS, describeNode, type NodeStatusThresholds } from './describeNode.js';
 import { LivePingData, type NodeHeartbeat } from './LivePingData.js';
 import { NodeRoster } from './NodeRoster.js';
+
+const BREAKER_SEVERITY: Record<BreakerState, number> = { closed: 0, 'half-open': 1, open: 2 };
+const worseBreaker = (a: BreakerState, b: BreakerState): BreakerState => (BREAKER_SEVERITY[b] > BREAKER_SEVERITY[a] ? b : a);
 
 /** How often departures are looked for when nobody watches, ms: a node that leaves is seen leaving within this. */
 const ROSTER_SAMPLE_MS = 1000;
@@ -62,9 +66,11 @@ export class DashboardModel {
     this.timer = undefined;
   }
 
-  snapshot(): DashboardSnapshot {
+  /** The dashboard's data now (reads the nodes' latest heartbeats from the registry first, briefly). */
+  async snapshot(): Promise<DashboardSnapshot> {
+    const heartbeats = await this.pings.heartbeats();
     const now = this.now();
-    const nodes = this.nodes(now, this.pings.heartbeats());
+    const nodes = this.nodes(now, heartbeats);
     const { windowS, total, perTool } = this.deps.rates.rates();
     const tools = this.tools(perTool);
     const count = (...statuses: DashboardNode['status'][]): number => nodes.filter((n) => statuses.includes(n.status)).length;
@@ -136,7 +142,10 @@ export class DashboardModel {
         retryable: t.retryableAfterAcceptance,
         replicas: t.replicas.map((nodeId) => {
           const e = this.deps.discovery.endpoint(nodeId);
-          return { nodeId, available: e?.canServe(t.server) ?? false, breaker: e?.breakerState ?? 'closed', outstanding: e?.outstanding ?? 0 };
+          // The tool's own breaker on that node counts as much as the node's (the key routing uses).
+          const toolKey = `${t.server}/${t.upstreamName}`;
+          const breaker = e ? worseBreaker(e.breakerState, e.toolBreakerState(toolKey)) : 'closed';
+          return { nodeId, available: e?.canServe(t.server, toolKey) ?? false, breaker };
         }),
         calls: r.calls,
         callRate: r.callRate,

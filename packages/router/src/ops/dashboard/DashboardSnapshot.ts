@@ -79,7 +79,8 @@ export const DashboardToolSchema = z.object({
   server: z.string(),
   /** Read-only or idempotent: retried elsewhere even after a node accepted it. */
   retryable: z.boolean(),
-  replicas: z.array(z.object({ nodeId: z.string(), available: z.boolean(), breaker: z.enum(BREAKER_STATES), outstanding: count })),
+  /** Nodes offering the tool: whether a call could be placed there now, and the node's breaker. */
+  replicas: z.array(z.object({ nodeId: z.string(), available: z.boolean(), breaker: z.enum(BREAKER_STATES) })),
   /** Calls answered within the rate window. */
   calls: count,
   /** Calls per second over the rate window. */

@@ -17,6 +17,7 @@ const MAX_BUFFERED_BYTES = 1024 * 1024;
 export class DashboardStream {
   private readonly clients = new Set<ServerResponse>();
   private timer: NodeJS.Timeout | undefined;
+  private building = false;
 
   constructor(
     private readonly model: DashboardModel,
@@ -54,8 +55,10 @@ export class DashboardStream {
       this.clients.delete(res);
       if (this.clients.size === 0) this.pause();
     });
-    this.send(res, this.frame());
-    this.timer ??= setInterval(() => this.tick(), this.intervalMs);
+    void this.frame().then((frame) => {
+      if (this.clients.has(res)) this.send(res, frame);
+    });
+    this.timer ??= setInterval(() => void this.tick(), this.intervalMs);
   }
 
   /** Ends every stream (router stopping). */
@@ -65,15 +68,27 @@ export class DashboardStream {
     this.clients.clear();
   }
 
-  private tick(): void {
+  private async tick(): Promise<void> {
     if (this.clients.size === 0) return this.pause();
-    const frame = this.frame();
-    for (const res of this.clients) this.send(res, frame);
+    // A slow registry read must not pile up ticks: skip this one while the last is still being built.
+    if (this.building) return;
+    this.building = true;
+    try {
+      const frame = await this.frame();
+      for (const res of this.clients) this.send(res, frame);
+    } finally {
+      this.building = false;
+    }
   }
 
-  private frame(): string {
-    // JSON.stringify writes no newlines, so one `data:` line carries the whole snapshot.
-    return `data: ${JSON.stringify(this.model.snapshot())}\n\n`;
+  private async frame(): Promise<string> {
+    try {
+      // JSON.stringify writes no newlines, so one `data:` line carries the whole snapshot.
+      return `data: ${JSON.stringify(await this.model.snapshot())}\n\n`;
+    } catch (err) {
+      this.logger.error({ err }, 'cannot build the dashboard snapshot');
+      return ': snapshot failed; see the router log\n\n';
+    }
   }
 
   private send(res: ServerResponse, frame: string): void {

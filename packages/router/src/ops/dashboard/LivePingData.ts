@@ -12,8 +12,10 @@ export interface NodeHeartbeat {
   readAt: number;
 }
 
-/** Heartbeats are re-read at most this often, ms (agents heartbeat every second). */
-export const PING_REFRESH_MS = 1000;
+/** A reading younger than this is used as is, ms; an older one is read again (agents heartbeat every second). */
+export const PING_REFRESH_MS = 500;
+/** How long a snapshot waits for a new reading before it uses the last one, ms. */
+export const PING_READ_WAIT_MS = 300;
 /** Heartbeats read longer ago than this are not shown, ms: an old reading would mislead more than a dash. */
 export const PING_MAX_AGE_MS = 10_000;
 
@@ -21,8 +23,8 @@ export const PING_MAX_AGE_MS = 10_000;
  * The nodes' latest heartbeats (ping data: NATS round trip, uptime, loop lag), read from the registry on
  * demand. The registry watch the router routes by only reports changes of records and health, not every
  * heartbeat, so its ping data is as old as the node's last record change; the dashboard reads
- * `registry.list()` instead, at most once a second and only while someone looks (each read is one request
- * per node on NATS KV, one on Consul).
+ * `registry.list()` instead, when it builds a snapshot (about once a second while someone looks; each read
+ * is one request per node on NATS KV, one on Consul).
  */
 export class LivePingData {
   private latest: { readAt: number; nodes: Map<string, NodeHeartbeat> } | undefined;
@@ -35,11 +37,17 @@ export class LivePingData {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** The latest reading when recent enough (starts a new one in the background when due). */
-  heartbeats(): ReadonlyMap<string, NodeHeartbeat> | undefined {
-    const now = this.now();
-    if (!this.latest || now - this.latest.readAt >= PING_REFRESH_MS) this.refresh();
-    return this.latest && now - this.latest.readAt <= PING_MAX_AGE_MS ? this.latest.nodes : undefined;
+  /**
+   * A recent reading: reads the registry again when the last reading is older than
+   * {@link PING_REFRESH_MS}, waiting for it at most `waitMs` (then the last reading serves, if not too old).
+   */
+  async heartbeats(waitMs = PING_READ_WAIT_MS): Promise<ReadonlyMap<string, NodeHeartbeat> | undefined> {
+    if (!this.latest || this.now() - this.latest.readAt >= PING_REFRESH_MS) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([this.refresh(), new Promise<void>((resolve) => (timer = setTimeout(resolve, waitMs)))]);
+      clearTimeout(timer);
+    }
+    return this.latest && this.now() - this.latest.readAt <= PING_MAX_AGE_MS ? this.latest.nodes : undefined;
   }
 
   /** Reads the registry now (at most one read at a time); resolves when done, never rejects. */

@@ -13,8 +13,9 @@ interface Departed {
 
 /**
  * Remembers nodes that left the registry view for a while, so an operator sees "node-2 gone 40 s ago"
- * instead of a row that silently vanished. A node that left while draining is `left` (an orderly exit);
- * any other departure is `gone`. A node that comes back is live again at once.
+ * instead of a row that silently vanished. A node whose heartbeats or load reports had stopped before it
+ * left is `gone` (killed, crashed, cut off); one that was draining, or still reporting a moment before,
+ * deregistered itself and is `left` (an orderly exit). A node that comes back is live again at once.
  */
 export class NodeRoster {
   private lastSeen = new Map<string, { row: DashboardNode; at: number }>();
@@ -48,16 +49,18 @@ export class NodeRoster {
 
   private departure(last: DashboardNode, seenAt: number, now: number): Departed {
     const lastHeartbeatAt = last.heartbeatAgeS === null ? undefined : seenAt - last.heartbeatAgeS * 1000;
-    const orderly = last.draining;
-    // A node whose heartbeats were late when last seen (or whose load reports had stopped) stopped
-    // heartbeating; one that was fine a second before it left was deregistered.
     const late =
       (lastHeartbeatAt !== undefined && seenAt - lastHeartbeatAt > this.heartbeatLateMs) || (last.load !== null && last.load.ageS * 1000 > this.heartbeatLateMs);
+    // Without any recent signal there is no telling a deregistration from a silent death: say it left.
+    const reporting = (lastHeartbeatAt !== undefined || last.load !== null) && !late;
+    const orderly = !late && (last.draining || reporting);
     const reason = orderly
-      ? 'deregistered after draining'
+      ? last.draining
+        ? 'deregistered after draining'
+        : 'deregistered (stopped or drained)'
       : late
         ? `heartbeats stopped${lastHeartbeatAt === undefined ? '' : `: the last one ${((now - lastHeartbeatAt) / 1000).toFixed(1)} s before it left`}`
-        : 'left the registry view (deregistered)';
+        : 'left the registry view';
     return {
       lastHeartbeatAt,
       row: {

@@ -14,7 +14,8 @@ export interface NodeObservation {
   /** At least one hosted server has a working upstream session. */
   connected: boolean;
   breaker: BreakerState;
-  servers: ReadonlyArray<{ name: string; connected: boolean; toolCount: number }>;
+  /** Hosted servers, with the state of each tool's own breaker on this node when not closed (upstream tool names). */
+  servers: ReadonlyArray<{ name: string; connected: boolean; toolCount: number; toolBreakers?: Readonly<Record<string, BreakerState>> }>;
   outstanding: number;
   running: number;
   queued: number;
@@ -57,6 +58,12 @@ export function describeNode(o: NodeObservation, now: number, thresholds: NodeSt
     if (down.length) degraded.push(`not connected: ${down.join(', ')}`);
   }
   if (o.breaker === 'half-open') degraded.push('circuit breaker half-open: trying one call');
+  const toolBreakers = (state: BreakerState): string[] =>
+    o.servers.flatMap((s) => Object.entries(s.toolBreakers ?? {}).filter(([, b]) => b === state).map(([tool]) => `${s.name}/${tool}`));
+  const openTools = toolBreakers('open');
+  if (openTools.length) degraded.push(`tool breaker open: ${openTools.join(', ')}`);
+  const trialTools = toolBreakers('half-open');
+  if (trialTools.length) degraded.push(`tool breaker half-open: ${trialTools.join(', ')}`);
   if (health === 'warning') degraded.push('registry health: warning');
   if ((ping ?? o.registered.ping)?.status === 'degraded') degraded.push('node reports itself degraded');
   const heartbeatAgeMs = o.heartbeat ? Math.max(0, now - o.heartbeat.at) : undefined;

@@ -1,0 +1,171 @@
+/**
+ * Protection and long calls through a real router, in-process, against real SDK servers in a real NATS KV
+ * registry: a tool that keeps failing on one node loses only that node's replica of that tool; hedged
+ * read-only calls take the first answer and cancel the other copy; progress keeps long calls alive past
+ * the router's call timeout while a silent tool times out.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { createLogger } from '@flotilla/telemetry';
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { CallToolRequestSchema, CallToolResultSchema, ErrorCode, ListToolsRequestSchema, McpError } from '@modelcontextprotocol/sdk/types.js';
+import { NatsServerProcess } from '../../../test/harness/NatsServerProcess.js';
+import { startRouter, type RunningRouter } from '../src/index.js';
+import { connectClient, until, type TestClient } from './fixtures/mcpClient.js';
+import { TEST_SERVERS, TestNode, type NodeJournal } from './fixtures/TestNode.js';
+
+const timings = { staleAfterMs: 1500, heartbeatIntervalMs: 300 };
+const logger = createLogger({ name: 'router', level: process.env.FLOTILLA_TEST_VERBOSE ? 'debug' : 'silent' });
+const text = (r: unknown): string => CallToolResultSchema.parse(r).content.map((c) => (c.type === 'text' ? c.text : '')).join('');
+
+/** Per node: whether `flaky/lookup` answers with a JSON-RPC internal error, and how long `lag/find` takes. */
+const behaviour = new Map<string, { lookupFails: boolean; findMs: number }>();
+const of = (nodeId: string) => behaviour.get(nodeId) ?? { lookupFails: false, findMs: 0 };
+
+function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve(false);
+    const t = setTimeout(() => resolve(true), ms);
+    signal.addEventListener('abort', () => {
+      clearTimeout(t);
+      resolve(false);
+    }, { once: true });
+  });
+}
+
+/**
+ * `flaky`: tools answered by a low-level handler, so a failure is a JSON-RPC error (McpServer would turn
+ * it into an `isError` result). `lookup` fails where told; `ping` always works.
+ */
+TEST_SERVERS.flaky = (journal: NodeJournal, nodeId: string) => {
+  const s = new McpServer({ name: 'flaky', version: '1.0.0' });
+  s.server.registerCapabilities({ tools: {} });
+  s.server.setRequestHandler(ListToolsRequestSchema, () => ({
+    tools: [
+      { name: 'lookup', description: 'Looks something up', inputSchema: { type: 'object' }, annotations: { readOnlyHint: true } },
+      { name: 'ping', description: 'Answers pong', inputSchema: { type: 'object' }, annotations: { readOnlyHint: true } },
+    ],
+  }));
+  s.server.setRequestHandler(CallToolRequestSchema, (req) => {
+    journal.started.push(req.params.name);
+    if (req.params.name === 'lookup' && of(nodeId).lookupFails) throw new McpError(ErrorCode.InternalError, `lookup backend down on ${nodeId}`);
+    return { content: [{ type: 'text', text: `${req.params.name} on ${nodeId}` }] };
+  });
+  return s;
+};
+
+/** `lag`: `find` (read-only) takes as long as told on each node; `quiet` works without progress. */
+TEST_SERVERS.lag = (journal: NodeJournal, nodeId: string) => {
+  const s = new McpServer({ name: 'lag', version: '1.0.0' });
+  s.registerTool('find', { description: 'Finds, slowly where told', annotations: { readOnlyHint: true } }, async (extra) => {
+    journal.started.push('find');
+    const finished = await sleep(of(nodeId).findMs, extra.signal);
+    (finished ? journal.finished : journal.cancelled).push('find');
+    return { content: [{ type: 'text', text: nodeId }] };
+  });
+  s.registerTool('quiet', { description: 'Works 1 s without reporting progress' }, async (extra) => {
+    journal.started.push('quiet');
+    await sleep(1000, extra.signal);
+    return { content: [{ type: 'text', text: 'quiet done' }] };
+  });
+  return s;
+};
+
+interface NodesView {
+  nodes: { nodeId: string; breaker: string; servers: { name: string; toolBreakers: Record<string, string> }[] }[];
+}
+
+let nats: NatsServerProcess;
+before(async () => {
+  nats = await NatsServerProcess.start();
+});
+after(async () => {
+  await nats?.dispose();
+});
+
+/** A router and nodes for one describe block. */
+function mesh(routerOptions: Parameters<typeof startRouter>[0] extends infer O ? Partial<O> : never, nodes: Array<{ nodeId: string; servers: string[] }>) {
+  const ctx = {} as { router: RunningRouter; nodes: TestNode[]; c: TestClient; api: <T>(path: string) => Promise<T> };
+  before(async () => {
+    ctx.router = await startRouter({ natsUrl: nats.url, port: 0, logger, ...timings, ...routerOptions });
+    ctx.nodes = await Promise.all(nodes.map((n) => TestNode.start({ ...n, natsUrl: nats.url })));
+    ctx.c = await connectClient(ctx.router.url);
+    ctx.api = async <T,>(path: string): Promise<T> => (await (await fetch(ctx.router.url.replace('/mcp', path))).json()) as T;
+    const wanted = new Set(nodes.flatMap((n) => n.servers));
+    await until('every replica in the catalog', async () => {
+      const tools = (await ctx.api<{ tools: { server: string; replicas: unknown[] }[] }>('/api/v1/tools')).tools;
+      return [...wanted].every((server) => tools.some((t) => t.server === server && t.replicas.length === nodes.filter((n) => n.servers.includes(server)).length));
+    });
+  });
+  after(async () => {
+    await ctx.c?.close();
+    await ctx.router?.stop();
+    await Promise.all((ctx.nodes ?? []).map((n) => n.stop()));
+  });
+  return ctx;
+}
+
+describe('per-tool breaker (in-process nodes)', () => {
+  const m = mesh({}, [{ nodeId: 'good', servers: ['flaky'] }, { nodeId: 'bad', servers: ['flaky'] }]);
+
+  it('opens the breaker of a tool that keeps failing on one node, leaving that node other tools in rotation', async () => {
+    behaviour.set('bad', { lookupFails: true, findMs: 0 });
+    let failures = 0;
+    // Until the breaker opens, calls that land on `bad` get its JSON-RPC error (the server's own answer).
+    await until('the breaker of lookup on bad to open', async () => {
+      await m.c.client.callTool({ name: 'flaky_lookup', arguments: {} }).catch(() => failures++);
+      const bad = (await m.api<NodesView>('/api/v1/nodes')).nodes.find((n) => n.nodeId === 'bad')!;
+      return bad.servers[0]!.toolBreakers.lookup === 'open';
+    });
+    assert.ok(failures >= 3, `failures before opening: ${failures}`);
+    const view = await m.api<NodesView>('/api/v1/nodes');
+    const bad = view.nodes.find((n) => n.nodeId === 'bad')!;
+    assert.equal(bad.breaker, 'closed', 'the node itself stays in rotation');
+    // Now every lookup goes to `good`, and `bad` still serves ping.
+    for (let i = 0; i < 10; i++) assert.equal(text(await m.c.client.callTool({ name: 'flaky_lookup', arguments: {} })), 'lookup on good');
+    const pingedOn = new Set<string>();
+    for (let i = 0; i < 20; i++) pingedOn.add(text(await m.c.client.callTool({ name: 'flaky_ping', arguments: {} })));
+    assert.ok(pingedOn.has('ping on bad'), [...pingedOn].join(', '));
+  });
+});
+
+describe('hedging read-only calls (in-process nodes)', () => {
+  // Round-robin, so every other call starts on the node made slow (hedging does not depend on the strategy).
+  const m = mesh({ hedgeReadOnly: true, strategy: 'round-robin' }, [{ nodeId: 'h1', servers: ['lag'] }, { nodeId: 'h2', servers: ['lag'] }]);
+
+  it('answers from the second copy when the first runs past its p95, and cancels the first', async () => {
+    behaviour.set('h1', { lookupFails: false, findMs: 5 });
+    behaviour.set('h2', { lookupFails: false, findMs: 5 });
+    // Enough calls on both nodes for a p95 there.
+    await until('a p95 on both nodes', async () => {
+      await Promise.all(Array.from({ length: 10 }, () => m.c.client.callTool({ name: 'lag_find', arguments: {} })));
+      return m.nodes.every((n) => n.journal.finished.filter((f) => f === 'find').length >= 25);
+    });
+    behaviour.set('h1', { lookupFails: false, findMs: 60_000 });
+    const h1 = m.nodes.find((n) => n.options.nodeId === 'h1')!;
+    const startedOnH1 = h1.journal.started.length;
+    for (let i = 0; i < 12; i++) {
+      // Far below h1's new 60 s: only a hedge can answer in time.
+      assert.equal(text(await m.c.client.callTool({ name: 'lag_find', arguments: {} }, undefined, { timeout: 20_000 })), 'h2');
+    }
+    assert.ok(h1.journal.started.length > startedOnH1, 'some calls went to h1 first and were hedged');
+    await until('h1 to see its copies cancelled', () => h1.journal.cancelled.length === h1.journal.started.length - startedOnH1);
+  });
+});
+
+describe('long calls and the call timeout (in-process nodes)', () => {
+  const m = mesh({ callTimeoutMs: 300 }, [{ nodeId: 'l1', servers: ['slow', 'lag'] }]);
+
+  it('never times out a call while progress keeps coming', async () => {
+    const progress: number[] = [];
+    const r = await m.c.client.callTool({ name: 'slow_work', arguments: { steps: 8, delayMs: 100 } }, undefined, { onprogress: (p) => progress.push(p.progress) });
+    assert.equal(text(r), 'done 8');
+    assert.equal(progress.length, 8);
+  });
+
+  it('fails a call that goes silent for longer than the call timeout, against the tool and not the node', async () => {
+    await assert.rejects(m.c.client.callTool({ name: 'lag_quiet', arguments: {} }), /no response or progress within 300 ms/);
+    const view = await m.api<NodesView>('/api/v1/nodes');
+    assert.equal(view.nodes[0]!.breaker, 'closed');
+  });
+});

@@ -1,0 +1,86 @@
+/**
+ * Chaos: an agent paused with SIGSTOP under steady load, then resumed with SIGCONT.
+ *
+ * A paused process keeps its TCP connections open, so nothing fails by itself: the router has to notice.
+ * Two mechanisms race, both about 2–3.5 s after the pause depending on the phase of the agent's timers:
+ * the watchdog (load reports stopped and a ping went unanswered) opens the node's breaker, logged and
+ * visible in /api/v1/nodes; or the registry drops the node for its stale heartbeat. Either way its
+ * in-flight calls fail over (read-only, idempotent) or fail with NodeFailed (non-idempotent) instead of
+ * hanging, and traffic moves to the other nodes. After SIGCONT it serves again. (The watchdog path alone
+ * is tested deterministically in packages/router/test/resilience.test.ts.)
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { FlotillaErrorCode } from '../../packages/protocol/src/errors.js';
+import { CallLoad, summarizeOutcomes } from '../harness/CallLoad.js';
+import { ChaosMesh, chaosShapes, type NodesView } from '../harness/ChaosMesh.js';
+import { eventually } from '../harness/eventually.js';
+
+interface SlowStatus {
+  completed: number;
+}
+
+let mesh: ChaosMesh;
+
+before(async () => {
+  mesh = await ChaosMesh.start();
+  await mesh.startRouter();
+  await Promise.all(['p1', 'p2', 'p3'].map((id) => mesh.startAgent(id)));
+  for (const tool of ['echo_echo', 'slow_work', 'ledger_append']) await mesh.waitForReplicas(tool, ['p1', 'p2', 'p3']);
+});
+
+after(async () => {
+  await mesh?.stop();
+});
+
+describe('SIGSTOP of an agent under load', () => {
+  it('takes the paused node out of rotation, fails its calls over instead of hanging, and takes it back after SIGCONT', async () => {
+    const load = new CallLoad(mesh.routers[0]!.url, { workers: 9, shapes: chaosShapes(40, 10, 'stop'), clientTimeoutMs: 30_000 });
+    await load.start();
+    await eventually(async () => {
+      const p3 = (await mesh.api<NodesView>('/api/v1/nodes')).nodes.find((n) => n.nodeId === 'p3');
+      assert.ok(load.count() >= 20 && (p3?.outstanding ?? 0) >= 3, `calls done ${load.count()}, on p3 ${p3?.outstanding}`);
+    }, 30_000, 20);
+    const p3 = mesh.agent('p3');
+    const stoppedAt = Date.now();
+    p3.signal('SIGSTOP');
+    try {
+      // Out of rotation: the watchdog opened its breaker, or its stale heartbeat dropped it.
+      await eventually(async () => {
+        const view = await mesh.api<NodesView>('/api/v1/nodes');
+        const node = view.nodes.find((n) => n.nodeId === 'p3');
+        assert.ok(!node || node.breaker === 'open', `p3 breaker ${node?.breaker}`);
+      }, 20_000, 50);
+      const outOfRotationMs = Date.now() - stoppedAt;
+      const opened = mesh.routerLines((l) => l.msg === 'circuit breaker opened' && l.nodeId === 'p3');
+      const dropped = mesh.routerLines((l) => l.msg === 'node left the registry view' && l.nodeId === 'p3');
+      assert.ok(opened.length + dropped.length >= 1, 'the router says why p3 left rotation');
+      if (opened[0]) assert.match(String(opened[0].reason), /stopped reporting load for \d+ ms and did not answer a ping/);
+      const how = opened.length ? 'breaker opened by the watchdog' : 'dropped for its stale heartbeat';
+      // Traffic moves: calls keep completing on the other nodes while p3 is paused.
+      const during = load.count();
+      await eventually(() => assert.ok(load.count() >= during + 30), 20_000);
+      process.stderr.write(`# chaos-stop: p3 out of rotation ${outOfRotationMs} ms after SIGSTOP (${how})\n`);
+    } finally {
+      p3.signal('SIGCONT');
+    }
+    // Back in rotation: p3 runs calls again.
+    await mesh.waitForReplicas('slow_work', ['p1', 'p2', 'p3']);
+    const before = await mesh.callDirect<SlowStatus>('p3', 'slow', 'status');
+    await eventually(async () => {
+      const now = await mesh.callDirect<SlowStatus>('p3', 'slow', 'status');
+      assert.ok(now.completed > before.completed, 'p3 serves slow_work again');
+    }, 20_000, 200);
+    const outcomes = await load.stop();
+    const summary = summarizeOutcomes(outcomes);
+    assert.equal(outcomes.filter((o) => o.hung).length, 0, `hung calls: ${summary}`);
+    assert.deepEqual(outcomes.filter((o) => o.kind !== 'non-idempotent' && !o.ok), [], `read-only/idempotent calls lost: ${summary}`);
+    for (const o of outcomes.filter((x) => x.kind === 'non-idempotent' && !x.ok)) {
+      assert.equal(o.code, FlotillaErrorCode.NodeFailed, `${o.message} (${summary})`);
+      assert.match(o.message!, /Node p3 failed while running ledger_append/);
+    }
+    const view = await mesh.api<NodesView>('/api/v1/nodes');
+    assert.equal(view.nodes.find((n) => n.nodeId === 'p3')?.breaker, 'closed');
+    process.stderr.write(`# chaos-stop: ${outcomes.length} calls; ${summary}\n`);
+  });
+});
