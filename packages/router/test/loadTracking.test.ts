@@ -192,9 +192,14 @@ describe('NodeWatchdog', () => {
     v.acceptLoad(load('a', 1, 1), t);
     const a = watched('a', false);
     const never = watched('never', false);
-    await new NodeWatchdog(() => [a, never], v, logger, { ...options, reconnectGraceMs: 60_000 }).check(t + 5000);
-    assert.equal(a.pings, 0);
-    await new NodeWatchdog(() => [a, never], v, logger, options).check(t + 5000);
+    const dog = new NodeWatchdog(() => [a, never], v, logger, { ...options, reconnectGraceMs: 3000 });
+    v.natsStatusChanged(false, t + 1000);
+    await dog.check(t + 5000);
+    assert.equal(a.pings, 0, 'NATS down');
+    v.natsStatusChanged(true, t + 4000);
+    await dog.check(t + 5000);
+    assert.equal(a.pings, 0, 'NATS just back');
+    await dog.check(t + 7500);
     assert.equal(a.pings, 1);
     assert.equal(never.pings, 0);
   });

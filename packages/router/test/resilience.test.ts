@@ -2,13 +2,16 @@
  * Protection and long calls through a real router, in-process, against real SDK servers in a real NATS KV
  * registry: a tool that keeps failing on one node loses only that node's replica of that tool; hedged
  * read-only calls take the first answer and cancel the other copy; progress keeps long calls alive past
- * the router's call timeout while a silent tool times out.
+ * the router's call timeout while a silent tool times out; a node that stops reporting and answering
+ * (without dropping its connections, like a paused process) has its breaker opened by the watchdog.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { PROTOCOL_VERSION, encodeJson, subjects, type LoadReport } from '@flotilla/protocol';
 import { createLogger } from '@flotilla/telemetry';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import { CallToolRequestSchema, CallToolResultSchema, ErrorCode, ListToolsRequestSchema, McpError } from '@modelcontextprotocol/sdk/types.js';
+import { CallToolRequestSchema, CallToolResultSchema, ErrorCode, ListToolsRequestSchema, McpError, PingRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { NatsServerProcess } from '../../../test/harness/NatsServerProcess.js';
 import { startRouter, type RunningRouter } from '../src/index.js';
 import { connectClient, until, type TestClient } from './fixtures/mcpClient.js';
@@ -70,6 +73,56 @@ TEST_SERVERS.lag = (journal: NodeJournal, nodeId: string) => {
   });
   return s;
 };
+
+/** Nodes whose `pausable` server is paused: pings and calls wait until resumed (a SIGSTOP stand-in that keeps heartbeating). */
+const paused = new Map<string, Promise<void>>();
+const resumers = new Map<string, () => void>();
+function pause(nodeId: string): void {
+  paused.set(nodeId, new Promise((resolve) => resumers.set(nodeId, resolve)));
+}
+function resume(nodeId: string): void {
+  resumers.get(nodeId)?.();
+  paused.delete(nodeId);
+}
+
+/** `pausable`: `step` (idempotent) answers with the node id, and waits, like pings, while the node is paused. */
+TEST_SERVERS.pausable = (journal: NodeJournal, nodeId: string) => {
+  const s = new McpServer({ name: 'pausable', version: '1.0.0' });
+  s.registerTool('step', { description: 'Answers with the node id', annotations: { idempotentHint: true } }, async () => {
+    journal.started.push('step');
+    await paused.get(nodeId);
+    journal.finished.push('step');
+    return { content: [{ type: 'text', text: nodeId }] };
+  });
+  s.server.setRequestHandler(PingRequestSchema, async () => {
+    await paused.get(nodeId);
+    return {};
+  });
+  return s;
+};
+
+/** Publishes a load report for each node id every 200 ms, except for paused nodes (agents do it every second and on change). */
+class FakeLoadReports {
+  private timer: NodeJS.Timeout | undefined;
+  private seq = 0;
+  private constructor(private readonly nc: NatsConnection, private readonly nodeIds: string[]) {}
+  static async start(natsUrl: string, nodeIds: string[]): Promise<FakeLoadReports> {
+    const r = new FakeLoadReports(await connect({ servers: natsUrl }), nodeIds);
+    r.timer = setInterval(() => r.publish(), 200);
+    return r;
+  }
+  private publish(): void {
+    for (const nodeId of this.nodeIds) {
+      if (paused.has(nodeId)) continue;
+      const report: LoadReport = { v: PROTOCOL_VERSION, nodeId, seq: this.seq++, at: Date.now(), inflight: 0, queued: 0, capacity: 8, eventLoopLagMs: 0, draining: false, tools: {} };
+      this.nc.publish(subjects().load(nodeId), encodeJson(report));
+    }
+  }
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.nc.close();
+  }
+}
 
 interface NodesView {
   nodes: { nodeId: string; breaker: string; servers: { name: string; toolBreakers: Record<string, string> }[] }[];
@@ -167,5 +220,39 @@ describe('long calls and the call timeout (in-process nodes)', () => {
     await assert.rejects(m.c.client.callTool({ name: 'lag_quiet', arguments: {} }), /no response or progress within 300 ms/);
     const view = await m.api<NodesView>('/api/v1/nodes');
     assert.equal(view.nodes[0]!.breaker, 'closed');
+  });
+});
+
+describe('watchdog: a node that stops reporting and answering (in-process nodes)', () => {
+  const m = mesh({}, [{ nodeId: 'w1', servers: ['pausable'] }, { nodeId: 'w2', servers: ['pausable'] }]);
+  let reports: FakeLoadReports;
+  before(async () => {
+    reports = await FakeLoadReports.start(nats.url, ['w1', 'w2']);
+    await until('load reports of both nodes', async () => (await m.api<{ nodes: { load?: unknown }[] }>('/api/v1/nodes')).nodes.every((n) => n.load));
+  });
+  after(async () => {
+    resume('w1');
+    await reports?.stop();
+  });
+
+  it('opens its breaker, fails its in-flight calls over instead of letting them hang, and closes it once the node is back', async () => {
+    pause('w1');
+    const w1 = m.nodes.find((n) => n.options.nodeId === 'w1')!;
+    const startedOnW1 = w1.journal.started.length;
+    // Concurrent calls: some land on w1 and hang there until the watchdog gives up on it.
+    const calls = Array.from({ length: 8 }, () => m.c.client.callTool({ name: 'pausable_step', arguments: {} }, undefined, { timeout: 60_000 }));
+    await until('a call stuck on w1', () => w1.journal.started.length > startedOnW1);
+    const answers = (await Promise.all(calls)).map(text);
+    assert.deepEqual(new Set(answers), new Set(['w2']), 'the stuck calls failed over to w2');
+    const view = await m.api<NodesView>('/api/v1/nodes');
+    assert.equal(view.nodes.find((n) => n.nodeId === 'w1')?.breaker, 'open', 'w1 is still registered (it heartbeats) but out of rotation');
+    for (let i = 0; i < 6; i++) assert.equal(text(await m.c.client.callTool({ name: 'pausable_step', arguments: {} })), 'w2');
+
+    resume('w1');
+    // After the reset timeout one trial call goes to w1; its answer closes the breaker.
+    await until('w1 back in rotation', async () => {
+      await m.c.client.callTool({ name: 'pausable_step', arguments: {} });
+      return (await m.api<NodesView>('/api/v1/nodes')).nodes.find((n) => n.nodeId === 'w1')?.breaker === 'closed';
+    }, 30_000);
   });
 });

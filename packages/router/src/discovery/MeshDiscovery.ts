@@ -6,6 +6,9 @@ import type { NodeLoadView } from './NodeLoadView.js';
 import { DEFAULT_WATCHDOG_OPTIONS, NodeWatchdog, type NodeWatchdogOptions } from './NodeWatchdog.js';
 import type { ReplicaDirectory, ToolBreakerListener } from './ReplicaDirectory.js';
 
+/** How long calls already sent to a node that left after draining get to bring their answers home, ms. */
+const RETIRE_GRACE_MS = 5000;
+
 /** Whether the registry answers, as last reported by its watch. */
 export interface RegistryStatus {
   /** A first snapshot arrived. */
@@ -24,6 +27,8 @@ export interface RegistryStatus {
  */
 export class MeshDiscovery implements ReplicaDirectory {
   private readonly endpoints = new Map<string, NodeEndpoint>();
+  /** Nodes that left after draining, still finishing calls (see `NodeEndpoint.retire`). */
+  private readonly retiring = new Set<NodeEndpoint>();
   private watch: RegistryWatch | undefined;
   private status: RegistryStatus = { synced: false, reachable: false };
   private readonly watchdog: NodeWatchdog | undefined;
@@ -84,8 +89,9 @@ export class MeshDiscovery implements ReplicaDirectory {
     this.watchdog?.stop();
     await this.watch?.stop();
     this.watch = undefined;
-    const all = [...this.endpoints.values()];
+    const all = [...this.endpoints.values(), ...this.retiring];
     this.endpoints.clear();
+    this.retiring.clear();
     await Promise.all(all.map((e) => e.close('router stopping', true)));
   }
 
@@ -128,9 +134,16 @@ export class MeshDiscovery implements ReplicaDirectory {
   }
 
   private leave(endpoint: NodeEndpoint, reason: string): void {
-    this.logger.warn({ nodeId: endpoint.nodeId, inflight: endpoint.outstanding }, `node ${reason}`);
     if (this.endpoints.get(endpoint.nodeId) === endpoint) this.endpoints.delete(endpoint.nodeId);
     this.loadView?.forget(endpoint.nodeId);
-    void endpoint.close(reason);
+    if (endpoint.draining) {
+      // A drained node deregisters right after its last answer: let the answers on the wire arrive.
+      this.logger.info({ nodeId: endpoint.nodeId, inflight: endpoint.outstanding }, `node ${reason} after draining`);
+      this.retiring.add(endpoint);
+      void endpoint.retire(reason, RETIRE_GRACE_MS).finally(() => this.retiring.delete(endpoint));
+    } else {
+      this.logger.warn({ nodeId: endpoint.nodeId, inflight: endpoint.outstanding }, `node ${reason}`);
+      void endpoint.close(reason);
+    }
   }
 }

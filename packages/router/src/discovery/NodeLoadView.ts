@@ -37,8 +37,8 @@ export interface NodeReports {
 /** Where this router's NATS connection stands, which says whether silence from a node means anything. */
 export interface NatsLinkStatus {
   readonly connected: boolean;
-  /** Epoch ms of the last (re)connect or disconnect. */
-  readonly since: number;
+  /** Epoch ms of the last reconnect after a loss (undefined while the first connection holds): reports need a moment to resume. */
+  readonly reconnectedAt?: number;
 }
 
 interface ProgressEntry {
@@ -74,7 +74,7 @@ const PROGRESS_MAX_TTL_MS = 60_000;
 export class NodeLoadView {
   private readonly nodes = new Map<string, NodeEntry>();
   private readonly subscriptions: Subscription[] = [];
-  private link: NatsLinkStatus = { connected: true, since: Date.now() };
+  private link: NatsLinkStatus = { connected: true };
   private stopped = false;
 
   constructor(
@@ -84,7 +84,7 @@ export class NodeLoadView {
   ) {}
 
   start(): void {
-    this.link = { connected: !this.nc.isClosed(), since: Date.now() };
+    this.link = { connected: !this.nc.isClosed() };
     void this.followStatus();
     this.subscriptions.push(
       this.nc.subscribe(this.subjects.allLoad, {
@@ -190,16 +190,23 @@ export class NodeLoadView {
     try {
       for await (const s of this.nc.status()) {
         if (this.stopped) break;
-        if (s.type === 'disconnect' && this.link.connected) {
-          this.link = { connected: false, since: Date.now() };
-          this.logger.warn('NATS connection lost: load reports paused, balancing on this router\'s own counts');
-        } else if (s.type === 'reconnect' && !this.link.connected) {
-          this.link = { connected: true, since: Date.now() };
-          this.logger.info('NATS connection back: load reports resume');
-        }
+        if (s.type === 'disconnect') this.natsStatusChanged(false, Date.now());
+        else if (s.type === 'reconnect') this.natsStatusChanged(true, Date.now());
       }
     } catch (err) {
       this.logger.debug({ err }, 'NATS status stream ended');
+    }
+  }
+
+  /** Records that this router's NATS connection went down or came back (the status stream calls it; exposed for tests). */
+  natsStatusChanged(connected: boolean, at: number): void {
+    if (connected === this.link.connected) return;
+    if (connected) {
+      this.link = { connected: true, reconnectedAt: at };
+      this.logger.info('NATS connection back: load reports resume');
+    } else {
+      this.link = { connected: false };
+      this.logger.warn("NATS connection lost: load reports paused, balancing on this router's own counts");
     }
   }
 

@@ -68,7 +68,7 @@ export class NodeWatchdog {
   check(now: number): Promise<void> {
     const nats = this.loadView.natsStatus();
     // Silence means nothing while this router cannot hear anyone, nor right after it can again.
-    if (!nats.connected || now - nats.since < this.options.reconnectGraceMs) return Promise.resolve();
+    if (!nats.connected || (nats.reconnectedAt !== undefined && now - nats.reconnectedAt < this.options.reconnectGraceMs)) return Promise.resolve();
     const live = new Set<string>();
     const probes: Promise<void>[] = [];
     for (const endpoint of this.endpoints()) {

@@ -76,6 +76,9 @@ export class NodeEndpoint implements ForwardTarget {
   private readonly ledger = new OwnCallLedger();
   private readonly latency = new NodeLatency();
   private closed = false;
+  /** Left the mesh gracefully: out of the catalog and rotation, finishing the calls it has. */
+  private retiring = false;
+  private idleWaiters: Array<() => void> = [];
   private readonly logger: Logger;
 
   constructor(node: RegisteredNode, private readonly deps: NodeEndpointDeps) {
@@ -142,6 +145,7 @@ export class NodeEndpoint implements ForwardTarget {
   canServe(server: string, tool?: string): boolean {
     return (
       !this.closed &&
+      !this.retiring &&
       this.guard.breakerState !== 'open' &&
       (tool === undefined || this.guard.toolBreakerState(tool) !== 'open') &&
       this.sessions.get(server)?.connected === true &&
@@ -199,7 +203,7 @@ export class NodeEndpoint implements ForwardTarget {
   /** The working upstream session to `server`, for subscriptions (calls go through {@link call}). */
   connectedSession(server: string): UpstreamSession | undefined {
     const session = this.sessions.get(server);
-    return !this.closed && session?.connected ? session : undefined;
+    return !this.closed && !this.retiring && session?.connected ? session : undefined;
   }
 
   /** Whether at least one hosted server has a working session. */
@@ -249,7 +253,8 @@ export class NodeEndpoint implements ForwardTarget {
    */
   async call<S extends AnySchema>(server: string, request: ClientRequest, schema: S, options: UpstreamRequestOptions): Promise<SchemaOutput<S>> {
     const session = this.sessions.get(server);
-    if (this.closed || !session?.connected) throw new UpstreamFailure('refused', this.nodeId, `no working session to ${server}`, false);
+    if (this.closed || this.retiring) throw new UpstreamFailure('refused', this.nodeId, 'node left the mesh', false);
+    if (!session?.connected) throw new UpstreamFailure('refused', this.nodeId, `no working session to ${server}`, false);
     const tool = toolKeyOf(server, request);
     const { callId } = options;
     this.ledger.placed(callId, tool, Date.now());
@@ -281,6 +286,7 @@ export class NodeEndpoint implements ForwardTarget {
       options.signal.removeEventListener('abort', onCancel);
       this.ledger.ended(callId, Date.now());
       this.deps.loadView?.callEnded(this.nodeId, callId);
+      if (this.ledger.outstanding === 0 && this.idleWaiters.length > 0) for (const w of this.idleWaiters.splice(0)) w();
     }
   }
 
@@ -309,19 +315,53 @@ export class NodeEndpoint implements ForwardTarget {
   }
 
   /**
+   * The node left the mesh gracefully (it was draining, then deregistered): it leaves the catalog and
+   * rotation at once, calls still in this router's queue fail as never started (so they go elsewhere), and
+   * calls already sent get up to `graceMs` to bring their answers home before the node is closed. A draining
+   * agent deregisters the moment it has sent its last answer, so those answers may still be on the wire
+   * when the registry says it left; failing them would lose calls that succeeded. If the node really dies
+   * meanwhile, its connections say so and the calls fail over as usual.
+   */
+  async retire(reason: string, graceMs: number): Promise<void> {
+    if (this.closed || this.retiring) return;
+    this.retiring = true;
+    this.deps.catalog.removeNode(this.nodeId);
+    for (const t of this.reconnectTimers.values()) clearTimeout(t);
+    this.reconnectTimers.clear();
+    for (const w of this.waiting) w.abort(new UpstreamFailure('refused', this.nodeId, reason, false));
+    this.waiting.clear();
+    if (this.ledger.outstanding > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        new Promise<void>((resolve) => this.idleWaiters.push(resolve)),
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, graceMs);
+          timer.unref();
+        }),
+      ]);
+      clearTimeout(timer);
+    }
+    await this.close(reason);
+  }
+
+  /**
    * The node left (stale, deregistered, replaced): fails queued calls as never started, running calls
    * as lost, and removes the node from the catalog. `terminate` ends upstream sessions politely (router stop).
    */
   async close(reason: string, terminate = false): Promise<void> {
     if (this.closed) return;
+    // After `retire` the catalog no longer has this node, and may already have its next instance.
+    const inCatalog = !this.retiring;
     this.closed = true;
+    this.retiring = false;
     for (const t of this.reconnectTimers.values()) clearTimeout(t);
     this.reconnectTimers.clear();
     for (const w of this.waiting) w.abort(new UpstreamFailure('refused', this.nodeId, reason, false));
     this.waiting.clear();
+    for (const w of this.idleWaiters.splice(0)) w();
     const sessions = [...this.sessions.values()];
     this.sessions.clear();
-    this.deps.catalog.removeNode(this.nodeId);
+    if (inCatalog) this.deps.catalog.removeNode(this.nodeId);
     await Promise.all(sessions.map((s) => s.close(`node ${this.nodeId} ${reason}`, terminate)));
     this.guard.shutdown();
   }
@@ -338,7 +378,7 @@ export class NodeEndpoint implements ForwardTarget {
         if (this.sessions.get(s.server) === s) this.refreshListing(s.server);
       },
       onLost: (s, reason) => {
-        if (this.sessions.get(s.server) !== s) return;
+        if (this.sessions.get(s.server) !== s || this.retiring) return;
         this.logger.warn({ server: s.server, reason }, 'upstream session lost; reconnecting');
         this.sessions.delete(s.server);
         this.deps.catalog.removeListing(s.server, this.nodeId);
@@ -351,7 +391,7 @@ export class NodeEndpoint implements ForwardTarget {
       try {
         await session.connect();
         const listing = await session.fetchListing();
-        if (this.closed || this.sessions.get(hosted.name) !== session || !session.connected) return;
+        if (this.closed || this.retiring || this.sessions.get(hosted.name) !== session || !session.connected) return;
         this.deps.catalog.setListing(hosted.name, this.nodeId, listing);
         this.logger.info(
           { server: hosted.name, url: session.url, tools: listing.tools.length, resources: listing.resources.length, prompts: listing.prompts.length },
@@ -369,7 +409,7 @@ export class NodeEndpoint implements ForwardTarget {
   }
 
   private scheduleReconnect(server: string, attempt: number): void {
-    if (this.closed || this.reconnectTimers.has(server)) return;
+    if (this.closed || this.retiring || this.reconnectTimers.has(server)) return;
     const delay = Math.min(RECONNECT_MAX_MS, RECONNECT_MIN_MS * 2 ** attempt);
     const timer = setTimeout(() => {
       this.reconnectTimers.delete(server);
@@ -407,7 +447,7 @@ export class NodeEndpoint implements ForwardTarget {
           const session = this.sessions.get(server);
           if (!session?.connected || this.closed) return;
           const listing = await session.fetchListing();
-          if (this.sessions.get(server) === session && session.connected && !this.closed) this.deps.catalog.setListing(server, this.nodeId, listing);
+          if (this.sessions.get(server) === session && session.connected && !this.closed && !this.retiring) this.deps.catalog.setListing(server, this.nodeId, listing);
         } while (current.again);
       } catch (err) {
         this.logger.warn({ server, err }, 'cannot refresh upstream lists');
