@@ -56,7 +56,7 @@ describe('two router replicas', () => {
       // Both routers see the same reported load of x1, although only A placed calls there.
       for (const url of [routerA, routerB]) {
         await eventually(async () => {
-          const x1 = (await mesh.api<NodesView & { nodes: Array<{ progress: unknown[] }> }>('/api/v1/nodes', url)).nodes.find((n) => n.nodeId === 'x1');
+          const x1 = (await mesh.api<NodesView>('/api/v1/nodes', url)).nodes.find((n) => n.nodeId === 'x1');
           assert.equal(x1?.load?.inflight, LONG_CALLS, url);
           assert.equal(x1?.progress.length, LONG_CALLS, `${url}: progress of every long call`);
         }, 20_000, 100);

@@ -14,6 +14,7 @@ export interface NodesView {
     outstanding: number;
     load?: { inflight: number; queued: number; capacity: number; draining: boolean };
     loadReceivedAt?: number;
+    progress: Array<{ callId: string; progress: number; total?: number }>;
     servers: Array<{ name: string; url: string; connected: boolean; toolBreakers?: Record<string, string> }>;
   }>;
 }
