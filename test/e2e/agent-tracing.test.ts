@@ -28,12 +28,7 @@ async function tracedAgent(nodeId: string, bspDelayMs: number): Promise<{ agent:
     nodeId,
     ['agent', '--node-id', nodeId, '--server', 'echo=@flotilla/examples/echo', '--nats', nats.url, '--port', '0', '--grpc-port', '0'],
     {
-      OTEL_TRACES_EXPORTER: 'otlp',
-      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
-      OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: receiver.tracesUrl,
-      OTEL_BSP_SCHEDULE_DELAY: String(bspDelayMs),
-      OTEL_SERVICE_NAME: undefined,
-      OTEL_SDK_DISABLED: undefined,
+      ...receiver.exportEnv(bspDelayMs),
       // `call started` / `call finished` are debug lines.
       LOG_LEVEL: 'debug',
     },

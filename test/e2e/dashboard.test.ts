@@ -96,12 +96,7 @@ before(async () => {
   nats = await NatsServerProcess.start();
   receiver = await OtlpTraceReceiver.start();
   router = FlotillaProcess.spawn('router', ['router', '--nats', nats.url, '--port', '0'], {
-    OTEL_TRACES_EXPORTER: 'otlp',
-    OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
-    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: receiver.tracesUrl,
-    OTEL_BSP_SCHEDULE_DELAY: '100',
-    OTEL_SERVICE_NAME: undefined,
-    OTEL_SDK_DISABLED: undefined,
+    ...receiver.exportEnv(),
   });
   routerUrl = String((await router.ready()).url);
   spawnAgent('d1', ['echo=@flotilla/examples/echo', 'slow=@flotilla/examples/slow']);

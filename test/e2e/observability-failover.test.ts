@@ -27,12 +27,7 @@ const agents = new Map<string, FlotillaProcess>();
 let client: TestClient | undefined;
 
 const otel = (): NodeJS.ProcessEnv => ({
-  OTEL_TRACES_EXPORTER: 'otlp',
-  OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
-  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: receiver.tracesUrl,
-  OTEL_BSP_SCHEDULE_DELAY: '100',
-  OTEL_SERVICE_NAME: undefined,
-  OTEL_SDK_DISABLED: undefined,
+  ...receiver.exportEnv(),
   LOG_LEVEL: 'debug',
 });
 

@@ -21,14 +21,7 @@ let nats: NatsServerProcess;
 let receiver: OtlpTraceReceiver;
 const procs: FlotillaProcess[] = [];
 
-const otel = (): NodeJS.ProcessEnv => ({
-  OTEL_TRACES_EXPORTER: 'otlp',
-  OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
-  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: receiver.tracesUrl,
-  OTEL_BSP_SCHEDULE_DELAY: '100',
-  OTEL_SERVICE_NAME: undefined,
-  OTEL_SDK_DISABLED: undefined,
-});
+const otel = (): NodeJS.ProcessEnv => receiver.exportEnv();
 
 before(async () => {
   nats = await NatsServerProcess.start();

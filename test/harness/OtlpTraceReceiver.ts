@@ -74,6 +74,21 @@ export class OtlpTraceReceiver {
     return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/v1/traces`;
   }
 
+  /**
+   * Environment that makes a Flotilla process export its spans here as OTLP/HTTP JSON, promptly (short
+   * batch delay), whatever OTEL_* the test runner itself has.
+   */
+  exportEnv(bspDelayMs = 100): NodeJS.ProcessEnv {
+    return {
+      OTEL_TRACES_EXPORTER: 'otlp',
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+      OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: this.tracesUrl,
+      OTEL_BSP_SCHEDULE_DELAY: String(bspDelayMs),
+      OTEL_SERVICE_NAME: undefined,
+      OTEL_SDK_DISABLED: undefined,
+    };
+  }
+
   static async start(): Promise<OtlpTraceReceiver> {
     let receiver!: OtlpTraceReceiver;
     const server = createServer((req, res) => {
