@@ -12,6 +12,8 @@ import { ChaosMesh, type LedgerEntries, type NodesView } from '../harness/ChaosM
 import { eventually } from '../harness/eventually.js';
 
 let mesh: ChaosMesh;
+/** The test's load, stopped in `after` even when an assertion failed midway. */
+let running: CallLoad | undefined;
 
 before(async () => {
   mesh = await ChaosMesh.start();
@@ -22,6 +24,7 @@ before(async () => {
 });
 
 after(async () => {
+  await running?.stop();
   await mesh?.stop();
 });
 
@@ -31,7 +34,7 @@ describe('a node that answers busy', () => {
       { tool: 'slow_work', kind: 'idempotent' as const, args: () => ({ steps: 4, stepMs: 25 }) },
       { tool: 'ledger_append', kind: 'non-idempotent' as const, args: (seq: number) => ({ entry: `busy-${seq}`, steps: 4, stepMs: 25 }) },
     ];
-    const load = new CallLoad(mesh.routers[0]!.url, { workers: 8, shapes, clientTimeoutMs: 30_000 });
+    const load = (running = new CallLoad(mesh.routers[0]!.url, { workers: 8, shapes, clientTimeoutMs: 30_000 }));
     await load.start();
     let maxQueuedOnTiny = 0;
     await eventually(async () => {

@@ -14,6 +14,8 @@ import { FlotillaProcess } from '../harness/FlotillaProcess.js';
 const NODES = ['d1', 'd2', 'd3'];
 const AGENT_ARGS = ['--drain-grace', '20000'];
 let mesh: ChaosMesh;
+/** The test's load, stopped in `after` even when an assertion failed midway. */
+let running: CallLoad | undefined;
 
 before(async () => {
   mesh = await ChaosMesh.start();
@@ -23,6 +25,7 @@ before(async () => {
 });
 
 after(async () => {
+  await running?.stop();
   await mesh?.stop();
 });
 
@@ -37,7 +40,7 @@ async function waitServing(nodeId: string): Promise<void> {
 
 describe('drain under load', () => {
   it('drains a node with `flotilla drain`, then restarts every agent in turn with SIGTERM, losing no call', async () => {
-    const load = new CallLoad(mesh.routers[0]!.url, { workers: 9, shapes: chaosShapes(30, 10, 'drain'), clientTimeoutMs: 60_000 });
+    const load = (running = new CallLoad(mesh.routers[0]!.url, { workers: 9, shapes: chaosShapes(30, 10, 'drain'), clientTimeoutMs: 60_000 }));
     await load.start();
     await eventually(async () => {
       const d3 = (await mesh.api<NodesView>('/api/v1/nodes')).nodes.find((n) => n.nodeId === 'd3');

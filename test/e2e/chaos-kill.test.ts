@@ -14,6 +14,8 @@ import { ChaosMesh, chaosShapes, type LedgerEntries, type NodesView } from '../h
 import { eventually } from '../harness/eventually.js';
 
 let mesh: ChaosMesh;
+/** The test's load, stopped in `after` even when an assertion failed midway. */
+let running: CallLoad | undefined;
 
 before(async () => {
   mesh = await ChaosMesh.start();
@@ -23,12 +25,13 @@ before(async () => {
 });
 
 after(async () => {
+  await running?.stop();
   await mesh?.stop();
 });
 
 describe('SIGKILL of an agent under load', () => {
   it('loses no read-only or idempotent call, fails non-idempotent ones clearly, hangs none', async () => {
-    const load = new CallLoad(mesh.routers[0]!.url, { workers: 9, shapes: chaosShapes(40, 10, 'kill'), clientTimeoutMs: 30_000 });
+    const load = (running = new CallLoad(mesh.routers[0]!.url, { workers: 9, shapes: chaosShapes(40, 10, 'kill'), clientTimeoutMs: 30_000 }));
     await load.start();
     // Kill k3 while it runs several calls for us.
     await eventually(async () => {
@@ -44,7 +47,7 @@ describe('SIGKILL of an agent under load', () => {
     }, 15_000);
     // Keep the load on the survivors for a while.
     const afterKill = load.count();
-    await eventually(() => assert.ok(load.count() >= afterKill + 30), 30_000);
+    await eventually(() => assert.ok(load.count() >= afterKill + 30, `calls ${load.count()}, in flight: ${load.describeInFlight()}; router log:\n${mesh.recentRouterLog()}`), 30_000);
     const outcomes = await load.stop();
     const summary = summarizeOutcomes(outcomes);
 

@@ -11,6 +11,8 @@ import { ChaosMesh, chaosShapes, type NodesView } from '../harness/ChaosMesh.js'
 import { eventually } from '../harness/eventually.js';
 
 let mesh: ChaosMesh;
+/** The test's load, stopped in `after` even when an assertion failed midway. */
+let running: CallLoad | undefined;
 
 before(async () => {
   mesh = await ChaosMesh.start();
@@ -20,14 +22,15 @@ before(async () => {
 });
 
 after(async () => {
+  await running?.stop();
   await mesh?.stop();
 });
 
 describe('NATS restart under load', () => {
   it('keeps routing while NATS is down, resumes load reports when it is back, and crashes nothing', async () => {
-    const load = new CallLoad(mesh.routers[0]!.url, { workers: 6, shapes: chaosShapes(20, 5, 'nats'), clientTimeoutMs: 30_000 });
+    const load = (running = new CallLoad(mesh.routers[0]!.url, { workers: 6, shapes: chaosShapes(20, 5, 'nats'), clientTimeoutMs: 30_000 }));
     await load.start();
-    await eventually(() => assert.ok(load.count() >= 30), 30_000);
+    await eventually(() => assert.ok(load.count() >= 30, `calls ${load.count()}, in flight: ${load.describeInFlight()}; router log:\n${mesh.recentRouterLog()}`), 30_000);
 
     await mesh.nats.stop();
     const downAt = Date.now();
@@ -48,7 +51,7 @@ describe('NATS restart under load', () => {
       for (const n of view.nodes) assert.ok((n.loadReceivedAt ?? 0) > upAt, `${n.nodeId} reported at ${n.loadReceivedAt}, NATS back at ${upAt}`);
     }, 30_000, 200);
     const afterRestart = load.count();
-    await eventually(() => assert.ok(load.count() >= afterRestart + 30), 30_000);
+    await eventually(() => assert.ok(load.count() >= afterRestart + 30, `calls ${load.count()}, in flight: ${load.describeInFlight()}; router log:\n${mesh.recentRouterLog()}`), 30_000);
     const outcomes = await load.stop();
     const summary = summarizeOutcomes(outcomes);
 

@@ -21,6 +21,8 @@ interface SlowStatus {
 }
 
 let mesh: ChaosMesh;
+/** The test's load, stopped in `after` even when an assertion failed midway. */
+let running: CallLoad | undefined;
 
 before(async () => {
   mesh = await ChaosMesh.start();
@@ -30,12 +32,13 @@ before(async () => {
 });
 
 after(async () => {
+  await running?.stop();
   await mesh?.stop();
 });
 
 describe('SIGSTOP of an agent under load', () => {
   it('takes the paused node out of rotation, fails its calls over instead of hanging, and takes it back after SIGCONT', async () => {
-    const load = new CallLoad(mesh.routers[0]!.url, { workers: 9, shapes: chaosShapes(40, 10, 'stop'), clientTimeoutMs: 30_000 });
+    const load = (running = new CallLoad(mesh.routers[0]!.url, { workers: 9, shapes: chaosShapes(40, 10, 'stop'), clientTimeoutMs: 30_000 }));
     await load.start();
     await eventually(async () => {
       const p3 = (await mesh.api<NodesView>('/api/v1/nodes')).nodes.find((n) => n.nodeId === 'p3');
@@ -59,7 +62,7 @@ describe('SIGSTOP of an agent under load', () => {
       const how = opened.length ? 'breaker opened by the watchdog' : 'dropped for its stale heartbeat';
       // Traffic moves: calls keep completing on the other nodes while p3 is paused.
       const during = load.count();
-      await eventually(() => assert.ok(load.count() >= during + 30), 20_000);
+      await eventually(() => assert.ok(load.count() >= during + 30, `calls ${load.count()}, in flight: ${load.describeInFlight()}; router log:\n${mesh.recentRouterLog()}`), 20_000);
       process.stderr.write(`# chaos-stop: p3 out of rotation ${outOfRotationMs} ms after SIGSTOP (${how})\n`);
     } finally {
       p3.signal('SIGCONT');
@@ -69,7 +72,8 @@ describe('SIGSTOP of an agent under load', () => {
     const before = await mesh.callDirect<SlowStatus>('p3', 'slow', 'status');
     await eventually(async () => {
       const now = await mesh.callDirect<SlowStatus>('p3', 'slow', 'status');
-      assert.ok(now.completed > before.completed, 'p3 serves slow_work again');
+      const p3View = (await mesh.api<NodesView & { nodes: Array<{ load?: { tools?: unknown } }> }>('/api/v1/nodes')).nodes.find((n) => n.nodeId === 'p3');
+      assert.ok(now.completed > before.completed, `p3 serves slow_work again; p3: ${JSON.stringify({ breaker: p3View?.breaker, outstanding: p3View?.outstanding, load: p3View?.load })}`);
     }, 20_000, 200);
     const outcomes = await load.stop();
     const summary = summarizeOutcomes(outcomes);

@@ -64,7 +64,9 @@ async function slowStatusOn(nodeId: string, server: string): Promise<SlowStatus>
 
 before(async () => {
   nats = await NatsServerProcess.start();
-  router = FlotillaProcess.spawn('router', ['router', '--nats', nats.url, '--port', '0']);
+  // Least-outstanding spreads sequential calls evenly (ties broken in turn), which the spread test relies
+  // on; progress-aware may rightly keep an idle fleet's calls on the replicas that answered fastest.
+  router = FlotillaProcess.spawn('router', ['router', '--nats', nats.url, '--port', '0', '--strategy', 'least-outstanding']);
   routerUrl = String((await router.ready()).url);
   spawnAgent('a1', ['echo=@flotilla/examples/echo', 'slow=@flotilla/examples/slow']);
   spawnAgent('a2', ['echo=@flotilla/examples/echo', 'slow=@flotilla/examples/slow']);

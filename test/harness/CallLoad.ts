@@ -56,6 +56,8 @@ export class CallLoad {
   private stopping = false;
   private seq = 0;
   private loops: Promise<void>[] = [];
+  private readonly inFlight = new Map<number, { tool: string; startedAt: number }>();
+  private stopped: Promise<CallOutcome[]> | undefined;
   private clients: Array<{ client: Client; transport: StreamableHTTPClientTransport }> = [];
 
   constructor(private readonly routerUrl: string, private readonly options: CallLoadOptions) {}
@@ -85,15 +87,24 @@ export class CallLoad {
     return this.outcomes.filter(filter).length;
   }
 
-  /** Stops sending, waits for the calls in flight to end, closes the sessions, and returns every outcome. */
-  async stop(): Promise<CallOutcome[]> {
-    this.stopping = true;
-    await Promise.all(this.loops);
-    await Promise.all(this.clients.map(async ({ client, transport }) => {
-      await transport.terminateSession().catch(() => {});
-      await client.close().catch(() => {});
-    }));
-    return this.outcomes;
+  /** Calls open right now, oldest first, for assertion messages: `tool (age ms)`. */
+  describeInFlight(): string {
+    const now = Date.now();
+    return [...this.inFlight.values()].sort((a, b) => a.startedAt - b.startedAt).map((c) => `${c.tool} (${now - c.startedAt} ms)`).join(', ') || 'none';
+  }
+
+  /** Stops sending, waits for the calls in flight to end, closes the sessions, and returns every outcome. Idempotent. */
+  stop(): Promise<CallOutcome[]> {
+    this.stopped ??= (async () => {
+      this.stopping = true;
+      await Promise.all(this.loops);
+      await Promise.all(this.clients.map(async ({ client, transport }) => {
+        await transport.terminateSession().catch(() => {});
+        await client.close().catch(() => {});
+      }));
+      return this.outcomes;
+    })();
+    return this.stopped;
   }
 
   private async loop(client: Client, worker: number): Promise<void> {
@@ -105,6 +116,7 @@ export class CallLoad {
       const startedAt = Date.now();
       const t0 = performance.now();
       const base = { seq, tool: shape.tool, kind: shape.kind, args, startedAt };
+      this.inFlight.set(seq, { tool: shape.tool, startedAt });
       try {
         const raw = await client.callTool({ name: shape.tool, arguments: args }, undefined, {
           // A hard bound: progress does not extend it, so a call that hangs is seen as such.
@@ -119,6 +131,8 @@ export class CallLoad {
         const message = err instanceof Error ? err.message : String(err);
         const hung = code === ErrorCode.RequestTimeout;
         this.outcomes.push({ ...base, ok: false, ...(code !== undefined ? { code } : {}), message, hung, endedAt: Date.now(), ms: performance.now() - t0 });
+      } finally {
+        this.inFlight.delete(seq);
       }
     }
   }

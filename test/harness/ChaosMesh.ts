@@ -87,6 +87,14 @@ export class ChaosMesh {
     return this.routers[index]!.process.lines.filter(match);
   }
 
+  /** The last `n` log lines of a router, compact, for assertion messages. */
+  recentRouterLog(n = 15, index = 0): string {
+    return this.routers[index]!.process.lines
+      .slice(-n)
+      .map((l) => [l.time, l.msg, l.nodeId, l.reason ?? l.err ?? ''].filter(Boolean).map(String).join(' | '))
+      .join('\n');
+  }
+
   /** Calls `tool` of `server` directly on one agent (not through a router); returns its structured content. */
   async callDirect<T>(nodeId: string, server: string, tool: string, args: Record<string, unknown> = {}): Promise<T> {
     const view = await this.api<NodesView>('/api/v1/nodes');

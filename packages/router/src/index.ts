@@ -30,6 +30,7 @@ export { CallForwarder, DEFAULT_FORWARDING_POLICY, type ForwardingPolicy, type F
 export { CallDirectory } from './forwarding/CallDirectory.js';
 export type { ClientCallContext } from './forwarding/ClientCallContext.js';
 export { UpstreamFailure, CallCancelledError, classifyUpstreamError } from './endpoint/UpstreamFailure.js';
+export { NoResponseError } from './endpoint/UpstreamFetch.js';
 export { JsonRpcError } from './errors/JsonRpcError.js';
 export { ToolArgumentValidator, type ArgumentCheck } from './front/ToolArgumentValidator.js';
 export { HostOriginPolicy } from './front/HostOriginPolicy.js';

@@ -5,7 +5,7 @@ import { FlotillaErrorCode } from '@flotilla/protocol';
 import { createLogger } from '@flotilla/telemetry';
 import { StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
-import { CallCancelledError, JsonRpcError, NodeGuard, UpstreamFailure, classifyUpstreamError, isNodeFault, isToolFault, type BreakerState } from '../src/index.js';
+import { CallCancelledError, JsonRpcError, NodeGuard, NoResponseError, UpstreamFailure, classifyUpstreamError, isNodeFault, isToolFault, type BreakerState } from '../src/index.js';
 
 const logger = createLogger({ name: 'test', level: 'silent' });
 
@@ -186,6 +186,13 @@ describe('classifyUpstreamError', () => {
     assert.ok(reset instanceof UpstreamFailure && reset.kind === 'lost');
     const timeout = classifyUpstreamError(new McpError(ErrorCode.RequestTimeout, 'Request timed out'), 'n1', ctx);
     assert.ok(timeout instanceof UpstreamFailure && timeout.kind === 'lost' && /1000 ms/.test(timeout.reason));
+  });
+
+  it('marks a connection that failed before any response (the node may still have started the call)', () => {
+    const cut = classifyUpstreamError(new NoResponseError(new TypeError('fetch failed', { cause: Object.assign(new Error('other side closed'), { code: 'UND_ERR_SOCKET' }) })), 'n1', ctx);
+    assert.ok(cut instanceof UpstreamFailure && cut.kind === 'lost' && cut.beforeResponse && /UND_ERR_SOCKET/.test(cut.reason));
+    const refused = classifyUpstreamError(new NoResponseError(new TypeError('fetch failed', { cause: Object.assign(new Error('connect'), { code: 'ECONNREFUSED' }) })), 'n1', ctx);
+    assert.ok(refused instanceof UpstreamFailure && refused.kind === 'refused');
   });
 
   it('passes the server own JSON-RPC errors through without the SDK prefix', () => {

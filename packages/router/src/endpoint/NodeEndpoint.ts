@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import type { HostedServer } from '@flotilla/protocol';
+import { FlotillaErrorCode, type HostedServer } from '@flotilla/protocol';
 import type { RegisteredNode } from '@flotilla/registry';
 import type { Logger } from '@flotilla/telemetry';
 import type { AnySchema, SchemaOutput } from '@modelcontextprotocol/sdk/server/zod-compat.js';
@@ -275,7 +275,7 @@ export class NodeEndpoint implements ForwardTarget {
           } catch (err) {
             // The server's own error answer is a response time too; node trouble and cancellations are not.
             if (err instanceof JsonRpcError) this.latency.observe(tool, performance.now() - sentAt, Date.now());
-            throw err;
+            throw this.drainingRefusal(err) ?? err;
           }
         },
         waiting.signal,
@@ -288,6 +288,17 @@ export class NodeEndpoint implements ForwardTarget {
       this.deps.loadView?.callEnded(this.nodeId, callId);
       if (this.ledger.outstanding === 0 && this.idleWaiters.length > 0) for (const w of this.idleWaiters.splice(0)) w();
     }
+  }
+
+  /**
+   * A connection that failed before any response, on a node that is draining, carried a call the node
+   * never started: a draining agent answers new calls with NodeDraining and closes its connections only
+   * once idle, so a request it sent nothing back for was cut off on the way in (typically a keep-alive
+   * connection it closed as the request went out). Such a call may go to another replica, whatever the tool.
+   */
+  private drainingRefusal(err: unknown): UpstreamFailure | undefined {
+    if (!(err instanceof UpstreamFailure) || err.kind !== 'lost' || !err.beforeResponse || !(this.draining || this.retiring)) return undefined;
+    return new UpstreamFailure('refused', this.nodeId, `draining; the request got no response (${err.reason})`, false, FlotillaErrorCode.NodeDraining);
   }
 
   /**

@@ -2,6 +2,7 @@ import { FlotillaErrorCode, NOT_ACCEPTED_CODES } from '@flotilla/protocol';
 import { StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
 import { JsonRpcError } from '../errors/JsonRpcError.js';
+import { NoResponseError } from './UpstreamFetch.js';
 
 /**
  * Why a call did not come back from a node.
@@ -37,6 +38,9 @@ export class UpstreamFailure extends Error {
 
   /** Set for a call that got neither an answer nor progress within its timeout. */
   timedOut = false;
+
+  /** Set when the node sent no response at all: the connection failed before any response header. */
+  beforeResponse = false;
 
   /**
    * Whether the breaker of this tool on this node should count it: a call that got neither an answer nor
@@ -100,8 +104,12 @@ export function classifyUpstreamError(error: unknown, nodeId: string, context: {
   if (codes.some((c) => CONNECT_FAILURES.has(c))) {
     return new UpstreamFailure('refused', nodeId, `cannot connect (${codes.join(', ')})`, true);
   }
-  if (error instanceof TypeError && /fetch failed/i.test(message)) {
-    return new UpstreamFailure('lost', nodeId, `connection failed (${codes.join(', ') || message})`, true);
+  const noResponse = error instanceof NoResponseError;
+  if (noResponse || (error instanceof TypeError && /fetch failed/i.test(message))) {
+    // The request may have reached the server before the connection broke: lost, unless the caller knows better.
+    const failure = new UpstreamFailure('lost', nodeId, `connection failed (${codes.join(', ') || message})`, true);
+    failure.beforeResponse = noResponse;
+    return failure;
   }
   if (error instanceof Error && error.name === 'ZodError') {
     return new JsonRpcError(ErrorCode.InternalError, `node ${nodeId} sent an invalid result: ${message}`);

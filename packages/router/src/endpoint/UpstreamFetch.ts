@@ -1,6 +1,17 @@
 import type { FetchLike } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { fetch as undiciFetch, type Dispatcher } from 'undici';
 
+/**
+ * A request the node gave no response at all to (the connection failed before any response header):
+ * what the router needs to tell "never answered" from "lost mid-stream". The undici error is its `cause`.
+ */
+export class NoResponseError extends Error {
+  constructor(cause: unknown) {
+    super(cause instanceof Error ? cause.message : String(cause), { cause });
+    this.name = 'NoResponseError';
+  }
+}
+
 /** How an HTTP response stream carrying server messages ended. */
 export interface StreamEnd {
   /** Set when the stream broke (connection reset, node died) rather than ending cleanly. */
@@ -59,7 +70,8 @@ export class UpstreamFetch {
       })) as unknown as Response;
     } catch (err) {
       release();
-      throw err;
+      // An abort is ours (cancellation, session closing), not the node's silence.
+      throw controller.signal.aborted ? err : new NoResponseError(err);
     }
     const isStream = (response.headers.get('content-type') ?? '').startsWith('text/event-stream');
     if (!isStream || !response.body) {
