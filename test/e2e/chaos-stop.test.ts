@@ -67,14 +67,16 @@ describe('SIGSTOP of an agent under load', () => {
     } finally {
       p3.signal('SIGCONT');
     }
-    // Back in rotation: p3 runs calls again.
+    // Back in rotation: p3 runs calls again. Calls the pause stretched may have inflated its latency
+    // statistics; at this light load only the balancer's drift of unrefreshed estimates (10 s time
+    // constant) brings traffic back, hence the generous bound.
     await mesh.waitForReplicas('slow_work', ['p1', 'p2', 'p3']);
     const before = await mesh.callDirect<SlowStatus>('p3', 'slow', 'status');
     await eventually(async () => {
       const now = await mesh.callDirect<SlowStatus>('p3', 'slow', 'status');
       const p3View = (await mesh.api<NodesView & { nodes: Array<{ load?: { tools?: unknown } }> }>('/api/v1/nodes')).nodes.find((n) => n.nodeId === 'p3');
       assert.ok(now.completed > before.completed, `p3 serves slow_work again; p3: ${JSON.stringify({ breaker: p3View?.breaker, outstanding: p3View?.outstanding, load: p3View?.load })}`);
-    }, 20_000, 200);
+    }, 45_000, 200);
     const outcomes = await load.stop();
     const summary = summarizeOutcomes(outcomes);
     assert.equal(outcomes.filter((o) => o.hung).length, 0, `hung calls: ${summary}`);

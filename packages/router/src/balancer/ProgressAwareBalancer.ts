@@ -15,10 +15,11 @@ const TIE_FLOOR_MS = 10;
 /**
  * A node's latency for a tool that nobody refreshed (no call of it completed there) drifts toward the
  * faster peer's with this time constant, ms. A node avoided for being slow is thus tried again now and
- * then (about every 3 time constants when idle), so one that recovered gets its share back; under load
- * it is tried sooner, as its peers' queues grow.
+ * then (after about two time constants when its peers are idle), so one that recovered gets its share
+ * back; under load it is tried sooner, as its peers' work grows. A node resumed after a pause typically
+ * reports an EWMA inflated by the calls the pause stretched, which only traffic, or this drift, corrects.
  */
-const STALE_ESTIMATE_DECAY_MS = 30_000;
+const STALE_ESTIMATE_DECAY_MS = 10_000;
 
 /** Options of {@link ProgressAwareBalancer}. */
 export interface ProgressAwareOptions {
