@@ -38,13 +38,13 @@ describe('SIGKILL of an agent under load', () => {
       const k3 = (await mesh.api<NodesView>('/api/v1/nodes')).nodes.find((n) => n.nodeId === 'k3');
       assert.ok(load.count() >= 20 && (k3?.outstanding ?? 0) >= 3, `calls done ${load.count()}, on k3 ${k3?.outstanding}`);
     }, 30_000, 20);
-    const killedAt = Date.now();
     mesh.agent('k3').signal('SIGKILL');
     await mesh.agent('k3').exited;
     await eventually(async () => {
       const view = await mesh.api<NodesView>('/api/v1/nodes');
       assert.ok(!view.nodes.some((n) => n.nodeId === 'k3'), 'k3 still in the node view');
     }, 15_000);
+    const goneAt = Date.now();
     // Keep the load on the survivors for a while.
     const afterKill = load.count();
     await eventually(() => assert.ok(load.count() >= afterKill + 30, `calls ${load.count()}, in flight: ${load.describeInFlight()}; router log:\n${mesh.recentRouterLog()}`), 30_000);
@@ -57,7 +57,10 @@ describe('SIGKILL of an agent under load', () => {
     for (const o of outcomes.filter((x) => x.kind === 'non-idempotent' && !x.ok)) {
       assert.equal(o.code, FlotillaErrorCode.NodeFailed, `${o.message} (${summary})`);
       assert.match(o.message!, /^MCP error -32013: Node k3 failed while running ledger_append: .*not retried because ledger_append is not marked read-only or idempotent$/);
-      assert.ok(o.startedAt <= killedAt, 'only calls in flight at the kill may fail');
+      // Calls sent just after the kill may still fail: one can go out on the router's pooled connection to
+      // k3 before the router sees that socket die, and then it cannot be told from a call k3 accepted.
+      // Once the router knew k3 was gone, no call may fail because of it.
+      assert.ok(o.startedAt <= goneAt, 'a call placed after k3 left the view failed');
     }
     // The kill hit calls in flight: idempotent ones were run again elsewhere, or non-idempotent ones failed.
     const failedOver = mesh.routerLines((l) => l.msg === 'call failed on a node; trying another replica' && l.nodeId === 'k3' && l.kind === 'lost').length;
