@@ -7,7 +7,7 @@ export type { RegistryKind } from '@flotilla/registry';
 export { Catalog } from './catalog/Catalog.js';
 export type { CatalogChange, PromptEntry, ResourceEntry, ResourceTemplateEntry, ServerEntry, ServerRoute, ToolEntry } from './catalog/CatalogEntries.js';
 export type { ServerListing } from './catalog/ServerListing.js';
-export type { Balancer, PlacementRequest, ReplicaView } from './balancer/Balancer.js';
+export type { Balancer, Placement, PlacementRequest, ReplicaView } from './balancer/Balancer.js';
 export type { LoadSignals, ReportedLoad, ReportedCallProgress, OwnCallSignals, UnseenCall, MeasuredLatency, ToolLatencyEstimate } from './balancer/LoadSignals.js';
 export { ownCountsOnly } from './balancer/LoadSignals.js';
 export { LeastOutstandingBalancer } from './balancer/LeastOutstandingBalancer.js';
@@ -21,7 +21,7 @@ export { NodeLoadView, type NodeLoadSnapshot, type NodeReports, type ReceivedPro
 export { NodeWatchdog, DEFAULT_WATCHDOG_OPTIONS, type NodeWatchdogOptions, type WatchedNode } from './discovery/NodeWatchdog.js';
 export type { ReplicaDirectory, ToolBreakerListener } from './discovery/ReplicaDirectory.js';
 export { NodeGuard, type BreakerState, type NodeGuardOptions } from './endpoint/NodeGuard.js';
-export type { ForwardTarget } from './endpoint/ForwardTarget.js';
+export type { ForwardTarget, Unavailability } from './endpoint/ForwardTarget.js';
 export { PeakEwma } from './endpoint/PeakEwma.js';
 export { NodeLatency, MIN_SAMPLES_FOR_P95 } from './endpoint/NodeLatency.js';
 export { OwnCallLedger } from './endpoint/OwnCallLedger.js';
@@ -37,7 +37,7 @@ export { HostOriginPolicy } from './front/HostOriginPolicy.js';
 export { listPage, LIST_PAGE_SIZE } from './front/ListPage.js';
 export { readRequestBody, type BodyRead } from './front/RequestBody.js';
 export { RouterMetrics, ROUTER_METRICS_PREFIX, type RouterMetricsSources, type HttpRoute } from './metrics/RouterMetrics.js';
-export { UNKNOWN_TOOL, type AttemptResult, type CallObserver, type CallOutcome } from './forwarding/CallObserver.js';
+export { UNKNOWN_TOOL, type AttemptRecord, type AttemptResult, type CallObserver, type CallOutcome, type CallRecord } from './forwarding/CallObserver.js';
 export {
   DashboardSnapshotSchema,
   DASHBOARD_SNAPSHOT_VERSION,

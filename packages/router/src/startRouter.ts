@@ -8,6 +8,8 @@ import { Catalog } from './catalog/Catalog.js';
 import type { CatalogChange } from './catalog/CatalogEntries.js';
 import { MeshDiscovery } from './discovery/MeshDiscovery.js';
 import { NodeLoadView } from './discovery/NodeLoadView.js';
+import { CallDirectory } from './forwarding/CallDirectory.js';
+import { CallForwarder } from './forwarding/CallForwarder.js';
 import { ResourceSubscriptions } from './forwarding/ResourceSubscriptions.js';
 import { ServerToClientRelay } from './forwarding/ServerToClientRelay.js';
 import { FrontHttpServer } from './front/FrontHttpServer.js';
@@ -18,12 +20,8 @@ import { ToolArgumentValidator } from './front/ToolArgumentValidator.js';
 import { RouterMetrics } from './metrics/RouterMetrics.js';
 import { CallActivityRecorder } from './ops/calls/CallActivityRecorder.js';
 import { CallRateWindow } from './ops/calls/CallRateWindow.js';
-import { CallScope } from './ops/calls/CallScope.js';
-import { CallSpanEvents } from './ops/calls/CallSpanEvents.js';
 import { CompositeCallObserver } from './ops/calls/CompositeCallObserver.js';
 import { RecentFailures } from './ops/calls/RecentFailures.js';
-import { ScopedCallDirectory } from './ops/calls/ScopedCallDirectory.js';
-import { ScopedCallForwarder } from './ops/calls/ScopedCallForwarder.js';
 import { loadDashboardAssets } from './ops/dashboard/DashboardAssets.js';
 import { DashboardEndpoints } from './ops/dashboard/DashboardEndpoints.js';
 import { DashboardModel } from './ops/dashboard/DashboardModel.js';
@@ -72,9 +70,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
   const catalog = new Catalog();
   const loadView = new NodeLoadView(nc, names, logger);
   loadView.start();
-  // Each tool call runs in a scope where the dashboard's recorder gathers its call id, trace id and error.
-  const callScope = new CallScope();
-  const calls = new ScopedCallDirectory(callScope);
+  const calls = new CallDirectory();
   let subscriptions: ResourceSubscriptions | undefined;
   const relay = new ServerToClientRelay(calls, opts.callTimeoutMs, logger, (uri, origin) => subscriptions?.notifyUpdated(uri, origin));
   let metrics: RouterMetrics | undefined;
@@ -103,10 +99,9 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
   });
   const rates = new CallRateWindow();
   const failures = new RecentFailures();
-  const recorder = new CallActivityRecorder(callScope, rates, failures);
-  const observer = new CompositeCallObserver([metrics, recorder, new CallSpanEvents(callScope)], logger);
+  const observer = new CompositeCallObserver([metrics, new CallActivityRecorder(rates, failures)], logger);
   const forwarding = { maxAttempts: opts.maxAttempts, retryWindowMs: opts.retryWindowMs, hedgeReadOnly: opts.hedgeReadOnly };
-  const forwarder = new ScopedCallForwarder([discovery, createBalancer(opts.strategy), calls, opts.callTimeoutMs, logger, observer, forwarding], callScope, recorder);
+  const forwarder = new CallForwarder(discovery, createBalancer(opts.strategy), calls, opts.callTimeoutMs, logger, observer, forwarding);
   const validator = new ToolArgumentValidator(logger);
   subscriptions = new ResourceSubscriptions(catalog, discovery, logger);
 

@@ -13,6 +13,7 @@ import {
   seededRandom,
   serviceTimes,
   type LoadSignals,
+  type Placement,
   type ReplicaView,
 } from '../src/index.js';
 
@@ -36,10 +37,10 @@ const fresh = (inflight: number, queued = 0, capacity = 16) => ({ ageMs: 100, in
 const tool = (ewmaMs: number, ageMs = 0) => ({ [TOOL]: { ewmaMs, ageMs } });
 
 /** How often each node is picked over `n` placements. */
-function share(pick: () => ReplicaView | undefined, n = 1000): Record<string, number> {
+function share(pick: () => Placement<ReplicaView> | undefined, n = 1000): Record<string, number> {
   const counts: Record<string, number> = {};
   for (let i = 0; i < n; i++) {
-    const id = pick()!.nodeId;
+    const id = pick()!.replica.nodeId;
     counts[id] = (counts[id] ?? 0) + 1;
   }
   return counts;
@@ -49,7 +50,8 @@ describe('LeastOutstandingBalancer', () => {
   it('picks the replica with the fewest outstanding calls', () => {
     const b = new LeastOutstandingBalancer();
     const picked = b.pick([replica('a', 3), replica('b', 1), replica('c', 2)], { key: 't' });
-    assert.equal(picked?.nodeId, 'b');
+    assert.equal(picked?.replica.nodeId, 'b');
+    assert.equal(picked?.reason, 'fewest outstanding (1)');
   });
 
   it('shares work among tied replicas instead of always taking the first', () => {
@@ -57,7 +59,7 @@ describe('LeastOutstandingBalancer', () => {
     const candidates = [replica('a'), replica('b'), replica('c')];
     const counts = new Map<string, number>();
     for (let i = 0; i < 300; i++) {
-      const id = b.pick(candidates, { key: 't' })!.nodeId;
+      const id = b.pick(candidates, { key: 't' })!.replica.nodeId;
       counts.set(id, (counts.get(id) ?? 0) + 1);
     }
     assert.deepEqual([...counts.keys()].sort(), ['a', 'b', 'c']);
@@ -68,7 +70,7 @@ describe('LeastOutstandingBalancer', () => {
     const b = new LeastOutstandingBalancer();
     for (let i = 0; i < 50; i++) {
       const picked = b.pick([replica('busy', 5), replica('idle-1', 0), replica('idle-2', 0)], { key: 't' })!;
-      assert.notEqual(picked.nodeId, 'busy');
+      assert.notEqual(picked.replica.nodeId, 'busy');
     }
   });
 
@@ -81,8 +83,8 @@ describe('RoundRobinBalancer', () => {
   it('takes replicas in turn, per key', () => {
     const b = new RoundRobinBalancer();
     const candidates = [replica('a', 9), replica('b'), replica('c')];
-    assert.deepEqual([1, 2, 3, 4].map(() => b.pick(candidates, { key: 'x' })!.nodeId), ['a', 'b', 'c', 'a']);
-    assert.equal(b.pick(candidates, { key: 'y' })!.nodeId, 'a');
+    assert.deepEqual([1, 2, 3, 4].map(() => b.pick(candidates, { key: 'x' })!.replica.nodeId), ['a', 'b', 'c', 'a']);
+    assert.equal(b.pick(candidates, { key: 'y' })!.replica.nodeId, 'a');
   });
 
   it('returns undefined without candidates', () => {
@@ -200,7 +202,7 @@ describe('ProgressAwareBalancer', () => {
     const b = balancer();
     assert.deepEqual(share(() => b.pick([ending, starting], { key: 'slow_work', tool: TOOL }), 50), { ending: 50 });
     // least-outstanding sees only counts and picks the other one.
-    assert.equal(new LeastOutstandingBalancer().pick([ending, starting], { key: 'slow_work' })!.nodeId, 'starting');
+    assert.equal(new LeastOutstandingBalancer().pick([ending, starting], { key: 'slow_work' })!.replica.nodeId, 'starting');
   });
 
   it('keeps calls off a slow node while fast nodes have free slots, unlike latency × outstanding', () => {
@@ -259,7 +261,7 @@ describe('ProgressAwareBalancer', () => {
 
   it('is deterministic for a seed and returns undefined without candidates', () => {
     const candidates = [replica('a'), replica('b'), replica('c')];
-    const sequence = (b: ProgressAwareBalancer): string[] => Array.from({ length: 20 }, () => b.pick(candidates, { key: 't' })!.nodeId);
+    const sequence = (b: ProgressAwareBalancer): string[] => Array.from({ length: 20 }, () => b.pick(candidates, { key: 't' })!.replica.nodeId);
     assert.deepEqual(sequence(balancer(21)), sequence(balancer(21)));
     assert.equal(balancer().pick([], { key: 't' }), undefined);
   });
@@ -277,8 +279,8 @@ describe('P2cEwmaBalancer', () => {
 
   it('tries a node without samples when it has nothing outstanding, and penalizes it when it has', () => {
     const measured = loaded('measured', { outstanding: 3, measured: { peakEwmaMs: 1000, tools: {} } });
-    assert.equal(p2c().pick([measured, loaded('new')], { key: 't' })!.nodeId, 'new');
-    assert.equal(p2c().pick([measured, loaded('new-busy', { outstanding: 1 })], { key: 't' })!.nodeId, 'measured');
+    assert.equal(p2c().pick([measured, loaded('new')], { key: 't' })!.replica.nodeId, 'new');
+    assert.equal(p2c().pick([measured, loaded('new-busy', { outstanding: 1 })], { key: 't' })!.replica.nodeId, 'measured');
   });
 });
 

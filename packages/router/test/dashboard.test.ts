@@ -6,15 +6,13 @@ import { describe, it } from 'node:test';
 import { NodeRecordSchema, PROTOCOL_VERSION } from '@flotilla/protocol';
 import type { RegisteredNode } from '@flotilla/registry';
 import { createLogger } from '@flotilla/telemetry';
-import type { AttemptResult, CallObserver, CallOutcome } from '../src/index.js';
+import type { CallObserver, CallOutcome } from '../src/index.js';
 import { UNKNOWN_TOOL } from '../src/index.js';
-import { traceIdOfMeta } from '../src/ops/calls/activeTraceId.js';
+import { traceIdOfMeta } from '../src/forwarding/CallTrace.js';
 import { CallActivityRecorder } from '../src/ops/calls/CallActivityRecorder.js';
 import { CallRateWindow } from '../src/ops/calls/CallRateWindow.js';
-import { CallScope, type CallFacts } from '../src/ops/calls/CallScope.js';
 import { CompositeCallObserver } from '../src/ops/calls/CompositeCallObserver.js';
 import { RecentFailures, FAILURE_ERROR_MAX_CHARS } from '../src/ops/calls/RecentFailures.js';
-import { ScopedCallDirectory } from '../src/ops/calls/ScopedCallDirectory.js';
 import { DASHBOARD_ASSETS_DIR, loadDashboardAssets } from '../src/ops/dashboard/DashboardAssets.js';
 import { FailedCallSchema, type DashboardNode, type FailedCall } from '../src/ops/dashboard/DashboardSnapshot.js';
 import { describeNode, type NodeObservation } from '../src/ops/dashboard/describeNode.js';
@@ -95,46 +93,36 @@ describe('RecentFailures', () => {
 });
 
 describe('CallActivityRecorder', () => {
-  const setup = (): { scope: CallScope; rates: CallRateWindow; failures: RecentFailures; recorder: CallActivityRecorder; directory: ScopedCallDirectory } => {
-    const scope = new CallScope();
+  const setup = (): { rates: CallRateWindow; failures: RecentFailures; recorder: CallActivityRecorder } => {
     const rates = new CallRateWindow();
     const failures = new RecentFailures();
-    return { scope, rates, failures, recorder: new CallActivityRecorder(scope, rates, failures), directory: new ScopedCallDirectory(scope) };
+    return { rates, failures, recorder: new CallActivityRecorder(rates, failures) };
   };
 
-  it('ties the call id, attempts and error to the call whose scope is current, and publishes when it settles', async () => {
-    const { scope, failures, recorder, directory } = setup();
-    const run = (tool: string, callId: string, nodes: Array<[string, AttemptResult]>, outcome: CallOutcome, error: string): Promise<CallFacts> => {
-      const facts: CallFacts = { tool, attempts: [] };
-      return scope.run(facts, async () => {
-        directory.add({ callId, target: tool, client: {} as never });
-        for (const [node, result] of nodes) {
-          await new Promise((r) => setImmediate(r)); // interleave with the other call
-          recorder.attempt(tool, node, result);
-        }
-        recorder.finished(tool, nodes.at(-1)?.[0], outcome, 0.02);
-        directory.delete(callId);
-        facts.error = error;
-        recorder.settled(facts);
-        return facts;
-      });
-    };
-    await Promise.all([
-      run('slow_work', 'call-a', [['n1', 'node_lost'], ['n2', 'error']], 'error', 'node n2 failed'),
-      run('slow_work', 'call-b', [['n3', 'ok']], 'ok', ''),
-    ]);
+  it('lists a failed call with the call id, trace id, attempts and error of the forwarder record; counts every call', () => {
+    const { rates, failures, recorder } = setup();
+    const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+    recorder.finished('slow_work', 'n2', 'error', 0.02, {
+      callId: 'call-a',
+      traceId,
+      attempts: [{ nodeId: 'n1', result: 'node_lost' }, { nodeId: 'n2', result: 'error' }],
+      error: 'node n2 failed',
+    });
+    recorder.finished('slow_work', 'n3', 'ok', 0.01, { callId: 'call-b', traceId: undefined, attempts: [{ nodeId: 'n3', result: 'ok' }], error: undefined });
     const listed = failures.list();
     assert.equal(listed.length, 1, 'an ok call is not a failure');
     const [f] = listed;
     FailedCallSchema.parse(f);
     assert.equal(f!.callId, 'call-a');
+    assert.equal(f!.traceId, traceId);
     assert.deepEqual(f!.attempts, [{ nodeId: 'n1', result: 'node_lost' }, { nodeId: 'n2', result: 'error' }]);
     assert.equal(f!.nodeId, 'n2');
     assert.equal(f!.error, 'node n2 failed');
     assert.equal(f!.durationMs, 20);
+    assert.equal(rates.rates().total.calls, 2);
   });
 
-  it('publishes a call refused before forwarding (no scope) at once', () => {
+  it('lists a call refused before forwarding (no record) with why it was refused', () => {
     const { failures, recorder, rates } = setup();
     recorder.finished(UNKNOWN_TOOL, undefined, 'invalid_request', 0.0001);
     recorder.finished('echo_echo', undefined, 'invalid_request', 0.0001);

@@ -6,96 +6,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { FlotillaErrorCode } from '@flotilla/protocol';
-import { createLogger } from '@flotilla/telemetry';
-import type { AnySchema, SchemaOutput } from '@modelcontextprotocol/sdk/server/zod-compat.js';
-import { CallToolResultSchema, ErrorCode, type ClientRequest } from '@modelcontextprotocol/sdk/types.js';
-import {
-  CallCancelledError,
-  CallDirectory,
-  CallForwarder,
-  JsonRpcError,
-  UpstreamFailure,
-  type AttemptResult,
-  type Balancer,
-  type CallObserver,
-  type ClientCallContext,
-  type ForwardTarget,
-  type ForwardingPolicy,
-  type ReplicaDirectory,
-} from '../src/index.js';
-
-const logger = createLogger({ name: 'test', level: 'silent' });
-
-interface CallSeen {
-  signal: AbortSignal;
-  tool: string | undefined;
-}
-
-type Behaviour = (signal: AbortSignal) => Promise<unknown>;
-
-/** A replica whose answers the test scripts. */
-class FakeReplica implements ForwardTarget {
-  readonly outstanding = 0;
-  readonly capacity = 4;
-  readonly calls: CallSeen[] = [];
-  readonly servedTools: Array<string | undefined> = [];
-  p95: number | undefined;
-  constructor(readonly nodeId: string, private readonly behaviour: Behaviour) {}
-
-  canServe(_server: string, tool?: string): boolean {
-    this.servedTools.push(tool);
-    return true;
-  }
-
-  call<S extends AnySchema>(_server: string, _request: ClientRequest, _schema: S, options: { signal: AbortSignal }): Promise<SchemaOutput<S>> {
-    this.calls.push({ signal: options.signal, tool: undefined });
-    return this.behaviour(options.signal) as Promise<SchemaOutput<S>>;
-  }
-
-  latencyP95Ms(): number | undefined {
-    return this.p95;
-  }
-}
-
-const ok = (text: string) => ({ content: [{ type: 'text', text }] });
-const answerAfter = (ms: number, text: string): Behaviour => (signal) =>
-  new Promise((resolve, reject) => {
-    const t = setTimeout(() => resolve(ok(text)), ms);
-    signal.addEventListener('abort', () => {
-      clearTimeout(t);
-      reject(new CallCancelledError('aborted'));
-    }, { once: true });
-  });
-const busy = (nodeId: string): Behaviour => async () => {
-  throw new UpstreamFailure('refused', nodeId, 'busy: queue full', false, FlotillaErrorCode.NodeBusy);
-};
-const lostAfter = (nodeId: string, ms = 0): Behaviour => async () => {
-  await new Promise((r) => setTimeout(r, ms));
-  throw new UpstreamFailure('lost', nodeId, `connection to node ${nodeId} lost during the call`, true);
-};
-
-/** Takes replicas in the listed order, so each test knows which node is tried when. */
-const inOrder: Balancer = { name: 'in-order', pick: (candidates) => candidates[0] };
-
-function directory(replicas: FakeReplica[], readOnly = false): ReplicaDirectory {
-  return { endpoint: (id) => replicas.find((r) => r.nodeId === id), isReadOnlyTool: () => readOnly };
-}
-
-function client(signal: AbortSignal = new AbortController().signal): ClientCallContext {
-  return {
-    sessionId: 's',
-    requestId: 1,
-    signal,
-    meta: undefined,
-    progressToken: undefined,
-    sendNotification: async () => {},
-    sendRequest: async () => {
-      throw new Error('not in this test');
-    },
-    clientCapabilities: () => undefined,
-    logLevel: () => undefined,
-  };
-}
+import { ErrorCode } from '@modelcontextprotocol/sdk/types.js';
+import { CallCancelledError, JsonRpcError, type AttemptResult, type CallObserver, type CallOutcome, type CallRecord } from '../src/index.js';
+import { FakeReplica, answerAfter, busy, forwardCall as forward, lostAfter } from './fixtures/FakeReplica.js';
 
 class RecordingObserver implements CallObserver {
   readonly events: string[] = [];
@@ -108,23 +21,14 @@ class RecordingObserver implements CallObserver {
   failover(_tool: string, reason: AttemptResult): void {
     this.events.push(`failover ${reason}`);
   }
-  finished(): void {}
+  /** What `finished` said, last call. */
+  last?: { nodeId: string | undefined; outcome: CallOutcome; record: CallRecord | undefined };
+  finished(_tool: string, nodeId: string | undefined, outcome: CallOutcome, _seconds: number, record?: CallRecord): void {
+    this.last = { nodeId, outcome, record };
+  }
   hedged(_tool: string, nodeId: string): void {
     this.events.push(`hedge ${nodeId}`);
   }
-}
-
-function forward(replicas: FakeReplica[], options: { policy?: ForwardingPolicy; retryAfterAcceptance?: boolean; readOnly?: boolean; signal?: AbortSignal; observer?: CallObserver } = {}) {
-  const forwarder = new CallForwarder(directory(replicas, options.readOnly), inOrder, new CallDirectory(), 60_000, logger, options.observer, options.policy);
-  return forwarder.forward({
-    target: 'slow_work',
-    server: 'slow',
-    replicas: replicas.map((r) => r.nodeId),
-    request: { method: 'tools/call', params: { name: 'work', arguments: {} } },
-    resultSchema: CallToolResultSchema,
-    retryAfterAcceptance: options.retryAfterAcceptance ?? false,
-    client: client(options.signal),
-  });
 }
 
 const text = (r: unknown): string => (r as { content: Array<{ text: string }> }).content[0]!.text;
@@ -138,10 +42,37 @@ describe('CallForwarder failover', () => {
     assert.deepEqual(observer.events, ['attempt a busy', 'retry busy', 'attempt b ok']);
   });
 
-  it('asks each replica whether it can serve this tool (node and per-tool breakers)', async () => {
+  it('asks each replica whether it can serve this tool (node and per-tool breakers) and skips those that cannot', async () => {
     const a = new FakeReplica('a', answerAfter(0, 'a'));
-    await forward([a]);
+    a.unavailable = 'tool_breaker_open';
+    const b = new FakeReplica('b', answerAfter(0, 'b'));
+    assert.equal(text(await forward([a, b])), 'b');
     assert.deepEqual(a.servedTools, ['slow/work']);
+    assert.equal(a.calls.length, 0);
+  });
+
+  it('tells its observer the call id, every attempt, the error and the client trace id of a failed call', async () => {
+    const observer = new RecordingObserver();
+    const a = new FakeReplica('a', busy('a'));
+    const b = new FakeReplica('b', lostAfter('b'));
+    const meta = { traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' };
+    await assert.rejects(forward([a, b], { observer, meta }), (e: JsonRpcError) => e.code === FlotillaErrorCode.NodeFailed);
+    const finished = observer.last!;
+    assert.equal(finished.outcome, 'error');
+    assert.match(finished.record!.callId, /^[0-9a-f-]{36}$/);
+    // No OpenTelemetry SDK in this file: the call's trace is the client's.
+    assert.equal(finished.record!.traceId, '4bf92f3577b34da6a3ce929d0e0e4736');
+    assert.deepEqual(finished.record!.attempts, [{ nodeId: 'a', result: 'busy' }, { nodeId: 'b', result: 'node_lost' }]);
+    assert.match(finished.record!.error!, /^Node b failed while running slow_work: connection to node b lost during the call/);
+  });
+
+  it('records the text of a tool error result as the call error', async () => {
+    const observer = new RecordingObserver();
+    const a = new FakeReplica('a', async () => ({ isError: true, content: [{ type: 'text', text: 'disk full' }] }));
+    await forward([a], { observer });
+    assert.equal(observer.last!.outcome, 'tool_error');
+    assert.equal(observer.last!.record!.error, 'disk full');
+    assert.equal(observer.last!.nodeId, 'a');
   });
 
   it('fails a non-idempotent call that a node accepted and lost with NodeFailed naming the node, without retrying', async () => {

@@ -28,12 +28,23 @@ export interface PlacementRequest {
   readonly tool?: string;
 }
 
+/** A balancer's choice and why it made it. */
+export interface Placement<R extends ReplicaView> {
+  readonly replica: R;
+  /**
+   * Why this replica, in a few words with the numbers compared (e.g. `expected 120 ms vs 340 ms on n2`):
+   * the dispatch span's `flotilla.balancer.reason`, so an SRE can see why a call went where it went.
+   */
+  readonly reason: string;
+}
+
 /**
  * Picks one replica among candidates that are all usable right now: the router has already dropped
  * draining nodes, nodes whose breaker (or whose breaker for this tool) is open, and nodes tried before for
  * this call.
  */
 export interface Balancer {
+  /** The strategy's name (`progress-aware`, …): the dispatch span's `flotilla.balancer.strategy`. */
   readonly name: string;
-  pick<R extends ReplicaView>(candidates: readonly R[], request: PlacementRequest): R | undefined;
+  pick<R extends ReplicaView>(candidates: readonly R[], request: PlacementRequest): Placement<R> | undefined;
 }

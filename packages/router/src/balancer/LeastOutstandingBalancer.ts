@@ -1,4 +1,4 @@
-import type { Balancer, PlacementRequest, ReplicaView } from './Balancer.js';
+import type { Balancer, Placement, PlacementRequest, ReplicaView } from './Balancer.js';
 
 /**
  * Picks the replica with the fewest calls this router has outstanding on it. Ties (common when calls are
@@ -8,12 +8,14 @@ export class LeastOutstandingBalancer implements Balancer {
   readonly name = 'least-outstanding';
   private turn = 0;
 
-  pick<R extends ReplicaView>(candidates: readonly R[], _request: PlacementRequest): R | undefined {
+  pick<R extends ReplicaView>(candidates: readonly R[], _request: PlacementRequest): Placement<R> | undefined {
     if (candidates.length === 0) return undefined;
     let least = Infinity;
     for (const c of candidates) least = Math.min(least, c.outstanding);
     const tied = candidates.filter((c) => c.outstanding === least);
     this.turn = (this.turn + 1) % 1_000_000_007;
-    return tied[this.turn % tied.length];
+    const replica = tied[this.turn % tied.length]!;
+    const reason = tied.length === candidates.length && tied.length > 1 ? `all ${tied.length} have ${least} outstanding: in turn` : `fewest outstanding (${least})${tied.length > 1 ? `, in turn among ${tied.length}` : ''}`;
+    return { replica, reason };
   }
 }

@@ -1,4 +1,5 @@
-import type { Balancer, PlacementRequest, ReplicaView } from './Balancer.js';
+import type { Balancer, Placement, PlacementRequest, ReplicaView } from './Balancer.js';
+import { onlyCandidate } from './onlyCandidate.js';
 import { sampleTwo, type Random } from './Random.js';
 
 /** Cost of a replica that has calls outstanding but no latency sample yet (Finagle's `Long.MaxValue >> 16`). */
@@ -30,13 +31,15 @@ export class P2cEwmaBalancer implements Balancer {
     this.now = options.now ?? Date.now;
   }
 
-  pick<R extends ReplicaView>(candidates: readonly R[], _request: PlacementRequest): R | undefined {
+  pick<R extends ReplicaView>(candidates: readonly R[], _request: PlacementRequest): Placement<R> | undefined {
     if (candidates.length === 0) return undefined;
     const sampled = sampleTwo(candidates, this.random);
-    if (sampled.length === 1) return sampled[0];
+    if (sampled.length === 1) return onlyCandidate(sampled[0]!);
     const now = this.now();
     const [a, b] = sampled;
-    return costOf(b, now) < costOf(a, now) ? b : a;
+    const [ca, cb] = [costOf(a, now), costOf(b, now)];
+    const [replica, cost, other, otherCost] = cb < ca ? [b, cb, a, ca] : [a, ca, b, cb];
+    return { replica, reason: `cost ${formatCost(cost)} vs ${formatCost(otherCost)} on ${other.nodeId}` };
   }
 }
 
@@ -45,4 +48,9 @@ export function costOf(replica: ReplicaView, now: number): number {
   const peak = replica.loadSignals?.(now).measured.peakEwmaMs;
   if (peak === undefined || peak === 0) return replica.outstanding > 0 ? PENALTY + replica.outstanding : 0;
   return peak * (replica.outstanding + 1);
+}
+
+/** Costs are ms × calls; the penalty of an unmeasured busy node reads as such. */
+function formatCost(cost: number): string {
+  return cost >= PENALTY ? 'unmeasured' : cost.toFixed(1);
 }

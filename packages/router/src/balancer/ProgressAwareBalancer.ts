@@ -1,4 +1,5 @@
-import type { Balancer, PlacementRequest, ReplicaView } from './Balancer.js';
+import type { Balancer, Placement, PlacementRequest, ReplicaView } from './Balancer.js';
+import { onlyCandidate } from './onlyCandidate.js';
 import { expectedCompletion, knownService } from './expectedCompletion.js';
 import { ownCountsOnly, type LoadSignals, type ToolLatencyEstimate } from './LoadSignals.js';
 import { sampleTwo, type Random } from './Random.js';
@@ -55,10 +56,10 @@ export class ProgressAwareBalancer implements Balancer {
     this.now = options.now ?? Date.now;
   }
 
-  pick<R extends ReplicaView>(candidates: readonly R[], request: PlacementRequest): R | undefined {
+  pick<R extends ReplicaView>(candidates: readonly R[], request: PlacementRequest): Placement<R> | undefined {
     if (candidates.length === 0) return undefined;
     const sampled = sampleTwo(candidates, this.random);
-    if (sampled.length === 1) return sampled[0];
+    if (sampled.length === 1) return onlyCandidate(sampled[0]!);
     const now = this.now();
     const [a, b] = sampled;
     const sa = signalsOf(a, now);
@@ -66,9 +67,13 @@ export class ProgressAwareBalancer implements Balancer {
     const [serviceA, serviceB] = serviceTimes(knownService(sa, request.tool), knownService(sb, request.tool));
     const ea = expectedCompletion(sa, a.capacity, request.tool, serviceA).ms;
     const eb = expectedCompletion(sb, b.capacity, request.tool, serviceB).ms;
-    if (Math.abs(ea - eb) > Math.max(TIE_FLOOR_MS, TIE_TOLERANCE * Math.min(ea, eb))) return ea < eb ? a : b;
+    const compared = (x: number, y: number, other: R): string => `expected ${x.toFixed(1)} ms vs ${y.toFixed(1)} ms on ${other.nodeId}`;
+    if (Math.abs(ea - eb) > Math.max(TIE_FLOOR_MS, TIE_TOLERANCE * Math.min(ea, eb))) {
+      return ea < eb ? { replica: a, reason: compared(ea, eb, b) } : { replica: b, reason: compared(eb, ea, a) };
+    }
     // A tie (typically: equally fast nodes, both idle): fewer outstanding, else the first sampled (random).
-    return b.outstanding < a.outstanding ? b : a;
+    if (b.outstanding < a.outstanding) return { replica: b, reason: `tie (${compared(eb, ea, a)}): fewer outstanding` };
+    return { replica: a, reason: `tie (${compared(ea, eb, b)}): ${a.outstanding < b.outstanding ? 'fewer outstanding' : 'random'}` };
   }
 }
 

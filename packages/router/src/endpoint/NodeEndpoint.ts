@@ -5,7 +5,7 @@ import type { Logger } from '@flotilla/telemetry';
 import type { AnySchema, SchemaOutput } from '@modelcontextprotocol/sdk/server/zod-compat.js';
 import type { ClientRequest } from '@modelcontextprotocol/sdk/types.js';
 import type { Dispatcher } from 'undici';
-import type { ForwardTarget } from './ForwardTarget.js';
+import type { ForwardTarget, Unavailability } from './ForwardTarget.js';
 import type { LoadSignals, ReportedCallProgress, ReportedLoad, ToolLatencyEstimate } from '../balancer/LoadSignals.js';
 import type { Catalog } from '../catalog/Catalog.js';
 import type { NodeLoadView } from '../discovery/NodeLoadView.js';
@@ -141,16 +141,32 @@ export class NodeEndpoint implements ForwardTarget {
     return this.guard.toolBreakerState(tool);
   }
 
+  /** Every per-tool breaker on this node (one per tool called here), by `<server>/<tool>`; for the metrics. */
+  toolBreakerStates(): Record<string, BreakerState> {
+    return this.guard.toolBreakerStates();
+  }
+
   /** Whether new calls for `server` (and `tool`, `<server>/<tool>`, when given) may be placed here now. */
   canServe(server: string, tool?: string): boolean {
-    return (
-      !this.closed &&
-      !this.retiring &&
-      this.guard.breakerState !== 'open' &&
-      (tool === undefined || this.guard.toolBreakerState(tool) !== 'open') &&
-      this.sessions.get(server)?.connected === true &&
-      !this.draining
-    );
+    return this.unavailability(server, tool) === undefined;
+  }
+
+  /** Why new calls for `server` (and `tool`) may not be placed here now; undefined when they may. */
+  unavailability(server: string, tool?: string): Unavailability | undefined {
+    if (this.closed || this.retiring) return 'left';
+    if (this.draining) return 'draining';
+    if (this.guard.breakerState === 'open') return 'breaker_open';
+    if (tool !== undefined && this.guard.toolBreakerState(tool) === 'open') return 'tool_breaker_open';
+    if (this.sessions.get(server)?.connected !== true) return 'disconnected';
+    return undefined;
+  }
+
+  /** Host and port of the node's MCP endpoint (from its registry record). */
+  get address(): { host: string; port: number } {
+    const url = new URL(this.node.record.mcpBaseUrl);
+    const port = url.port ? Number(url.port) : url.protocol === 'https:' ? 443 : 80;
+    // URL keeps IPv6 hosts in brackets; server.address wants the bare address.
+    return { host: url.hostname.replace(/^\[(.*)\]$/, '$1'), port };
   }
 
   /** p95 of `tool`'s recent response times on this node as this router measured them, once there are enough samples. */
@@ -262,12 +278,14 @@ export class NodeEndpoint implements ForwardTarget {
     const onCancel = (): void => waiting.abort(new CallCancelledError('cancelled by the client'));
     options.signal.addEventListener('abort', onCancel, { once: true });
     this.waiting.add(waiting);
+    const placedAt = performance.now();
     try {
       return await this.guard.run(
         async () => {
           this.waiting.delete(waiting);
           this.ledger.sent(callId, Date.now());
           const sentAt = performance.now();
+          options.ondequeued?.(sentAt - placedAt);
           try {
             const result = await session.request(request, schema, options);
             this.latency.observe(tool, performance.now() - sentAt, Date.now());

@@ -52,6 +52,8 @@ export interface UpstreamRequestOptions {
   timeoutMs: number;
   /** Absolute end (epoch ms) of the client's patience: the call is cancelled upstream then, progress or not. */
   deadlineAt?: number;
+  /** Called by the node's endpoint when the call leaves the router's per-node queue, with the time it waited there. */
+  ondequeued?: (waitMs: number) => void;
 }
 
 interface InflightCall {

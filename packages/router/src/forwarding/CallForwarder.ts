@@ -1,22 +1,22 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { FlotillaErrorCode, META_CALL_ID, META_DEADLINE, META_TRACEPARENT, META_TRACESTATE } from '@flotilla/protocol';
-import { extractTraceMeta, injectTraceMeta, type Logger } from '@flotilla/telemetry';
+import { injectTraceMeta, type Logger } from '@flotilla/telemetry';
 import type { AnySchema, SchemaOutput } from '@modelcontextprotocol/sdk/server/zod-compat.js';
 import type { ClientRequest, Progress } from '@modelcontextprotocol/sdk/types.js';
-import { SpanKind, SpanStatusCode, context, trace, type Context, type Span } from '@opentelemetry/api';
+import { context, type Context } from '@opentelemetry/api';
 import type { Balancer } from '../balancer/Balancer.js';
 import type { ReplicaDirectory } from '../discovery/ReplicaDirectory.js';
-import type { ForwardTarget } from '../endpoint/ForwardTarget.js';
+import type { ForwardTarget, Unavailability } from '../endpoint/ForwardTarget.js';
 import { toolKeyOf } from '../endpoint/NodeEndpoint.js';
 import { CallCancelledError, UpstreamFailure } from '../endpoint/UpstreamFailure.js';
 import { JsonRpcError } from '../errors/JsonRpcError.js';
 import { deadlineExceeded, nodeFailed, noReplica, type FailedAttempt } from '../errors/routingErrors.js';
 import type { ActiveCall, CallDirectory } from './CallDirectory.js';
 import type { ClientCallContext } from './ClientCallContext.js';
-import type { AttemptResult, CallObserver, CallOutcome } from './CallObserver.js';
-
-const tracer = trace.getTracer('@flotilla/router');
+import type { AttemptRecord, AttemptResult, CallObserver, CallOutcome } from './CallObserver.js';
+import { CallTrace } from './CallTrace.js';
+import { toolErrorText } from './toolErrorText.js';
 
 /** How far the forwarder goes to get a call answered. */
 export interface ForwardingPolicy {
@@ -74,10 +74,18 @@ const isToolError = (result: unknown): boolean => typeof result === 'object' && 
 interface Attempt<T> {
   readonly endpoint: ForwardTarget;
   readonly hedge: boolean;
+  /** 1-based position among the call's attempts. */
+  readonly number: number;
   /** Cancels this attempt alone (the loser of a hedge). */
   readonly controller: AbortController;
   /** Settles once, never rejects. */
   readonly settled: Promise<Settled<T>>;
+}
+
+/** A failed attempt the next one follows. */
+interface PreviousAttempt {
+  readonly failure: UpstreamFailure;
+  readonly number: number;
 }
 
 type Settled<T> = { readonly attempt: Attempt<T>; readonly ok: true; readonly result: T } | { readonly attempt: Attempt<T>; readonly ok: false; readonly error: unknown };
@@ -122,29 +130,23 @@ export class CallForwarder {
     const tool = toolKeyOf(req.server, req.request);
     const clientMeta = req.client.meta ?? {};
     const deadline = typeof clientMeta[META_DEADLINE] === 'number' ? (clientMeta[META_DEADLINE] as number) : undefined;
-    const parent = extractTraceMeta({ ...clientMeta });
-    const span = tracer.startSpan(
-      `${req.request.method} ${req.target}`,
-      {
-        kind: SpanKind.SERVER,
-        attributes: {
-          'mcp.method.name': req.request.method,
-          ...(isToolCall ? { 'mcp.tool.name': req.target } : {}),
-          'mcp.server': req.server,
-          'flotilla.call_id': callId,
-        },
-      },
-      parent,
+    const callTrace = new CallTrace(
+      { method: req.request.method, target: req.target, server: req.server, callId, sessionId: req.client.sessionId, requestId: req.client.requestId, clientMeta },
+      tool,
     );
     const active: ActiveCall = { callId, target: req.target, client: req.client };
     this.calls.add(active);
-    const attempts: FailedAttempt[] = [];
+    const failures: FailedAttempt[] = [];
+    /** Every attempt that ended, for the call's record. */
+    const ended: AttemptRecord[] = [];
     const tried = new Set<string>();
     // Progress must only increase for the client; a retry on another replica starts counting again.
     const progress = { last: -Infinity };
     let outcome: CallOutcome = 'error';
     /** The node whose answer the client got, if any. */
     let answeredBy: string | undefined;
+    /** What the client was told went wrong. */
+    let errorText: string | undefined;
     const hedgeable = this.policy.hedgeReadOnly && isToolCall && tool !== undefined && this.directory.isReadOnlyTool?.(req.target) === true;
 
     const onprogress =
@@ -157,37 +159,51 @@ export class CallForwarder {
           };
 
     /** Starts an attempt on the replica the balancer picks among those not tried yet, if any. */
-    const startAttempt = (hedge: boolean, previous: UpstreamFailure | undefined): Attempt<SchemaOutput<S>> | undefined => {
+    const startAttempt = (hedge: boolean, previous: PreviousAttempt | undefined): Attempt<SchemaOutput<S>> | undefined => {
       const timeoutMs = deadline === undefined ? this.callTimeoutMs : Math.min(this.callTimeoutMs, deadline - Date.now());
       if (timeoutMs <= 0) throw deadlineExceeded(req.target, active.nodeId);
-      const candidates = req.replicas
-        .filter((id) => !tried.has(id))
-        .map((id) => this.directory.endpoint(id))
-        .filter((e): e is ForwardTarget => e !== undefined && e.canServe(req.server, tool));
-      const endpoint = this.balancer.pick(candidates, { key: req.target, ...(tool !== undefined ? { tool } : {}) });
-      if (!endpoint) return undefined;
-      if (isToolCall) {
-        if (hedge) this.observer?.hedged?.(req.target, endpoint.nodeId);
-        else if (previous?.kind === 'refused') this.observer?.retry(req.target, previous.category);
-        else if (previous) this.observer?.failover(req.target, previous.category);
+      const candidates: ForwardTarget[] = [];
+      const excluded: Array<{ nodeId: string; why: Unavailability }> = [];
+      for (const id of req.replicas) {
+        if (tried.has(id)) continue;
+        const endpoint = this.directory.endpoint(id);
+        const why = endpoint ? endpoint.unavailability(req.server, tool) : 'left';
+        if (why === undefined) candidates.push(endpoint!);
+        else excluded.push({ nodeId: id, why });
       }
+      const placement = this.balancer.pick(candidates, { key: req.target, ...(tool !== undefined ? { tool } : {}) });
+      if (!placement) return undefined;
+      if (previous) {
+        // Told once the next attempt has a node: a failure with no replica left ends the call instead.
+        const kind = previous.failure.kind === 'refused' ? 'retry' : 'failover';
+        const reason = previous.failure.category;
+        callTrace.anotherAttempt(kind, { nodeId: previous.failure.nodeId, attempt: previous.number, reason, message: previous.failure.reason });
+        if (isToolCall) this.observer?.[kind](req.target, reason);
+      }
+      const endpoint = placement.replica;
       tried.add(endpoint.nodeId);
       active.nodeId = endpoint.nodeId;
-      span.setAttribute('flotilla.node_id', endpoint.nodeId);
-      const dispatch = tracer.startSpan(
-        `dispatch ${req.target}`,
-        {
-          kind: SpanKind.CLIENT,
-          attributes: { 'flotilla.node_id': endpoint.nodeId, 'flotilla.attempt': tried.size, 'flotilla.call_id': callId, ...(hedge ? { 'flotilla.hedge': true } : {}) },
-        },
-        trace.setSpan(parent, span),
-      );
-      const request = this.upstreamRequest(req.request, clientMeta, callId, trace.setSpan(parent, dispatch));
+      const dispatch = callTrace.dispatch({
+        nodeId: endpoint.nodeId,
+        attempt: tried.size,
+        ...(endpoint.address ? { address: endpoint.address } : {}),
+        strategy: this.balancer.name,
+        reason: placement.reason,
+        excluded,
+        hedge,
+      });
+      const request = this.upstreamRequest(req.request, clientMeta, callId, dispatch.context);
       const controller = new AbortController();
       const signal = AbortSignal.any([req.client.signal, controller.signal]);
+      const settle = (r: AttemptResult, err?: unknown): void => {
+        dispatch.end(r, err);
+        ended.push({ nodeId: endpoint.nodeId, result: r });
+        if (isToolCall) this.observer?.attempt(req.target, endpoint.nodeId, r);
+      };
       const attempt: Attempt<SchemaOutput<S>> = {
         endpoint,
         hedge,
+        number: tried.size,
         controller,
         settled: endpoint
           .call(req.server, request, req.resultSchema, {
@@ -196,20 +212,17 @@ export class CallForwarder {
             timeoutMs,
             ...(deadline !== undefined ? { deadlineAt: deadline } : {}),
             ...(onprogress ? { onprogress } : {}),
+            ondequeued: (waitMs) => dispatch.dequeued(waitMs),
           })
           .then(
             (result): Settled<SchemaOutput<S>> => {
-              const r: AttemptResult = isToolError(result) ? 'tool_error' : 'ok';
-              endAttempt(dispatch, r);
-              if (isToolCall) this.observer?.attempt(req.target, endpoint.nodeId, r);
+              settle(isToolError(result) ? 'tool_error' : 'ok');
               return { attempt, ok: true, result };
             },
             (error: unknown): Settled<SchemaOutput<S>> => {
               // A copy cancelled because the other one won is a cancellation, whatever the SDK threw.
               const err = controller.signal.aborted && !req.client.signal.aborted ? LOST_HEDGE() : error;
-              const r = attemptResultOf(err);
-              endAttempt(dispatch, r, err);
-              if (isToolCall) this.observer?.attempt(req.target, endpoint.nodeId, r);
+              settle(attemptResultOf(err), err);
               return { attempt, ok: false, error: err };
             },
           ),
@@ -224,7 +237,7 @@ export class CallForwarder {
         for (const a of running) a.controller.abort(LOST_HEDGE());
         running.clear();
       };
-      let previous: UpstreamFailure | undefined;
+      let previous: PreviousAttempt | undefined;
       let firstFailureAt: number | undefined;
       let hedged = false;
       for (;;) {
@@ -250,6 +263,8 @@ export class CallForwarder {
           }
           if (hedge) {
             this.logger.debug({ callId, target: req.target, first: primary!.endpoint.nodeId, second: hedge.endpoint.nodeId, afterMs: hedgeAfterMs }, 'hedging a read-only call');
+            callTrace.hedged(hedge.endpoint.nodeId, primary!.endpoint.nodeId, hedgeAfterMs!);
+            this.observer?.hedged?.(req.target, hedge.endpoint.nodeId);
             running.add(hedge);
           }
           continue;
@@ -260,12 +275,14 @@ export class CallForwarder {
           cancelOthers();
           outcome = isToolError(next.result) ? 'tool_error' : 'ok';
           answeredBy = nodeId;
+          if (outcome === 'tool_error') errorText = toolErrorText(next.result);
           return next.result;
         }
         const err = next.error;
         if (err instanceof CallCancelledError) {
           if (req.client.signal.aborted) {
             cancelOthers();
+            callTrace.cancelled(nodeId, 'client');
             throw err;
           }
           continue; // a copy this call cancelled itself
@@ -275,7 +292,7 @@ export class CallForwarder {
           if (err instanceof JsonRpcError) answeredBy = nodeId; // the server's own error answer
           throw err;
         }
-        attempts.push({ nodeId: err.nodeId, reason: err.reason });
+        failures.push({ nodeId: err.nodeId, reason: err.reason });
         firstFailureAt ??= Date.now();
         if (deadline !== undefined && Date.now() >= deadline) {
           cancelOthers();
@@ -288,31 +305,33 @@ export class CallForwarder {
         );
         if (!retry) {
           cancelOthers();
-          throw nodeFailed(req.target, err.nodeId, err.reason, attempts);
+          throw nodeFailed(req.target, err.nodeId, err.reason, failures);
         }
-        previous = err;
+        previous = { failure: err, number: next.attempt.number };
       }
-      throw noReplica(req.target, attempts);
+      throw noReplica(req.target, failures);
     };
+    let thrown: { error: unknown } | undefined;
     try {
-      return await context.with(trace.setSpan(parent, span), place);
+      return await context.with(callTrace.context, place);
     } catch (err) {
+      thrown = { error: err };
       outcome = outcomeOf(err);
+      errorText = err instanceof Error ? err.message : String(err);
+      if (outcome === 'deadline_exceeded') callTrace.deadlineExceeded(active.nodeId);
       if (!(err instanceof JsonRpcError) && !(err instanceof CallCancelledError)) {
         this.logger.error({ err, callId, target: req.target }, 'call failed unexpectedly');
       }
-      span.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof Error ? err.message : String(err) });
       throw err;
     } finally {
       this.calls.delete(callId);
-      span.setAttribute('flotilla.outcome', outcome);
+      callTrace.end(outcome, answeredBy, tried.size, thrown?.error);
       const ms = performance.now() - started;
       // Inside the span's context, so the line carries the call's trace ids as well as its call id.
-      context.with(trace.setSpan(parent, span), () =>
+      context.with(callTrace.context, () =>
         this.logger.debug({ callId, method: req.request.method, target: req.target, nodeId: answeredBy, outcome, attempts: tried.size, ms: Math.round(ms * 100) / 100 }, 'call finished'),
       );
-      span.end();
-      if (isToolCall) this.observer?.finished(req.target, answeredBy, outcome, ms / 1000);
+      if (isToolCall) this.observer?.finished(req.target, answeredBy, outcome, ms / 1000, { callId, traceId: callTrace.traceId, attempts: ended, error: errorText });
     }
   }
 
@@ -346,12 +365,6 @@ async function firstOf<T>(settling: Promise<T>[], timerMs: number | undefined): 
   } finally {
     clearTimeout(timer);
   }
-}
-
-function endAttempt(span: Span, result: AttemptResult, err?: unknown): void {
-  span.setAttribute('flotilla.result', result);
-  if (result !== 'ok' && result !== 'tool_error') span.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof Error ? err.message : result });
-  span.end();
 }
 
 function withoutProgressToken(meta: Readonly<Record<string, unknown>>): Record<string, unknown> {

@@ -9,8 +9,26 @@ export type CallOutcome = 'ok' | 'tool_error' | 'error' | 'no_replica' | 'invali
 /** Tool name reported for a call naming a tool the catalog does not have (parentheses cannot occur in tool names). */
 export const UNKNOWN_TOOL = '(unknown)';
 
+/** One attempt of a call on a node, as it ended. */
+export interface AttemptRecord {
+  readonly nodeId: string;
+  readonly result: AttemptResult;
+}
+
+/** What the forwarder knows of a finished call beyond its metric labels (for the dashboard's failed calls). */
+export interface CallRecord {
+  /** The router's call id (`_meta["flotilla/callId"]`). */
+  readonly callId: string;
+  /** The call's trace: the router's server span when tracing is on, else the client's `traceparent`. */
+  readonly traceId: string | undefined;
+  /** Every attempt, in the order they ended. */
+  readonly attempts: readonly AttemptRecord[];
+  /** What the client was told went wrong: the error's message, or the text of a tool's error result. */
+  readonly error: string | undefined;
+}
+
 /**
- * Hears what happens to tool calls (metrics). Tool names given are catalog names or `(unknown)`, so they
+ * Hears what happens to tool calls (metrics, the dashboard). Tool names given are catalog names or `(unknown)`, so they
  * stay a bounded label set.
  */
 export interface CallObserver {
@@ -19,7 +37,11 @@ export interface CallObserver {
   retry(tool: string, reason: AttemptResult): void;
   /** Another attempt after a node accepted the call and then failed. */
   failover(tool: string, reason: AttemptResult): void;
-  finished(tool: string, nodeId: string | undefined, outcome: CallOutcome, seconds: number): void;
+  /**
+   * The client got its answer. `record` is given for calls the forwarder placed; calls refused before that
+   * (unknown tool, invalid arguments) have none.
+   */
+  finished(tool: string, nodeId: string | undefined, outcome: CallOutcome, seconds: number, record?: CallRecord): void;
   /**
    * A read-only call ran past the tool's p95 on its first replica and a second copy was sent to `nodeId`
    * (hedging, when enabled). Optional.
