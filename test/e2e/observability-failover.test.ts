@@ -24,6 +24,8 @@ let receiver: OtlpTraceReceiver;
 let router: FlotillaProcess;
 let routerUrl: string;
 const agents = new Map<string, FlotillaProcess>();
+/** Port of each agent's MCP endpoint, from its ready line. */
+const agentPorts = new Map<string, number>();
 let client: TestClient | undefined;
 
 const otel = (): NodeJS.ProcessEnv => ({
@@ -39,7 +41,7 @@ before(async () => {
   for (const nodeId of ['o1', 'o2']) {
     agents.set(nodeId, FlotillaProcess.spawn(nodeId, ['agent', '--node-id', nodeId, '--server', 'slow=@flotilla/examples/slow', '--nats', nats.url, '--port', '0', '--grpc-port', '0'], otel()));
   }
-  await Promise.all([...agents.values()].map((a) => a.ready(60_000)));
+  for (const [nodeId, agent] of agents) agentPorts.set(nodeId, Number(new URL(String((await agent.ready(60_000)).url)).port));
   await eventually(async () => {
     const tools = (await (await fetch(routerUrl.replace(/\/mcp$/, '/api/v1/tools'))).json()) as { tools: { name: string; replicas: unknown[] }[] };
     assert.equal(tools.tools.find((t) => t.name === 'slow_work')?.replicas.length, 2);
@@ -94,8 +96,14 @@ it('a call that failed over once is one connected trace across router and agents
   assert.equal(server.attributes['flotilla.node_id'], survivor);
   const callId = server.attributes['flotilla.call_id'];
   assert.equal(typeof callId, 'string');
+  assert.equal(server.attributes['flotilla.attempts'], 2);
+  assert.equal(server.attributes['mcp.session.id'], client!.transport.sessionId);
+  assert.equal(typeof server.attributes['jsonrpc.request.id'], 'string');
   const failover = server.events.filter((e) => e.name === 'flotilla.failover');
-  assert.deepEqual(failover.map((e) => e.attributes), [{ 'flotilla.reason': 'node_lost', 'flotilla.node_id': killed!, 'flotilla.attempt': 1 }]);
+  assert.deepEqual(
+    failover.map(({ attributes: { 'flotilla.error': error, ...rest } }) => [rest, typeof error]),
+    [[{ 'flotilla.reason': 'node_lost', 'flotilla.node_id': killed!, 'flotilla.attempt': 1 }, 'string']],
+  );
   assert.equal(server.events.filter((e) => e.name === 'flotilla.retry').length, 0, 'a loss after acceptance is a failover, not a retry');
 
   // Dispatch spans: attempt 1 on the killed node (lost), attempt 2 on the survivor (ok), both children of the server span.
@@ -111,6 +119,17 @@ it('a call that failed over once is one connected trace across router and agents
   assert.equal(second.attributes['flotilla.attempt'], 2);
   assert.equal(second.attributes['flotilla.node_id'], survivor);
   assert.equal(second.attributes['flotilla.result'], 'ok');
+  // Why each node: the strategy and its reason, and where the node is.
+  for (const [d, nodeId] of [[first, killed!], [second, survivor]] as const) {
+    assert.equal(d.attributes['flotilla.balancer.strategy'], 'progress-aware');
+    assert.equal(typeof d.attributes['flotilla.balancer.reason'], 'string');
+    assert.equal(d.attributes['mcp.server'], 'slow');
+    assert.equal(d.attributes['server.address'], '127.0.0.1');
+    assert.equal(d.attributes['server.port'], agentPorts.get(nodeId));
+    assert.equal(typeof d.attributes['flotilla.queue_wait_ms'], 'number');
+  }
+  // The second attempt chose among one node: the first was tried already.
+  assert.equal(second.attributes['flotilla.balancer.reason'], 'only candidate');
 
   // The survivor's span is the child of attempt 2, in the same trace, about the same call.
   assert.equal(agentSpan.kind, SERVER);

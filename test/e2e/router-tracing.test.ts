@@ -82,3 +82,73 @@ test('a call through the router is one trace: client span → router server span
   assert.equal(line.span_id, spans.server.spanId);
   assert.equal(line.outcome, 'ok');
 });
+
+test('a call a node refused as busy, placed on another node, shows the retry and the refusal on its trace', async () => {
+  // Round-robin, so the next two calls go to different nodes whatever their load: one meets the full node.
+  const router = FlotillaProcess.spawn('router-rr', ['router', '--nats', nats.url, '--port', '0', '--strategy', 'round-robin'], otel());
+  procs.push(router);
+  const routerUrl = String((await router.ready()).url);
+  const agentArgs = (nodeId: string, extra: string[]): string[] => ['agent', '--node-id', nodeId, '--server', 'slow=@flotilla/examples/slow', '--nats', nats.url, '--port', '0', '--grpc-port', '0', ...extra];
+  const full = FlotillaProcess.spawn('full', agentArgs('full', ['--capacity', '1', '--max-queue', '1']), otel());
+  const free = FlotillaProcess.spawn('free', agentArgs('free', []), otel());
+  procs.push(full, free);
+  const fullUrl = String((await full.ready(60_000)).url);
+  await free.ready(60_000);
+  const api = async <T>(path: string): Promise<T> => (await (await fetch(routerUrl.replace(/\/mcp$/, path))).json()) as T;
+  await until('slow_work on both nodes', async () => (await api<{ tools: { name: string; replicas: unknown[] }[] }>('/api/v1/tools')).tools.find((t) => t.name === 'slow_work')?.replicas.length === 2, 60_000);
+
+  // Fill `full` directly, bypassing the router: one call running, one waiting; a third is refused busy.
+  const direct = new Client({ name: 'filler', version: '1.0.0' });
+  const directTransport = new StreamableHTTPClientTransport(new URL(`${fullUrl}/mcp/slow`));
+  await direct.connect(directTransport);
+  const filler = new AbortController();
+  const fills = [1, 2].map(() => direct.callTool({ name: 'work', arguments: { steps: 600, stepMs: 100 } }, undefined, { signal: filler.signal, timeout: 120_000 }).catch(() => undefined));
+  await until('full runs one call and queues one', async () => {
+    const node = (await api<{ nodes: { nodeId: string; load?: { inflight: number; queued: number } }[] }>('/api/v1/nodes')).nodes.find((n) => n.nodeId === 'full');
+    return node?.load?.inflight === 1 && node.load.queued === 1;
+  }, 30_000);
+
+  const client = new Client({ name: 'router-tracing-busy', version: '1.0.0' });
+  const transport = new StreamableHTTPClientTransport(new URL(routerUrl));
+  await client.connect(transport);
+  const traceIds = ['6c8efff798038103d269b633813fc601', '6c8efff798038103d269b633813fc602'];
+  try {
+    for (const traceId of traceIds) {
+      const result = await client.callTool({ name: 'slow_work', arguments: { steps: 1, stepMs: 1 }, _meta: { traceparent: `00-${traceId}-eee19b7ec3c1b174-01` } });
+      assert.equal(result.isError, undefined, JSON.stringify(result));
+    }
+  } finally {
+    filler.abort();
+    await Promise.all(fills);
+    await Promise.all([transport, directTransport].map((t) => t.terminateSession().catch(() => {})));
+    await Promise.all([client.close(), direct.close()]);
+  }
+
+  // One of the two calls met `full` first: its trace has the refusal, the retry and the answer from `free`.
+  const spans = await until('a trace with a busy refusal and a retry', () => {
+    for (const traceId of traceIds) {
+      const all = receiver.trace(traceId);
+      const server = all.find((s) => s.name === 'tools/call slow_work' && s.kind === SERVER);
+      const dispatches = all.filter((s) => s.name === 'dispatch slow_work').sort((a, b) => Number(a.attributes['flotilla.attempt']) - Number(b.attributes['flotilla.attempt']));
+      const refusal = all.find((s) => s.name === 'tools/call work' && s.attributes['flotilla.node_id'] === 'full');
+      const answer = all.find((s) => s.name === 'tools/call work' && s.attributes['flotilla.node_id'] === 'free');
+      if (server?.events.some((e) => e.name === 'flotilla.retry') && dispatches.length === 2 && refusal && answer) return { server, dispatches, refusal, answer };
+    }
+    return undefined;
+  }, 20_000);
+  const retry = spans.server.events.filter((e) => e.name === 'flotilla.retry');
+  assert.equal(retry.length, 1);
+  assert.deepEqual({ ...retry[0]!.attributes, 'flotilla.error': undefined }, { 'flotilla.reason': 'busy', 'flotilla.node_id': 'full', 'flotilla.attempt': 1, 'flotilla.error': undefined });
+  assert.match(String(retry[0]!.attributes['flotilla.error']), /busy/);
+  assert.equal(spans.server.attributes['flotilla.outcome'], 'ok');
+  assert.equal(spans.server.attributes['flotilla.node_id'], 'free');
+  assert.equal(spans.server.attributes['flotilla.attempts'], 2);
+  const [first, second] = spans.dispatches;
+  assert.deepEqual([first!.attributes['flotilla.node_id'], first!.attributes['flotilla.result'], first!.attributes['flotilla.balancer.strategy']], ['full', 'busy', 'round-robin']);
+  assert.deepEqual([second!.attributes['flotilla.node_id'], second!.attributes['flotilla.result']], ['free', 'ok']);
+  // The full node's own span says it refused, under the attempt it refused.
+  assert.equal(spans.refusal.parentSpanId, first!.spanId);
+  const rejected = spans.refusal.events.find((e) => e.name === 'flotilla.call.rejected');
+  assert.equal(rejected?.attributes['flotilla.reason'], 'busy');
+  assert.equal(spans.answer.parentSpanId, second!.spanId);
+});
