@@ -15,6 +15,15 @@ export function parsePositiveInt(value: string): number {
   return r.data;
 }
 
+/** A commander argument parser for an integer from `min` to `max` (e.g. `--max-attempts`). */
+export function intInRange(min: number, max: number): (value: string) => number {
+  return (value: string): number => {
+    const r = z.coerce.number().int().min(min).max(max).safeParse(value.trim() === '' ? Number.NaN : value);
+    if (!r.success) throw new InvalidArgumentError(`"${value}" is not an integer from ${min} to ${max}`);
+    return r.data;
+  };
+}
+
 /** `--server name=module` → `{ name, module }`; `module` alone takes the name from the file name. */
 export function parseServerSpec(value: string, previous: Array<{ name: string; module: string }> = []): Array<{ name: string; module: string }> {
   const eq = value.indexOf('=');

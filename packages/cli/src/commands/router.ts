@@ -1,9 +1,11 @@
 import { Command, Option } from 'commander';
 import { REGISTRY_KINDS, type RegistryKind } from '@flotilla/registry';
 import { TRACING_SHUTDOWN_TIMEOUT_MS, createLogger, startTracing } from '@flotilla/telemetry';
-import { env, parsePort, parsePositiveInt } from '../options.js';
+import { env, intInRange, parsePort, parsePositiveInt } from '../options.js';
 
 const STRATEGIES = ['progress-aware', 'p2c-ewma', 'least-outstanding', 'round-robin'] as const;
+/** Longest delay Node.js timers take (about 24.8 days); a longer one would fire at once. */
+const MAX_TIMER_MS = 2_147_483_647;
 
 /** `flotilla router`: the one MCP endpoint clients call. */
 export function routerCommand(): Command {
@@ -17,11 +19,16 @@ export function routerCommand(): Command {
     .addOption(new Option('--strategy <name>', 'balancing strategy').choices([...STRATEGIES]).default('progress-aware'))
     .option('--max-body <bytes>', 'largest request body accepted', parsePositiveInt, 4 * 1024 * 1024)
     .option('--per-node-concurrency <n>', 'calls in flight per node before the router queues', parsePositiveInt, 64)
+    .option('--max-attempts <n>', 'most nodes tried for one call: retries, failovers and hedges together (1-10)', intInRange(1, 10), 3)
+    .option('--retry-window-ms <ms>', "no retry or failover starts later than this after a call's first failed attempt", intInRange(1, MAX_TIMER_MS), 30_000)
+    .option('--hedge-read-only', 'send a second copy of a read-only call to another replica when the first runs past the tool p95')
+    .option('--call-timeout-ms <ms>', 'longest a forwarded call may go without an answer or a progress notification', intInRange(1, MAX_TIMER_MS), 10 * 60_000)
     .option('--allowed-host <host>', 'Host header to accept (repeatable; default loopback names)', (v: string, p: string[] = []) => [...p, v])
     .option('--allowed-origin <origin>', 'Origin to accept (repeatable)', (v: string, p: string[] = []) => [...p, v])
     .action(async (o: {
       nats: string; prefix: string; registry: RegistryKind; host: string; port: number; strategy: (typeof STRATEGIES)[number];
-      maxBody: number; perNodeConcurrency: number; allowedHost?: string[]; allowedOrigin?: string[];
+      maxBody: number; perNodeConcurrency: number; maxAttempts: number; retryWindowMs: number; hedgeReadOnly?: boolean; callTimeoutMs: number;
+      allowedHost?: string[]; allowedOrigin?: string[];
     }) => {
       const { startRouter } = await import('@flotilla/router');
       const logger = createLogger({ name: 'router' });
@@ -38,6 +45,10 @@ export function routerCommand(): Command {
         strategy: o.strategy,
         maxBodyBytes: o.maxBody,
         perNodeConcurrency: o.perNodeConcurrency,
+        maxAttempts: o.maxAttempts,
+        retryWindowMs: o.retryWindowMs,
+        hedgeReadOnly: o.hedgeReadOnly === true,
+        callTimeoutMs: o.callTimeoutMs,
         ...(o.allowedHost ? { allowedHosts: o.allowedHost } : {}),
         ...(o.allowedOrigin ? { allowedOrigins: o.allowedOrigin } : {}),
         logger,

@@ -14,6 +14,11 @@ export interface NodeGaugeView {
   readonly running: number;
   readonly queued: number;
   readonly breakerState: BreakerState;
+  /**
+   * Every per-tool breaker the node has now, by `<server>/<tool>`. Optional: without it the tool breaker
+   * gauge shows the last state it heard of.
+   */
+  toolBreakerStates?(): Readonly<Record<string, BreakerState>>;
 }
 
 /** Where the gauges read the router's state when scraped. */
@@ -30,6 +35,15 @@ export interface RouterMetricsSources {
 
 const BREAKER_VALUE: Record<BreakerState, number> = { closed: 0, 'half-open': 1, open: 2 };
 
+/** `to` label value of a breaker transition (Prometheus label values read better without a hyphen). */
+const transitionLabel = (to: BreakerState): string => (to === 'half-open' ? 'half_open' : to);
+
+/** `<server>/<tool>` → its labels; server names cannot contain `/`, tool names may. */
+function splitToolKey(key: string): { server: string; tool: string } {
+  const slash = key.indexOf('/');
+  return slash < 0 ? { server: '', tool: key } : { server: key.slice(0, slash), tool: key.slice(slash + 1) };
+}
+
 /**
  * The router's Prometheus metrics (names and labels as docs/observability.md lists them). Counters are fed
  * by the forwarder (as a {@link CallObserver}), the node guards and the HTTP server; gauges read the
@@ -43,7 +57,15 @@ export class RouterMetrics implements CallObserver {
   private readonly retries: Counter<'tool' | 'reason'>;
   private readonly failovers: Counter<'tool' | 'reason'>;
   private readonly breakerTransitions: Counter<'node' | 'to'>;
+  private readonly hedges: Counter<'tool'>;
+  private readonly toolBreakerTransitions: Counter<'node' | 'server' | 'tool' | 'to'>;
   private readonly http: Counter<'route' | 'status'>;
+  /**
+   * Per node, the tool breakers that ever left `closed` there and the last state heard. A node has a
+   * breaker for every tool it was ever called for, nearly all closed; only these get a state series, which
+   * keeps the gauge's cardinality to the tools that actually failed somewhere.
+   */
+  private readonly troubledToolBreakers = new Map<string, Map<string, BreakerState>>();
 
   constructor(sources: RouterMetricsSources) {
     const p = ROUTER_METRICS_PREFIX;
@@ -62,6 +84,13 @@ export class RouterMetrics implements CallObserver {
     this.retries = new Counter({ name: `${p}_retries_total`, help: 'Further attempts after an attempt failed before the node accepted the call.', labelNames: ['tool', 'reason'], registers });
     this.failovers = new Counter({ name: `${p}_failovers_total`, help: 'Further attempts after a node accepted the call and then failed.', labelNames: ['tool', 'reason'], registers });
     this.breakerTransitions = new Counter({ name: `${p}_breaker_transitions_total`, help: 'Circuit breaker state changes per node.', labelNames: ['node', 'to'], registers });
+    this.hedges = new Counter({ name: `${p}_hedges_total`, help: 'Second copies of read-only calls sent to another replica because the first ran past the tool p95 (hedging).', labelNames: ['tool'], registers });
+    this.toolBreakerTransitions = new Counter({
+      name: `${p}_tool_breaker_transitions_total`,
+      help: 'Per-tool circuit breaker state changes per node, by hosted server and upstream tool name.',
+      labelNames: ['node', 'server', 'tool', 'to'],
+      registers,
+    });
     this.http = new Counter({ name: `${p}_http_requests_total`, help: 'HTTP requests by route and status code.', labelNames: ['route', 'status'], registers });
 
     const perNode = (name: string, help: string, read: (n: NodeGaugeView) => number): void => {
@@ -79,6 +108,32 @@ export class RouterMetrics implements CallObserver {
     perNode('inflight_calls', 'Calls this router has dispatched to the node and not yet got an answer for.', (n) => n.running);
     perNode('queued_calls', "Calls waiting in this router's per-node queue.", (n) => n.queued);
     perNode('breaker_state', 'Circuit breaker of the node: 0 closed, 1 half-open, 2 open.', (n) => BREAKER_VALUE[n.breakerState]);
+    const troubled = this.troubledToolBreakers;
+    new Gauge({
+      name: `${p}_tool_breaker_state`,
+      help: 'Circuit breaker of one tool on one node: 0 closed, 1 half-open, 2 open (tools whose breaker ever left closed there).',
+      labelNames: ['node', 'server', 'tool'],
+      registers,
+      collect() {
+        this.reset();
+        const present = new Map(sources.nodes().map((n) => [n.nodeId, n]));
+        // Read at scrape time, like the node breaker gauge: a node that left loses its series here.
+        for (const nodeId of [...troubled.keys()]) if (!present.has(nodeId)) troubled.delete(nodeId);
+        for (const [nodeId, tools] of troubled) {
+          const current = present.get(nodeId)!.toolBreakerStates?.();
+          for (const [key, heard] of [...tools]) {
+            const state = current ? current[key] : heard;
+            // No such breaker on the node any more: it left and came back under the same id, afresh.
+            if (state === undefined) {
+              tools.delete(key);
+              continue;
+            }
+            this.set({ node: nodeId, ...splitToolKey(key) }, BREAKER_VALUE[state]);
+          }
+          if (tools.size === 0) troubled.delete(nodeId);
+        }
+      },
+    });
     new Gauge({
       name: `${p}_node_report_age_seconds`,
       help: 'Seconds since the last load report from the node.',
@@ -127,8 +182,21 @@ export class RouterMetrics implements CallObserver {
     this.duration.observe({ tool, outcome }, seconds);
   }
 
+  hedged(tool: string, _nodeId: string): void {
+    // No node label: which replica got the second copy is in the attempts counter already.
+    this.hedges.inc({ tool });
+  }
+
   breakerTransition(nodeId: string, to: BreakerState): void {
-    this.breakerTransitions.inc({ node: nodeId, to: to === 'half-open' ? 'half_open' : to });
+    this.breakerTransitions.inc({ node: nodeId, to: transitionLabel(to) });
+  }
+
+  /** A per-tool breaker changed state (`tool` is `<server>/<tool>`, as the node guard names it). */
+  toolBreakerTransition(nodeId: string, tool: string, to: BreakerState): void {
+    this.toolBreakerTransitions.inc({ node: nodeId, ...splitToolKey(tool), to: transitionLabel(to) });
+    let tools = this.troubledToolBreakers.get(nodeId);
+    if (!tools) this.troubledToolBreakers.set(nodeId, (tools = new Map()));
+    tools.set(tool, to);
   }
 
   httpRequest(route: HttpRoute, status: number): void {
