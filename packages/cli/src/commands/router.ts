@@ -18,7 +18,7 @@ export function routerCommand(): Command {
     .option('--port <port>', 'port (0 = any free)', parsePort, 8080)
     .addOption(new Option('--strategy <name>', 'balancing strategy').choices([...STRATEGIES]).default('progress-aware'))
     .option('--max-body <bytes>', 'largest request body accepted', parsePositiveInt, 4 * 1024 * 1024)
-    .option('--per-node-concurrency <n>', 'calls in flight per node before the router queues', parsePositiveInt, 64)
+    .option('--per-node-concurrency <n>', 'calls in flight per node before the router queues (default: twice the node capacity, at least 16)', parsePositiveInt)
     .option('--max-attempts <n>', 'most nodes tried for one call: retries, failovers and hedges together (1-10)', intInRange(1, 10), 3)
     .option('--retry-window-ms <ms>', "no retry or failover starts later than this after a call's first failed attempt", intInRange(1, MAX_TIMER_MS), 30_000)
     .option('--hedge-read-only', 'send a second copy of a read-only call to another replica when the first runs past the tool p95')
@@ -27,7 +27,7 @@ export function routerCommand(): Command {
     .option('--allowed-origin <origin>', 'Origin to accept (repeatable)', (v: string, p: string[] = []) => [...p, v])
     .action(async (o: {
       nats: string; prefix: string; registry: RegistryKind; host: string; port: number; strategy: (typeof STRATEGIES)[number];
-      maxBody: number; perNodeConcurrency: number; maxAttempts: number; retryWindowMs: number; hedgeReadOnly?: boolean; callTimeoutMs: number;
+      maxBody: number; perNodeConcurrency?: number; maxAttempts: number; retryWindowMs: number; hedgeReadOnly?: boolean; callTimeoutMs: number;
       allowedHost?: string[]; allowedOrigin?: string[];
     }) => {
       const { startRouter } = await import('@flotilla/router');
@@ -44,7 +44,7 @@ export function routerCommand(): Command {
         port: o.port,
         strategy: o.strategy,
         maxBodyBytes: o.maxBody,
-        perNodeConcurrency: o.perNodeConcurrency,
+        ...(o.perNodeConcurrency !== undefined ? { perNodeConcurrency: o.perNodeConcurrency } : {}),
         maxAttempts: o.maxAttempts,
         retryWindowMs: o.retryWindowMs,
         hedgeReadOnly: o.hedgeReadOnly === true,
