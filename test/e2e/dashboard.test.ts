@@ -12,11 +12,9 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, ConsoleMessage, Page } from 'playwright-core';
 import { DashboardSnapshotSchema, type DashboardSnapshot } from '../../packages/router/src/ops/dashboard/DashboardSnapshot.js';
-import { connectClient, type TestClient } from '../../packages/router/test/fixtures/mcpClient.js';
 import { eventually } from '../harness/eventually.js';
-import { FlotillaProcess } from '../harness/FlotillaProcess.js';
+import { FlotillaMesh } from '../harness/FlotillaMesh.js';
 import { launchChromium } from '../harness/headlessChromium.js';
-import { NatsServerProcess } from '../harness/NatsServerProcess.js';
 import { OtlpTraceReceiver } from '../harness/OtlpTraceReceiver.js';
 import { decodePng, distinctColours, pixelAt } from '../harness/pngImage.js';
 
@@ -24,32 +22,20 @@ import { decodePng, distinctColours, pixelAt } from '../harness/pngImage.js';
 const EDGE_OK: [number, number, number] = [0x1a, 0x7f, 0x37];
 const EDGE_BAD: [number, number, number] = [0xc2, 0x20, 0x2c];
 
-let nats: NatsServerProcess;
+let mesh: FlotillaMesh;
 let receiver: OtlpTraceReceiver;
-let router: FlotillaProcess;
-let routerUrl: string;
-const agents = new Map<string, FlotillaProcess>();
 let browser: Browser;
 let page: Page;
-let client: TestClient | undefined;
 let screenshots: string;
 const keepScreenshots = process.env.FLOTILLA_SCREENSHOT_DIR !== undefined;
 const pageErrors: string[] = [];
 
-const dashboardUrl = (): string => routerUrl.replace(/\/mcp$/, '/dashboard');
+const dashboardUrl = (): string => mesh.opsUrl('/dashboard');
 
 async function snapshot(): Promise<DashboardSnapshot> {
-  const res = await fetch(routerUrl.replace(/\/mcp$/, '/api/v1/dashboard'));
+  const res = await fetch(mesh.opsUrl('/api/v1/dashboard'));
   assert.equal(res.status, 200);
   return DashboardSnapshotSchema.parse(await res.json());
-}
-
-function spawnAgent(nodeId: string, servers: string[]): FlotillaProcess {
-  const args = ['agent', '--node-id', nodeId, '--nats', nats.url, '--port', '0', '--grpc-port', '0'];
-  for (const s of servers) args.push('--server', s);
-  const p = FlotillaProcess.spawn(nodeId, args);
-  agents.set(nodeId, p);
-  return p;
 }
 
 /** `data-status` of a node's row on the page, or undefined when it has no row. */
@@ -93,16 +79,14 @@ function watchErrors(p: Page, label: string): void {
 before(async () => {
   screenshots = process.env.FLOTILLA_SCREENSHOT_DIR ?? (await mkdtemp(join(tmpdir(), 'flotilla-dashboard-')));
   await mkdir(screenshots, { recursive: true });
-  nats = await NatsServerProcess.start();
+  mesh = await FlotillaMesh.start();
   receiver = await OtlpTraceReceiver.start();
-  router = FlotillaProcess.spawn('router', ['router', '--nats', nats.url, '--port', '0'], {
-    ...receiver.exportEnv(),
+  await mesh.startRouter([], 'router', receiver.exportEnv());
+  await mesh.startAgents({
+    d1: ['echo=@flotilla/examples/echo', 'slow=@flotilla/examples/slow'],
+    d2: ['echo=@flotilla/examples/echo', 'slow=@flotilla/examples/slow'],
+    d3: ['echo=@flotilla/examples/echo', 'failing=@flotilla/examples/failing'],
   });
-  routerUrl = String((await router.ready()).url);
-  spawnAgent('d1', ['echo=@flotilla/examples/echo', 'slow=@flotilla/examples/slow']);
-  spawnAgent('d2', ['echo=@flotilla/examples/echo', 'slow=@flotilla/examples/slow']);
-  spawnAgent('d3', ['echo=@flotilla/examples/echo', 'failing=@flotilla/examples/failing']);
-  await Promise.all([...agents.values()].map((a) => a.ready(60_000)));
   await eventually(async () => {
     const s = await snapshot();
     assert.deepEqual(s.tools.find((t) => t.name === 'echo_echo')?.replicas.map((r) => r.nodeId), ['d1', 'd2', 'd3']);
@@ -114,11 +98,9 @@ before(async () => {
 });
 
 after(async () => {
-  await client?.close().catch(() => {});
   await browser?.close().catch(() => {});
-  await Promise.all([router, ...agents.values()].filter(Boolean).map((p) => p.stop()));
+  await mesh?.stop();
   await receiver?.stop();
-  await nats?.dispose();
   if (!keepScreenshots && screenshots) await rm(screenshots, { recursive: true, force: true });
 });
 
@@ -149,7 +131,7 @@ describe('dashboard in headless Chromium', () => {
   });
 
   it('counts calls and lists a failed call with the trace id the router exported, as text', async () => {
-    client = await connectClient(routerUrl, 'dashboard-test');
+    const client = await mesh.connectClient('dashboard-test');
     for (let i = 0; i < 8; i++) await client.client.callTool({ name: 'echo_echo', arguments: { text: `hi ${i}` } });
     // The error text carries markup: the page must show it as text, not make an element of it.
     const failed = await client.client.callTool({ name: 'failing_fail', arguments: { reason: '<img src=x id=injected> on purpose' } });
@@ -188,7 +170,7 @@ describe('dashboard in headless Chromium', () => {
     await page.evaluate(() => {
       (globalThis as unknown as { sameDocument: boolean }).sameDocument = true;
     });
-    const d2 = agents.get('d2')!;
+    const d2 = mesh.agent('d2');
     d2.signal('SIGKILL');
     await d2.exited;
     await eventually(async () => {

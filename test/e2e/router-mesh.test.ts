@@ -7,18 +7,15 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { FlotillaErrorCode } from '../../packages/protocol/src/errors.js';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { CallToolResultSchema, type McpError } from '@modelcontextprotocol/sdk/types.js';
-import { connectClient, until, type TestClient } from '../../packages/router/test/fixtures/mcpClient.js';
-import { FlotillaProcess } from '../harness/FlotillaProcess.js';
-import { NatsServerProcess } from '../harness/NatsServerProcess.js';
+import { until, type TestClient } from '../../packages/router/test/fixtures/mcpClient.js';
+import { FlotillaMesh } from '../harness/FlotillaMesh.js';
 import { parseExposition } from '../harness/prometheusText.js';
 
 const text = (r: unknown): string => CallToolResultSchema.parse(r).content.map((c) => (c.type === 'text' ? c.text : '')).join('');
 
 interface NodesView {
-  nodes: { nodeId: string; outstanding: number; breaker: string; servers: { name: string; url: string; connected: boolean }[] }[];
+  nodes: { nodeId: string; outstanding: number; breaker: string }[];
 }
 interface ToolsView {
   tools: { name: string; server: string; replicas: { nodeId: string }[] }[];
@@ -29,70 +26,41 @@ interface SlowStatus {
   cancelled: number;
 }
 
-let nats: NatsServerProcess;
-let router: FlotillaProcess;
-let routerUrl: string;
-const agents = new Map<string, FlotillaProcess>();
+let mesh: FlotillaMesh;
 let c: TestClient;
 
-const api = async <T>(path: string): Promise<T> => (await (await fetch(routerUrl.replace('/mcp', path))).json()) as T;
-
-function spawnAgent(nodeId: string, servers: string[]): FlotillaProcess {
-  const args = ['agent', '--node-id', nodeId, '--nats', nats.url, '--port', '0', '--grpc-port', '0'];
-  for (const s of servers) args.push('--server', s);
-  const p = FlotillaProcess.spawn(nodeId, args);
-  agents.set(nodeId, p);
-  return p;
-}
-
 /** Calls `status` of the slow example on `server` of one agent directly (not through the router). */
-async function slowStatusOn(nodeId: string, server: string): Promise<SlowStatus> {
-  const view = await api<NodesView>('/api/v1/nodes');
-  const url = view.nodes.find((n) => n.nodeId === nodeId)?.servers.find((s) => s.name === server)?.url;
-  assert.ok(url, `${server} on ${nodeId}`);
-  const client = new Client({ name: 'direct', version: '1.0.0' });
-  const transport = new StreamableHTTPClientTransport(new URL(url));
-  await client.connect(transport);
-  try {
-    const r = await client.callTool({ name: 'status', arguments: {} });
-    return r.structuredContent as unknown as SlowStatus;
-  } finally {
-    await transport.terminateSession().catch(() => {});
-    await client.close();
-  }
-}
+const slowStatusOn = (nodeId: string, server: string): Promise<SlowStatus> => mesh.callDirect<SlowStatus>(nodeId, server, 'status');
 
 before(async () => {
-  nats = await NatsServerProcess.start();
+  mesh = await FlotillaMesh.start();
   // Least-outstanding spreads sequential calls evenly (ties broken in turn), which the spread test relies
   // on; progress-aware may rightly keep an idle fleet's calls on the replicas that answered fastest.
-  router = FlotillaProcess.spawn('router', ['router', '--nats', nats.url, '--port', '0', '--strategy', 'least-outstanding']);
-  routerUrl = String((await router.ready()).url);
-  spawnAgent('a1', ['echo=@flotilla/examples/echo', 'slow=@flotilla/examples/slow']);
-  spawnAgent('a2', ['echo=@flotilla/examples/echo', 'slow=@flotilla/examples/slow']);
-  spawnAgent('a3', [
-    'echo=@flotilla/examples/echo',
-    'slow=@flotilla/examples/slow',
-    'interactive=@flotilla/examples/interactive',
-    'docs=@flotilla/examples/docs',
-    'failing=@flotilla/examples/failing',
-  ]);
-  // `solo` runs the slow example on one node only, so a call to it lands on a4 for sure.
-  spawnAgent('a4', ['solo=@flotilla/examples/slow']);
-  await Promise.all([...agents.values()].map((a) => a.ready(60_000)));
-  c = await connectClient(routerUrl);
-  await until('all four agents in the catalog', async () => {
-    const tools = await api<ToolsView>('/api/v1/tools');
-    const replicas = (name: string): number => tools.tools.find((t) => t.name === name)?.replicas.length ?? 0;
-    return replicas('echo_echo') === 3 && replicas('slow_work') === 3 && replicas('solo_work') === 1 && replicas('interactive_chatty') === 1 && replicas('docs_list_pages') === 1;
-  }, 60_000);
+  await mesh.startRouter(['--strategy', 'least-outstanding']);
+  await mesh.startAgents({
+    a1: ['echo=@flotilla/examples/echo', 'slow=@flotilla/examples/slow'],
+    a2: ['echo=@flotilla/examples/echo', 'slow=@flotilla/examples/slow'],
+    a3: [
+      'echo=@flotilla/examples/echo',
+      'slow=@flotilla/examples/slow',
+      'interactive=@flotilla/examples/interactive',
+      'docs=@flotilla/examples/docs',
+      'failing=@flotilla/examples/failing',
+    ],
+    // `solo` runs the slow example on one node only, so a call to it lands on a4 for sure.
+    a4: ['solo=@flotilla/examples/slow'],
+  });
+  c = await mesh.connectClient();
+  await mesh.waitForCatalog({
+    echo_echo: ['a1', 'a2', 'a3'],
+    slow_work: ['a1', 'a2', 'a3'],
+    solo_work: ['a4'],
+    interactive_chatty: ['a3'],
+    docs_list_pages: ['a3'],
+  });
 });
 
-after(async () => {
-  await c?.close().catch(() => {});
-  await Promise.all([router, ...agents.values()].filter(Boolean).map((p) => p.stop()));
-  await nats?.dispose();
-});
+after(() => mesh?.stop());
 
 describe('router with real agents', () => {
   it('merges the tools of every agent into one namespaced list, replicas as one entry', async () => {
@@ -105,7 +73,7 @@ describe('router with real agents', () => {
       'slow_status', 'slow_work',
       'solo_status', 'solo_work',
     ]);
-    const tools = await api<ToolsView>('/api/v1/tools');
+    const tools = await mesh.api<ToolsView>('/api/v1/tools');
     assert.deepEqual(tools.tools.find((t) => t.name === 'echo_echo')!.replicas.map((r) => r.nodeId), ['a1', 'a2', 'a3']);
     assert.equal(text(await c.client.callTool({ name: 'echo_add', arguments: { a: 2, b: 40 } })), '42');
   });
@@ -131,10 +99,10 @@ describe('router with real agents', () => {
       Array.from({ length: 60 }, () => c.client.callTool({ name: 'slow_work', arguments: { steps: 2, stepMs: 20 } })),
     );
     for (const r of results) assert.equal(text(r), 'done: 2 steps of 20 ms');
-    await until('no call outstanding', async () => (await api<NodesView>('/api/v1/nodes')).nodes.every((n) => n.outstanding === 0));
-    assert.doesNotMatch(router.stderr.join(''), /MaxListenersExceededWarning/);
+    await until('no call outstanding', async () => (await mesh.api<NodesView>('/api/v1/nodes')).nodes.every((n) => n.outstanding === 0));
+    assert.doesNotMatch(mesh.router.stderr.join(''), /MaxListenersExceededWarning/);
     await until('load reports of every node', async () => {
-      const view = await api<{ nodes: { nodeId: string; load?: { nodeId: string; capacity: number } }[] }>('/api/v1/nodes');
+      const view = await mesh.api<{ nodes: { nodeId: string; load?: { nodeId: string; capacity: number } }[] }>('/api/v1/nodes');
       return view.nodes.length === 4 && view.nodes.every((n) => n.load?.nodeId === n.nodeId && n.load.capacity > 0);
     });
   });
@@ -158,7 +126,7 @@ describe('router with real agents', () => {
   it('stops the tool on its node when the client just drops its connection', async () => {
     const before = await slowStatusOn('a4', 'solo');
     const controller = new AbortController();
-    const res = await fetch(routerUrl, {
+    const res = await fetch(mesh.routerUrl, {
       method: 'POST',
       signal: controller.signal,
       headers: {
@@ -207,13 +175,13 @@ describe('router with real agents', () => {
       const crashed = await c.client.callTool({ name: 'failing_crash', arguments: {} });
       assert.equal(crashed.isError, true);
     }
-    const nodes = await api<NodesView>('/api/v1/nodes');
+    const nodes = await mesh.api<NodesView>('/api/v1/nodes');
     assert.deepEqual(nodes.nodes.map((n) => [n.nodeId, n.breaker]), [['a1', 'closed'], ['a2', 'closed'], ['a3', 'closed'], ['a4', 'closed']]);
   });
 
   it('fails a call on an agent killed with SIGKILL at once, naming the node, and drops the agent from the catalog', async () => {
     const toolsChanged = c.listChanged.tools;
-    const a4 = agents.get('a4')!;
+    const a4 = mesh.agent('a4');
     const call = c.client.callTool({ name: 'solo_work', arguments: { steps: 100_000, stepMs: 50 } }, undefined, {
       // Far beyond the test's own timeout: the call must fail because the router noticed, not time out.
       timeout: 600_000,
@@ -230,13 +198,13 @@ describe('router with real agents', () => {
     await a4.exited;
     await until('list_changed after the agent left', () => c.listChanged.tools > toolsChanged);
     await until('the agent gone from the tool list', async () => !(await c.client.listTools()).tools.some((t) => t.name.startsWith('solo_')));
-    await until('the agent gone from the node view', async () => !(await api<NodesView>('/api/v1/nodes')).nodes.some((n) => n.nodeId === 'a4'));
+    await until('the agent gone from the node view', async () => !(await mesh.api<NodesView>('/api/v1/nodes')).nodes.some((n) => n.nodeId === 'a4'));
     await assert.rejects(c.client.callTool({ name: 'solo_work', arguments: { steps: 1, stepMs: 0 } }), /Unknown tool: solo_work/);
     assert.equal(text(await c.client.callTool({ name: 'echo_echo', arguments: { text: 'still serving' } })), 'still serving');
   });
 
   it('counts the lost attempt in its metrics and keeps no gauge of the dead node', async () => {
-    const m = parseExposition(await (await fetch(routerUrl.replace('/mcp', '/metrics'))).text());
+    const m = parseExposition(await (await fetch(mesh.opsUrl('/metrics'))).text());
     assert.equal(m.value('flotilla_router_attempts_total', { tool: 'solo_work', node: 'a4', result: 'node_lost' }), 1);
     assert.equal(m.value('flotilla_router_calls_total', { tool: 'solo_work', node: 'none', outcome: 'no_replica' }), 1);
     assert.ok(m.samples('flotilla_router_calls_total', { tool: 'solo_work', outcome: 'cancelled' }).length > 0);
@@ -245,7 +213,7 @@ describe('router with real agents', () => {
   });
 
   it('reports ready with the remaining nodes', async () => {
-    const res = await fetch(routerUrl.replace('/mcp', '/readyz'));
+    const res = await fetch(mesh.opsUrl('/readyz'));
     assert.equal(res.status, 200);
     const body = (await res.json()) as { ready: boolean; nodes: number };
     assert.equal(body.ready, true);

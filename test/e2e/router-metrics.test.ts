@@ -10,45 +10,35 @@ import { readFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { connectClient, type TestClient } from '../../packages/router/test/fixtures/mcpClient.js';
 import { eventually } from '../harness/eventually.js';
-import { FlotillaProcess } from '../harness/FlotillaProcess.js';
-import { NatsServerProcess } from '../harness/NatsServerProcess.js';
+import { FlotillaMesh } from '../harness/FlotillaMesh.js';
 import { parseExposition, type Exposition } from '../harness/prometheusText.js';
 
 interface NodesView {
   nodes: { nodeId: string; outstanding: number }[];
 }
 
-let nats: NatsServerProcess;
-let router: FlotillaProcess;
-let routerUrl: string;
-const agents = new Map<string, FlotillaProcess>();
+let mesh: FlotillaMesh;
 let client: TestClient;
 
-const url = (path: string): string => routerUrl.replace(/\/mcp$/, path);
-
 async function scrape(): Promise<Exposition> {
-  const res = await fetch(url('/metrics'));
+  const res = await fetch(mesh.opsUrl('/metrics'));
   assert.equal(res.status, 200);
   assert.match(res.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
   return parseExposition(await res.text());
 }
 
-/** Sum of the samples of `name` whose labels include `labels`. */
-function total(m: Exposition, name: string, labels: Record<string, string> = {}): number {
-  return m.samples(name, labels).reduce((sum, s) => sum + s.value, 0);
+/** How much a series (the sum of the samples of `name` whose labels include `labels`) moved between two scrapes. */
+function moved(before: Exposition, afterwards: Exposition, name: string, labels: Record<string, string> = {}): number {
+  return afterwards.sum(name, labels) - before.sum(name, labels);
 }
 
-/** How much each listed series moved between two scrapes. */
-function moved(before: Exposition, afterwards: Exposition, series: Array<[string, Record<string, string>]>): number[] {
-  return series.map(([name, labels]) => total(afterwards, name, labels) - total(before, name, labels));
-}
-
-function spawnAgent(nodeId: string, servers: string[]): FlotillaProcess {
-  const args = ['agent', '--node-id', nodeId, '--nats', nats.url, '--port', '0', '--grpc-port', '0'];
-  for (const s of servers) args.push('--server', s);
-  const p = FlotillaProcess.spawn(nodeId, args);
-  agents.set(nodeId, p);
-  return p;
+/** Asserts how much each series moved between two scrapes: rows of name, labels and the expected move. */
+function assertMoved(before: Exposition, afterwards: Exposition, expected: Array<[string, Record<string, string>, number]>): void {
+  const series = (name: string, labels: Record<string, string>): string => `${name}${JSON.stringify(labels)}`;
+  assert.deepEqual(
+    expected.map(([name, labels]) => [series(name, labels), moved(before, afterwards, name, labels)]),
+    expected.map(([name, labels, by]) => [series(name, labels), by]),
+  );
 }
 
 /** The router's rows of docs/observability.md: name → type and label names. */
@@ -64,25 +54,17 @@ async function documentedRouterMetrics(): Promise<Map<string, { type: string; la
 }
 
 before(async () => {
-  nats = await NatsServerProcess.start();
-  router = FlotillaProcess.spawn('router', ['router', '--nats', nats.url, '--port', '0']);
-  routerUrl = String((await router.ready()).url);
-  spawnAgent('m1', ['echo=@flotilla/examples/echo', 'slow=@flotilla/examples/slow', 'failing=@flotilla/examples/failing']);
-  spawnAgent('m2', ['echo=@flotilla/examples/echo', 'slow=@flotilla/examples/slow']);
-  await Promise.all([...agents.values()].map((a) => a.ready(60_000)));
-  await eventually(async () => {
-    const tools = (await (await fetch(url('/api/v1/tools'))).json()) as { tools: { name: string; replicas: unknown[] }[] };
-    assert.equal(tools.tools.find((t) => t.name === 'slow_work')?.replicas.length, 2);
-    assert.equal(tools.tools.find((t) => t.name === 'failing_fail')?.replicas.length, 1);
-  }, 60_000);
-  client = await connectClient(routerUrl, 'metrics-test');
+  mesh = await FlotillaMesh.start();
+  await mesh.startRouter();
+  await mesh.startAgents({
+    m1: ['echo=@flotilla/examples/echo', 'slow=@flotilla/examples/slow', 'failing=@flotilla/examples/failing'],
+    m2: ['echo=@flotilla/examples/echo', 'slow=@flotilla/examples/slow'],
+  });
+  await mesh.waitForCatalog({ slow_work: ['m1', 'm2'], failing_fail: ['m1'] });
+  client = await mesh.connectClient('metrics-test');
 });
 
-after(async () => {
-  await client?.close().catch(() => {});
-  await Promise.all([router, ...agents.values()].filter(Boolean).map((p) => p.stop()));
-  await nats?.dispose();
-});
+after(() => mesh?.stop());
 
 describe('router /metrics', () => {
   it('exposes every documented router family with its documented type and labels', async () => {
@@ -108,7 +90,7 @@ describe('router /metrics', () => {
   });
 
   it('tells the catalog, nodes, sessions and connections in its gauges', async () => {
-    const tools = (await (await fetch(url('/api/v1/tools'))).json()) as { tools: unknown[] };
+    const tools = (await (await fetch(mesh.opsUrl('/api/v1/tools'))).json()) as { tools: unknown[] };
     const m = await scrape();
     assert.equal(m.value('flotilla_router_catalog_tools'), tools.tools.length);
     assert.equal(m.value('flotilla_router_catalog_nodes'), 2);
@@ -122,7 +104,7 @@ describe('router /metrics', () => {
       const age = m.value('flotilla_router_node_report_age_seconds', { node });
       assert.ok(age !== undefined && age >= 0 && age < 30, `report age of ${node}: ${age}`);
     }
-    const second = await connectClient(routerUrl, 'metrics-test-2');
+    const second = await connectClient(mesh.routerUrl, 'metrics-test-2');
     try {
       await eventually(async () => assert.equal((await scrape()).value('flotilla_router_client_sessions'), m.value('flotilla_router_client_sessions')! + 1));
     } finally {
@@ -138,51 +120,42 @@ describe('router /metrics', () => {
     await assert.rejects(client.client.callTool({ name: 'no_such_tool', arguments: {} }), /Unknown tool/);
     await assert.rejects(client.client.callTool({ name: 'echo_echo', arguments: { text: 42 } }), /Invalid arguments/);
     const afterwards = await scrape();
-    assert.deepEqual(
-      moved(before, afterwards, [
-        ['flotilla_router_calls_total', { tool: 'echo_echo', outcome: 'ok' }],
-        ['flotilla_router_attempts_total', { tool: 'echo_echo', result: 'ok' }],
-        ['flotilla_router_call_duration_seconds_count', { tool: 'echo_echo', outcome: 'ok' }],
-        ['flotilla_router_calls_total', { tool: 'failing_fail', node: 'm1', outcome: 'tool_error' }],
-        ['flotilla_router_attempts_total', { tool: 'failing_fail', node: 'm1', result: 'tool_error' }],
-        ['flotilla_router_call_duration_seconds_count', { tool: 'failing_fail', outcome: 'tool_error' }],
-        ['flotilla_router_calls_total', { tool: '(unknown)', node: 'none', outcome: 'invalid_request' }],
-        ['flotilla_router_calls_total', { tool: 'echo_echo', node: 'none', outcome: 'invalid_request' }],
-        ['flotilla_router_attempts_total', {}],
-        ['flotilla_router_retries_total', {}],
-        ['flotilla_router_failovers_total', {}],
-      ]),
-      [3, 3, 3, 1, 1, 1, 1, 1, 4, 0, 0],
-    );
+    assertMoved(before, afterwards, [
+      ['flotilla_router_calls_total', { tool: 'echo_echo', outcome: 'ok' }, 3],
+      ['flotilla_router_attempts_total', { tool: 'echo_echo', result: 'ok' }, 3],
+      ['flotilla_router_call_duration_seconds_count', { tool: 'echo_echo', outcome: 'ok' }, 3],
+      ['flotilla_router_calls_total', { tool: 'failing_fail', node: 'm1', outcome: 'tool_error' }, 1],
+      ['flotilla_router_attempts_total', { tool: 'failing_fail', node: 'm1', result: 'tool_error' }, 1],
+      ['flotilla_router_call_duration_seconds_count', { tool: 'failing_fail', outcome: 'tool_error' }, 1],
+      ['flotilla_router_calls_total', { tool: '(unknown)', node: 'none', outcome: 'invalid_request' }, 1],
+      ['flotilla_router_calls_total', { tool: 'echo_echo', node: 'none', outcome: 'invalid_request' }, 1],
+      ['flotilla_router_attempts_total', {}, 4],
+      ['flotilla_router_retries_total', {}, 0],
+      ['flotilla_router_failovers_total', {}, 0],
+    ]);
     // The echo calls were spread: per node, calls and attempts agree.
     for (const node of ['m1', 'm2']) {
-      const [calls, attempts] = moved(before, afterwards, [
-        ['flotilla_router_calls_total', { tool: 'echo_echo', node, outcome: 'ok' }],
-        ['flotilla_router_attempts_total', { tool: 'echo_echo', node, result: 'ok' }],
-      ]);
+      const calls = moved(before, afterwards, 'flotilla_router_calls_total', { tool: 'echo_echo', node, outcome: 'ok' });
+      const attempts = moved(before, afterwards, 'flotilla_router_attempts_total', { tool: 'echo_echo', node, result: 'ok' });
       assert.equal(calls, attempts, `echo_echo on ${node}`);
     }
   });
 
   it('counts HTTP requests by route and status', async () => {
     const before = await scrape();
-    await fetch(url('/healthz'));
-    await fetch(url('/healthz'));
-    await fetch(url('/no-such-page'));
-    await fetch(url('/dashboard'));
-    await fetch(url('/api/v1/dashboard'));
-    await eventually(async () => {
-      const m = await scrape();
-      assert.deepEqual(
-        moved(before, m, [
-          ['flotilla_router_http_requests_total', { route: '/healthz', status: '200' }],
-          ['flotilla_router_http_requests_total', { route: 'other', status: '404' }],
-          ['flotilla_router_http_requests_total', { route: '/dashboard', status: '200' }],
-          ['flotilla_router_http_requests_total', { route: '/api/v1', status: '200' }],
-        ]),
-        [2, 1, 1, 1],
-      );
-    });
+    await fetch(mesh.opsUrl('/healthz'));
+    await fetch(mesh.opsUrl('/healthz'));
+    await fetch(mesh.opsUrl('/no-such-page'));
+    await fetch(mesh.opsUrl('/dashboard'));
+    await fetch(mesh.opsUrl('/api/v1/dashboard'));
+    await eventually(async () =>
+      assertMoved(before, await scrape(), [
+        ['flotilla_router_http_requests_total', { route: '/healthz', status: '200' }, 2],
+        ['flotilla_router_http_requests_total', { route: 'other', status: '404' }, 1],
+        ['flotilla_router_http_requests_total', { route: '/dashboard', status: '200' }, 1],
+        ['flotilla_router_http_requests_total', { route: '/api/v1', status: '200' }, 1],
+      ]),
+    );
   });
 
   it('counts a failover after a node dies in the middle of a call, and drops the dead node\'s gauges', async () => {
@@ -194,28 +167,24 @@ describe('router /metrics', () => {
       onprogress: () => {
         // At the first progress the call runs on one node: kill that one (once).
         killing ??= (async () => {
-          const view = (await (await fetch(url('/api/v1/nodes'))).json()) as NodesView;
+          const view = (await (await fetch(mesh.opsUrl('/api/v1/nodes'))).json()) as NodesView;
           killed = view.nodes.find((n) => n.outstanding > 0)?.nodeId;
           assert.ok(killed, 'a node runs the call');
-          agents.get(killed)!.signal('SIGKILL');
+          mesh.agent(killed).signal('SIGKILL');
         })();
       },
     });
     await killing;
     assert.deepEqual(result.content, [{ type: 'text', text: 'done: 40 steps of 50 ms' }]);
     const survivor = killed === 'm1' ? 'm2' : 'm1';
-    const afterwards = await scrape();
-    assert.deepEqual(
-      moved(before, afterwards, [
-        ['flotilla_router_attempts_total', { tool: 'slow_work', node: killed!, result: 'node_lost' }],
-        ['flotilla_router_attempts_total', { tool: 'slow_work', node: survivor, result: 'ok' }],
-        ['flotilla_router_failovers_total', { tool: 'slow_work', reason: 'node_lost' }],
-        ['flotilla_router_retries_total', {}],
-        ['flotilla_router_calls_total', { tool: 'slow_work', node: survivor, outcome: 'ok' }],
-        ['flotilla_router_calls_total', { tool: 'slow_work', outcome: 'error' }],
-      ]),
-      [1, 1, 1, 0, 1, 0],
-    );
+    assertMoved(before, await scrape(), [
+      ['flotilla_router_attempts_total', { tool: 'slow_work', node: killed!, result: 'node_lost' }, 1],
+      ['flotilla_router_attempts_total', { tool: 'slow_work', node: survivor, result: 'ok' }, 1],
+      ['flotilla_router_failovers_total', { tool: 'slow_work', reason: 'node_lost' }, 1],
+      ['flotilla_router_retries_total', {}, 0],
+      ['flotilla_router_calls_total', { tool: 'slow_work', node: survivor, outcome: 'ok' }, 1],
+      ['flotilla_router_calls_total', { tool: 'slow_work', outcome: 'error' }, 0],
+    ]);
     await eventually(async () => {
       const m = await scrape();
       assert.equal(m.value('flotilla_router_catalog_nodes'), 1);
@@ -225,26 +194,26 @@ describe('router /metrics', () => {
   });
 
   it('follows the NATS connection: 0 while nats-server is down, 1 once it is back; readiness says why', async () => {
-    await nats.stop();
-    await eventually(async () => {
-      const m = await scrape();
-      assert.equal(m.value('flotilla_router_nats_connected'), 0);
-      assert.equal(m.value('flotilla_router_registry_up'), 0);
-    }, 15_000);
-    const down = await fetch(url('/readyz'));
+    /** Waits until the gauges of the NATS connection and of the registry both read `value`. */
+    const natsGaugesRead = (value: number, timeoutMs: number): Promise<void> =>
+      eventually(async () => {
+        const m = await scrape();
+        assert.equal(m.value('flotilla_router_nats_connected'), value);
+        assert.equal(m.value('flotilla_router_registry_up'), value);
+      }, timeoutMs);
+
+    await mesh.nats.stop();
+    await natsGaugesRead(0, 15_000);
+    const down = await fetch(mesh.opsUrl('/readyz'));
     assert.equal(down.status, 503);
     const body = (await down.json()) as { ready: boolean; reasons: string[]; warnings: string[]; nats: { connected: boolean } };
     assert.equal(body.nats.connected, false);
     assert.ok(body.reasons.some((r) => /registry \(nats-kv\) unreachable/.test(r)), JSON.stringify(body.reasons));
     assert.ok(body.warnings.some((w) => /NATS disconnected/.test(w)), JSON.stringify(body.warnings));
 
-    await nats.restart();
-    await eventually(async () => {
-      const m = await scrape();
-      assert.equal(m.value('flotilla_router_nats_connected'), 1);
-      assert.equal(m.value('flotilla_router_registry_up'), 1);
-    }, 30_000);
-    await eventually(async () => assert.equal((await fetch(url('/readyz'))).status, 200), 30_000);
-    assert.equal((await fetch(url('/healthz'))).status, 200);
+    await mesh.nats.restart();
+    await natsGaugesRead(1, 30_000);
+    await eventually(async () => assert.equal((await fetch(mesh.opsUrl('/readyz'))).status, 200), 30_000);
+    assert.equal((await fetch(mesh.opsUrl('/healthz'))).status, 200);
   });
 });

@@ -47,6 +47,11 @@ export class Exposition {
     const family = this.families.get(familyOf(name, this.families));
     return (family?.samples ?? []).filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v));
   }
+
+  /** Sum of the samples of `name` whose labels include the given ones (0 when there is none). */
+  sum(name: string, labels: Record<string, string> = {}): number {
+    return this.samples(name, labels).reduce((total, s) => total + s.value, 0);
+  }
 }
 
 function familyOf(sampleName: string, families: ReadonlyMap<string, MetricFamily>): string {

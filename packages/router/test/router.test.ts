@@ -20,40 +20,64 @@ const text = (r: unknown): string => {
   return parsed.content.map((c) => (c.type === 'text' ? c.text : '')).join('');
 };
 
-describe('router (in-process nodes)', () => {
-  let nats: NatsServerProcess;
-  let router: RunningRouter;
-  let nodes: TestNode[];
-  let c: TestClient;
+/** A router in this process on its own nats-server, with in-process nodes and a connected client. */
+interface InProcessMesh {
+  router: RunningRouter;
+  nodes: TestNode[];
+  c: TestClient;
+  node(nodeId: string): TestNode;
+}
 
+/** What the catalog must hold before the tests run: replicas per tool and, optionally, how many prompts the client lists. */
+interface CatalogReady {
+  replicas: Record<string, number>;
+  prompts?: number;
+}
+
+/**
+ * Starts, before the tests of the enclosing describe block, a nats-server, a router (with `routerOptions`)
+ * and the nodes (node id → its servers, started in that order), connects a client and waits until the
+ * catalog is `ready`; stops it all after them.
+ */
+function inProcessMesh(nodes: Record<string, string[]>, ready: CatalogReady, routerOptions: { strategy?: 'least-outstanding' } = {}): InProcessMesh {
+  let nats: NatsServerProcess | undefined;
+  const byId = new Map<string, TestNode>();
+  const mesh = {
+    nodes: [] as TestNode[],
+    node: (nodeId: string): TestNode => byId.get(nodeId) ?? assert.fail(`no node ${nodeId}`),
+  } as InProcessMesh;
   before(async () => {
     nats = await NatsServerProcess.start();
-    router = await startRouter({ natsUrl: nats.url, port: 0, logger, ...timings });
-    nodes = await Promise.all([
-      TestNode.start({ nodeId: 'n1', natsUrl: nats.url, servers: ['echo', 'slow'] }),
-      TestNode.start({ nodeId: 'n2', natsUrl: nats.url, servers: ['echo', 'slow'] }),
-      TestNode.start({ nodeId: 'n3', natsUrl: nats.url, servers: ['echo', 'interactive', 'docs', 'dynamic'] }),
-    ]);
-    c = await connectClient(router.url);
+    mesh.router = await startRouter({ natsUrl: nats.url, port: 0, logger, ...timings, ...routerOptions });
+    for (const [nodeId, servers] of Object.entries(nodes)) {
+      const node = await TestNode.start({ nodeId, natsUrl: nats.url, servers });
+      byId.set(nodeId, node);
+      mesh.nodes.push(node);
+    }
+    mesh.c = await connectClient(mesh.router.url);
     await until('every node in the catalog', async () => {
-      const tools = (await c.client.listTools()).tools.map((t) => t.name);
-      return tools.includes('interactive_ask') && tools.includes('slow_work') && (await c.client.listPrompts()).prompts.length > 0;
-    });
-    await until('three replicas of echo', async () => {
-      const res = (await (await fetch(router.url.replace('/mcp', '/api/v1/tools'))).json()) as { tools: { name: string; replicas: unknown[] }[] };
-      return res.tools.find((t) => t.name === 'echo_say')?.replicas.length === 3;
+      const res = (await (await fetch(mesh.router.url.replace('/mcp', '/api/v1/tools'))).json()) as { tools: { name: string; replicas: unknown[] }[] };
+      const replicasReady = Object.entries(ready.replicas).every(([tool, n]) => res.tools.find((t) => t.name === tool)?.replicas.length === n);
+      return replicasReady && (ready.prompts === undefined || (await mesh.c.client.listPrompts()).prompts.length === ready.prompts);
     });
   });
-
   after(async () => {
-    await c?.close();
-    await router?.stop();
-    await Promise.all((nodes ?? []).map((n) => n.stop()));
+    await mesh.c?.close();
+    await mesh.router?.stop();
+    await Promise.all(mesh.nodes.map((n) => n.stop()));
     await nats?.dispose();
   });
+  return mesh;
+}
+
+describe('router (in-process nodes)', () => {
+  const mesh = inProcessMesh(
+    { n1: ['echo', 'slow'], n2: ['echo', 'slow'], n3: ['echo', 'interactive', 'docs', 'dynamic'] },
+    { replicas: { echo_say: 3, slow_work: 2, interactive_ask: 1 }, prompts: 1 },
+  );
 
   it('merges the servers of all nodes into one namespaced tool list', async () => {
-    const names = (await c.client.listTools()).tools.map((t) => t.name).sort();
+    const names = (await mesh.c.client.listTools()).tools.map((t) => t.name).sort();
     assert.deepEqual(names, [
       'docs_touch',
       'dynamic_grow',
@@ -61,7 +85,7 @@ describe('router (in-process nodes)', () => {
       'interactive_ask', 'interactive_chatty', 'interactive_confirm',
       'slow_steady', 'slow_work',
     ]);
-    const api = (await (await fetch(router.url.replace('/mcp', '/api/v1/tools'))).json()) as {
+    const api = (await (await fetch(mesh.router.url.replace('/mcp', '/api/v1/tools'))).json()) as {
       tools: { name: string; server: string; upstreamName: string; replicas: { nodeId: string }[] }[];
     };
     const say = api.tools.find((t) => t.name === 'echo_say')!;
@@ -73,12 +97,12 @@ describe('router (in-process nodes)', () => {
 
   it('forwards a call and sets a fresh call id and the trace context in _meta', async () => {
     const traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
-    const before = nodes.flatMap((n) => n.journal.metas).length;
-    const r1 = await c.client.callTool({ name: 'echo_say', arguments: { text: 'ab', times: 2 }, _meta: { traceparent } });
-    const r2 = await c.client.callTool({ name: 'echo_say', arguments: { text: 'x' } });
+    const before = mesh.nodes.flatMap((n) => n.journal.metas).length;
+    const r1 = await mesh.c.client.callTool({ name: 'echo_say', arguments: { text: 'ab', times: 2 }, _meta: { traceparent } });
+    const r2 = await mesh.c.client.callTool({ name: 'echo_say', arguments: { text: 'x' } });
     assert.equal(text(r1), 'abab');
     assert.equal(text(r2), 'x');
-    const metas = nodes.flatMap((n) => n.journal.metas).slice(before);
+    const metas = mesh.nodes.flatMap((n) => n.journal.metas).slice(before);
     assert.equal(metas.length, 2);
     const ids = metas.map((m) => m[META_CALL_ID]);
     assert.ok(ids.every((id) => typeof id === 'string' && id.length > 0));
@@ -91,7 +115,7 @@ describe('router (in-process nodes)', () => {
   it('spreads calls over the replicas', async () => {
     const seen = new Map<string, number>();
     for (let i = 0; i < 30; i++) {
-      const node = text(await c.client.callTool({ name: 'echo_whoami', arguments: {} }));
+      const node = text(await mesh.c.client.callTool({ name: 'echo_whoami', arguments: {} }));
       seen.set(node, (seen.get(node) ?? 0) + 1);
     }
     assert.deepEqual([...seen.keys()].sort(), ['n1', 'n2', 'n3']);
@@ -99,7 +123,7 @@ describe('router (in-process nodes)', () => {
 
   it('forwards progress to the client under its own progress token', async () => {
     const progress: { progress: number; total?: number; message?: string }[] = [];
-    const result = await c.client.callTool({ name: 'slow_work', arguments: { steps: 4, delayMs: 20 } }, undefined, {
+    const result = await mesh.c.client.callTool({ name: 'slow_work', arguments: { steps: 4, delayMs: 20 } }, undefined, {
       onprogress: (p) => progress.push(p),
     });
     assert.equal(text(result), 'done 4');
@@ -109,28 +133,28 @@ describe('router (in-process nodes)', () => {
   });
 
   it('cancels the tool on its node when the client cancels', async () => {
-    const cancelledBefore = nodes.reduce((n, x) => n + x.journal.cancelled.length, 0);
+    const cancelledBefore = mesh.nodes.reduce((n, x) => n + x.journal.cancelled.length, 0);
     const controller = new AbortController();
     let steps = 0;
-    const call = c.client.callTool({ name: 'slow_work', arguments: { steps: 1000, delayMs: 20 } }, undefined, {
+    const call = mesh.c.client.callTool({ name: 'slow_work', arguments: { steps: 1000, delayMs: 20 } }, undefined, {
       signal: controller.signal,
       onprogress: () => {
         if (++steps === 2) controller.abort('enough');
       },
     });
     await assert.rejects(call);
-    await until('the node to see the cancellation', () => nodes.reduce((n, x) => n + x.journal.cancelled.length, 0) > cancelledBefore);
+    await until('the node to see the cancellation', () => mesh.nodes.reduce((n, x) => n + x.journal.cancelled.length, 0) > cancelledBefore);
     await until('no call left in flight', async () => {
-      const api = (await (await fetch(router.url.replace('/mcp', '/api/v1/nodes'))).json()) as { nodes: { outstanding: number }[] };
+      const api = (await (await fetch(mesh.router.url.replace('/mcp', '/api/v1/nodes'))).json()) as { nodes: { outstanding: number }[] };
       return api.nodes.every((n) => n.outstanding === 0);
     });
   });
 
   it('cancels the tool upstream when the client just drops its connection', async () => {
-    const cancelledBefore = nodes.reduce((n, x) => n + x.journal.cancelled.length, 0);
-    const sessionId = c.transport.sessionId!;
+    const cancelledBefore = mesh.nodes.reduce((n, x) => n + x.journal.cancelled.length, 0);
+    const sessionId = mesh.c.transport.sessionId!;
     const controller = new AbortController();
-    const res = await fetch(router.url, {
+    const res = await fetch(mesh.router.url, {
       method: 'POST',
       signal: controller.signal,
       headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-session-id': sessionId, 'mcp-protocol-version': '2025-06-18' },
@@ -139,101 +163,101 @@ describe('router (in-process nodes)', () => {
     const reader = res.body!.getReader();
     await reader.read(); // the first progress notification: the tool is running
     controller.abort();
-    await until('the node to see the cancellation', () => nodes.reduce((n, x) => n + x.journal.cancelled.length, 0) > cancelledBefore);
+    await until('the node to see the cancellation', () => mesh.nodes.reduce((n, x) => n + x.journal.cancelled.length, 0) > cancelledBefore);
   });
 
   it('answers DeadlineExceeded when the client deadline passes, and passes the deadline to the node', async () => {
     const deadline = Date.now() + 300;
     await assert.rejects(
-      c.client.callTool({ name: 'slow_work', arguments: { steps: 100_000, delayMs: 20 }, _meta: { 'flotilla/deadline': deadline } }),
+      mesh.c.client.callTool({ name: 'slow_work', arguments: { steps: 100_000, delayMs: 20 }, _meta: { 'flotilla/deadline': deadline } }),
       (e: McpError) => e.code === FlotillaErrorCode.DeadlineExceeded && /Deadline exceeded for slow_work/.test(e.message),
     );
-    assert.ok(nodes.some((n) => n.journal.metas.some((m) => m['flotilla/deadline'] === deadline)), 'the node got the deadline');
-    await until('the node to stop the work', () => nodes.some((n) => n.journal.cancelled.length > 0));
+    assert.ok(mesh.nodes.some((n) => n.journal.metas.some((m) => m['flotilla/deadline'] === deadline)), 'the node got the deadline');
+    await until('the node to stop the work', () => mesh.nodes.some((n) => n.journal.cancelled.length > 0));
   });
 
   it('passes a tool error result through as a normal result', async () => {
-    const r = await c.client.callTool({ name: 'echo_fail', arguments: {} });
+    const r = await mesh.c.client.callTool({ name: 'echo_fail', arguments: {} });
     assert.equal(r.isError, true);
     assert.equal(text(r), 'it failed');
   });
 
   it('forwards sampling from the node to the calling client and its answer back', async () => {
-    const r = await c.client.callTool({ name: 'interactive_ask', arguments: { question: 'meaning of life?' } });
+    const r = await mesh.c.client.callTool({ name: 'interactive_ask', arguments: { question: 'meaning of life?' } });
     assert.equal(text(r), 'model said: forty-two');
-    const req = c.samplingRequests.at(-1) as { messages: { content: { text: string } }[]; _meta?: Record<string, unknown> };
+    const req = mesh.c.samplingRequests.at(-1) as { messages: { content: { text: string } }[]; _meta?: Record<string, unknown> };
     assert.equal(req.messages[0]!.content.text, 'meaning of life?');
     assert.equal(req._meta?.[META_CALL_ID], undefined, 'router-internal meta is not leaked to clients');
   });
 
   it('forwards elicitation from the node to the calling client', async () => {
-    const r = await c.client.callTool({ name: 'interactive_confirm', arguments: {} });
+    const r = await mesh.c.client.callTool({ name: 'interactive_confirm', arguments: {} });
     assert.equal(text(r), 'user accept {"ok":true}');
-    assert.equal((c.elicitationRequests.at(-1) as { message: string }).message, 'Proceed?');
+    assert.equal((mesh.c.elicitationRequests.at(-1) as { message: string }).message, 'Proceed?');
   });
 
   it('forwards log messages of a call to the calling client, honouring its log level', async () => {
-    await c.client.setLoggingLevel('info');
-    const before = c.logs.length;
-    await c.client.callTool({ name: 'interactive_chatty', arguments: {} });
-    await until('log lines', () => c.logs.length >= before + 2);
-    assert.deepEqual(c.logs.slice(before).map((l) => l.data), ['info line', 'warning line']);
-    await c.client.setLoggingLevel('debug');
+    await mesh.c.client.setLoggingLevel('info');
+    const before = mesh.c.logs.length;
+    await mesh.c.client.callTool({ name: 'interactive_chatty', arguments: {} });
+    await until('log lines', () => mesh.c.logs.length >= before + 2);
+    assert.deepEqual(mesh.c.logs.slice(before).map((l) => l.data), ['info line', 'warning line']);
+    await mesh.c.client.setLoggingLevel('debug');
   });
 
   it('routes sampling to the client that made the call, not to another client', async () => {
-    const other = await connectClient(router.url, 'other');
+    const other = await connectClient(mesh.router.url, 'other');
     try {
-      const before = c.samplingRequests.length;
+      const before = mesh.c.samplingRequests.length;
       await other.client.callTool({ name: 'interactive_ask', arguments: { question: 'whose?' } });
       assert.equal(other.samplingRequests.length, 1);
-      assert.equal(c.samplingRequests.length, before);
+      assert.equal(mesh.c.samplingRequests.length, before);
     } finally {
       await other.close();
     }
   });
 
   it('reads resources by URI and template, gets prompts and completes arguments', async () => {
-    const resources = (await c.client.listResources()).resources.map((r) => r.uri);
+    const resources = (await mesh.c.client.listResources()).resources.map((r) => r.uri);
     assert.deepEqual(resources, ['docs://readme']);
-    const templates = (await c.client.listResourceTemplates()).resourceTemplates.map((t) => t.uriTemplate);
+    const templates = (await mesh.c.client.listResourceTemplates()).resourceTemplates.map((t) => t.uriTemplate);
     assert.deepEqual(templates, ['docs://pages/{name}']);
-    const readme = await c.client.readResource({ uri: 'docs://readme' });
+    const readme = await mesh.c.client.readResource({ uri: 'docs://readme' });
     assert.deepEqual(readme.contents, [{ uri: 'docs://readme', text: 'read me' }]);
-    const page = await c.client.readResource({ uri: 'docs://pages/intro' });
+    const page = await mesh.c.client.readResource({ uri: 'docs://pages/intro' });
     assert.equal((page.contents[0] as { text: string }).text, 'page intro');
-    const prompts = (await c.client.listPrompts()).prompts.map((p) => p.name);
+    const prompts = (await mesh.c.client.listPrompts()).prompts.map((p) => p.name);
     assert.deepEqual(prompts, ['docs_summarize']);
-    const prompt = await c.client.getPrompt({ name: 'docs_summarize', arguments: { topic: 'flotilla' } });
+    const prompt = await mesh.c.client.getPrompt({ name: 'docs_summarize', arguments: { topic: 'flotilla' } });
     assert.deepEqual(prompt.messages[0]!.content, { type: 'text', text: 'Summarize flotilla' });
-    const completion = await c.client.complete({ ref: { type: 'ref/resource', uri: 'docs://pages/{name}' }, argument: { name: 'name', value: 'in' } });
+    const completion = await mesh.c.client.complete({ ref: { type: 'ref/resource', uri: 'docs://pages/{name}' }, argument: { name: 'name', value: 'in' } });
     assert.deepEqual(completion.completion.values.sort(), ['install', 'intro']);
-    await assert.rejects(c.client.readResource({ uri: 'nope://x' }), (e: McpError) => e.code === ErrorCode.InvalidParams && /Unknown resource: nope:\/\/x/.test(e.message));
+    await assert.rejects(mesh.c.client.readResource({ uri: 'nope://x' }), (e: McpError) => e.code === ErrorCode.InvalidParams && /Unknown resource: nope:\/\/x/.test(e.message));
   });
 
   it('subscribes to a resource once upstream and tells every subscribed client when it changes', async () => {
-    const other = await connectClient(router.url, 'other');
+    const other = await connectClient(mesh.router.url, 'other');
     try {
-      await c.client.subscribeResource({ uri: 'docs://readme' });
+      await mesh.c.client.subscribeResource({ uri: 'docs://readme' });
       await other.client.subscribeResource({ uri: 'docs://readme' });
-      assert.deepEqual(nodes[2]!.journal.started.filter((x) => x.startsWith('subscribe')), ['subscribe docs://readme']);
-      assert.equal(text(await c.client.callTool({ name: 'docs_touch', arguments: {} })), 'notified');
-      await until('both clients told', () => c.updated.includes('docs://readme') && other.updated.includes('docs://readme'));
+      assert.deepEqual(mesh.nodes[2]!.journal.started.filter((x) => x.startsWith('subscribe')), ['subscribe docs://readme']);
+      assert.equal(text(await mesh.c.client.callTool({ name: 'docs_touch', arguments: {} })), 'notified');
+      await until('both clients told', () => mesh.c.updated.includes('docs://readme') && other.updated.includes('docs://readme'));
       await other.client.unsubscribeResource({ uri: 'docs://readme' });
-      await c.client.unsubscribeResource({ uri: 'docs://readme' });
-      assert.deepEqual(nodes[2]!.journal.started.filter((x) => x.startsWith('unsubscribe')), ['unsubscribe docs://readme']);
-      await assert.rejects(c.client.subscribeResource({ uri: 'nope://x' }), (e: McpError) => e.code === ErrorCode.InvalidParams);
+      await mesh.c.client.unsubscribeResource({ uri: 'docs://readme' });
+      assert.deepEqual(mesh.nodes[2]!.journal.started.filter((x) => x.startsWith('unsubscribe')), ['unsubscribe docs://readme']);
+      await assert.rejects(mesh.c.client.subscribeResource({ uri: 'nope://x' }), (e: McpError) => e.code === ErrorCode.InvalidParams);
     } finally {
       await other.close();
     }
   });
 
   it('retries a call refused by a busy node on another replica', async () => {
-    const busy = nodes[0]!;
+    const busy = mesh.nodes[0]!;
     busy.journal.busy = true;
     try {
       for (let i = 0; i < 6; i++) {
-        const r = await c.client.callTool({ name: 'slow_work', arguments: { steps: 1, delayMs: 0 } });
+        const r = await mesh.c.client.callTool({ name: 'slow_work', arguments: { steps: 1, delayMs: 0 } });
         assert.equal(text(r), 'done 1');
       }
     } finally {
@@ -242,33 +266,32 @@ describe('router (in-process nodes)', () => {
   });
 
   it('answers NoReplica when every replica refuses', async () => {
-    nodes[0]!.journal.busy = true;
-    nodes[1]!.journal.busy = true;
+    mesh.nodes[0]!.journal.busy = true;
+    mesh.nodes[1]!.journal.busy = true;
     try {
       await assert.rejects(
-        c.client.callTool({ name: 'slow_work', arguments: { steps: 1, delayMs: 0 } }),
+        mesh.c.client.callTool({ name: 'slow_work', arguments: { steps: 1, delayMs: 0 } }),
         (e: McpError) => e.code === FlotillaErrorCode.NoReplica && /No healthy replica for slow_work/.test(e.message) && /n1 \(busy/.test(e.message),
       );
     } finally {
-      nodes[0]!.journal.busy = false;
-      nodes[1]!.journal.busy = false;
+      mesh.nodes[0]!.journal.busy = false;
+      mesh.nodes[1]!.journal.busy = false;
     }
   });
 
   it('exposes Prometheus metrics of calls, attempts, retries, nodes and HTTP requests', async () => {
-    await assert.rejects(c.client.callTool({ name: 'no_such_tool', arguments: {} }));
-    const res = await fetch(router.url.replace('/mcp', '/metrics'));
+    await assert.rejects(mesh.c.client.callTool({ name: 'no_such_tool', arguments: {} }));
+    const res = await fetch(mesh.router.url.replace('/mcp', '/metrics'));
     assert.equal(res.status, 200);
     const m = parseExposition(await res.text());
-    const sum = (name: string, labels: Record<string, string>): number => m.samples(name, labels).reduce((a, x) => a + x.value, 0);
-    assert.ok(sum('flotilla_router_calls_total', { tool: 'echo_whoami', outcome: 'ok' }) >= 30);
+    assert.ok(m.sum('flotilla_router_calls_total', { tool: 'echo_whoami', outcome: 'ok' }) >= 30);
     assert.deepEqual(new Set(m.samples('flotilla_router_calls_total', { tool: 'echo_whoami' }).map((x) => x.labels.node)), new Set(['n1', 'n2', 'n3']));
-    assert.ok(sum('flotilla_router_calls_total', { tool: 'echo_fail', outcome: 'tool_error' }) >= 1);
-    assert.ok(sum('flotilla_router_calls_total', { tool: 'slow_work', node: 'none', outcome: 'no_replica' }) >= 1);
-    assert.ok(sum('flotilla_router_calls_total', { tool: '(unknown)', node: 'none', outcome: 'invalid_request' }) >= 1);
-    assert.ok(sum('flotilla_router_attempts_total', { tool: 'slow_work', result: 'busy' }) >= 1);
-    assert.ok(sum('flotilla_router_retries_total', { tool: 'slow_work', reason: 'busy' }) >= 1);
-    assert.ok(sum('flotilla_router_call_duration_seconds_count', { tool: 'echo_say', outcome: 'ok' }) >= 1);
+    assert.ok(m.sum('flotilla_router_calls_total', { tool: 'echo_fail', outcome: 'tool_error' }) >= 1);
+    assert.ok(m.sum('flotilla_router_calls_total', { tool: 'slow_work', node: 'none', outcome: 'no_replica' }) >= 1);
+    assert.ok(m.sum('flotilla_router_calls_total', { tool: '(unknown)', node: 'none', outcome: 'invalid_request' }) >= 1);
+    assert.ok(m.sum('flotilla_router_attempts_total', { tool: 'slow_work', result: 'busy' }) >= 1);
+    assert.ok(m.sum('flotilla_router_retries_total', { tool: 'slow_work', reason: 'busy' }) >= 1);
+    assert.ok(m.sum('flotilla_router_call_duration_seconds_count', { tool: 'echo_say', outcome: 'ok' }) >= 1);
     for (const node of ['n1', 'n2', 'n3']) {
       assert.equal(m.value('flotilla_router_breaker_state', { node }), 0);
       assert.equal(m.value('flotilla_router_inflight_calls', { node }), 0);
@@ -279,40 +302,40 @@ describe('router (in-process nodes)', () => {
     assert.equal(m.value('flotilla_router_registry_up'), 1);
     assert.equal(m.value('flotilla_router_nats_connected'), 1);
     assert.ok((m.value('flotilla_router_client_sessions') ?? 0) >= 1);
-    assert.ok(sum('flotilla_router_http_requests_total', { route: '/mcp', status: '200' }) > 0);
+    assert.ok(m.sum('flotilla_router_http_requests_total', { route: '/mcp', status: '200' }) > 0);
     assert.ok(m.value('flotilla_router_process_resident_memory_bytes')! > 0);
   });
 
   describe('bad input', () => {
-    const headers = (): Record<string, string> => ({ 'mcp-session-id': c.transport.sessionId!, 'mcp-protocol-version': '2025-06-18' });
+    const headers = (): Record<string, string> => ({ 'mcp-session-id': mesh.c.transport.sessionId!, 'mcp-protocol-version': '2025-06-18' });
     const errorOf = (json: unknown): { code: number; message: string } => (json as { error: { code: number; message: string } }).error;
 
     it('answers malformed JSON with 400 and a parse error', async () => {
-      const r = await rawPost(router.url, '{"jsonrpc": "2.0", "id": 1, "method": ', headers());
+      const r = await rawPost(mesh.router.url, '{"jsonrpc": "2.0", "id": 1, "method": ', headers());
       assert.equal(r.status, 400);
       assert.equal(errorOf(r.json).code, ErrorCode.ParseError);
     });
 
     it('answers a body that is not JSON-RPC with 400 invalid request', async () => {
-      const r = await rawPost(router.url, '{"hello": "world"}', headers());
+      const r = await rawPost(mesh.router.url, '{"hello": "world"}', headers());
       assert.equal(r.status, 400);
       assert.equal(errorOf(r.json).code, ErrorCode.InvalidRequest);
     });
 
     it('answers an unknown method with method not found', async () => {
-      await assert.rejects(c.client.request({ method: 'tools/explode', params: {} }, z.object({})), (e: McpError) => e.code === ErrorCode.MethodNotFound);
+      await assert.rejects(mesh.c.client.request({ method: 'tools/explode', params: {} }, z.object({})), (e: McpError) => e.code === ErrorCode.MethodNotFound);
     });
 
     it('answers an unknown tool with invalid params naming it', async () => {
-      await assert.rejects(c.client.callTool({ name: 'nope_tool', arguments: {} }), (e: McpError) => e.code === ErrorCode.InvalidParams && e.message.includes('Unknown tool: nope_tool'));
+      await assert.rejects(mesh.c.client.callTool({ name: 'nope_tool', arguments: {} }), (e: McpError) => e.code === ErrorCode.InvalidParams && e.message.includes('Unknown tool: nope_tool'));
     });
 
     it('answers invalid arguments with invalid params saying what is wrong', async () => {
       await assert.rejects(
-        c.client.callTool({ name: 'echo_say', arguments: { text: 7, bogus: true } }),
+        mesh.c.client.callTool({ name: 'echo_say', arguments: { text: 7, bogus: true } }),
         (e: McpError) => e.code === ErrorCode.InvalidParams && /Invalid arguments for tool echo_say/.test(e.message) && /\/text must be string/.test(e.message),
       );
-      const r = await rawPost(router.url, JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'slow_work', arguments: { steps: 'many' } } }), headers());
+      const r = await rawPost(mesh.router.url, JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'slow_work', arguments: { steps: 'many' } } }), headers());
       assert.equal(r.status, 200);
       assert.equal(errorOf(r.json).code, ErrorCode.InvalidParams);
       assert.match(errorOf(r.json).message, /must have required property 'delayMs'/);
@@ -320,7 +343,7 @@ describe('router (in-process nodes)', () => {
 
     it('answers an oversized body with 413 and a JSON-RPC error body', async () => {
       const big = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'echo_say', arguments: { text: 'x'.repeat(5 * 1024 * 1024) } } });
-      const r = await rawPost(router.url, big, headers());
+      const r = await rawPost(mesh.router.url, big, headers());
       assert.equal(r.status, 413);
       assert.equal(errorOf(r.json).code, ErrorCode.InvalidRequest);
       assert.match(errorOf(r.json).message, /exceeds the limit/);
@@ -328,21 +351,21 @@ describe('router (in-process nodes)', () => {
 
     it('answers a missing session with 400 and an unknown session with 404', async () => {
       const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' });
-      const missing = await rawPost(router.url, body);
+      const missing = await rawPost(mesh.router.url, body);
       assert.equal(missing.status, 400);
       assert.match(errorOf(missing.json).message, /Mcp-Session-Id header is required/);
-      const unknown = await rawPost(router.url, body, { 'mcp-session-id': 'no-such-session' });
+      const unknown = await rawPost(mesh.router.url, body, { 'mcp-session-id': 'no-such-session' });
       assert.equal(unknown.status, 404);
       assert.match(errorOf(unknown.json).message, /Session not found/);
-      const get = await fetch(router.url, { headers: { accept: 'text/event-stream', 'mcp-session-id': 'no-such-session' } });
+      const get = await fetch(mesh.router.url, { headers: { accept: 'text/event-stream', 'mcp-session-id': 'no-such-session' } });
       assert.equal(get.status, 404);
     });
 
     it('answers a bad Host or Origin with 403', async () => {
-      const origin = await rawPost(router.url, JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }), { ...headers(), origin: 'http://evil.example' });
+      const origin = await rawPost(mesh.router.url, JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }), { ...headers(), origin: 'http://evil.example' });
       assert.equal(origin.status, 403);
       assert.match(errorOf(origin.json).message, /Invalid Origin header/);
-      const url = new URL(router.url);
+      const url = new URL(mesh.router.url);
       const status = await new Promise<number>((resolve, reject) => {
         const req = httpRequest({ host: url.hostname, port: url.port, path: '/mcp', method: 'POST', headers: { host: `evil.example:${url.port}`, 'content-type': 'application/json' } }, (res) => {
           res.resume();
@@ -355,33 +378,33 @@ describe('router (in-process nodes)', () => {
     });
 
     it('answers a wrong path with 404 and a wrong method with 405', async () => {
-      assert.equal((await fetch(router.url.replace('/mcp', '/nope'))).status, 404);
-      const put = await fetch(router.url, { method: 'PUT', body: '{}' });
+      assert.equal((await fetch(mesh.router.url.replace('/mcp', '/nope'))).status, 404);
+      const put = await fetch(mesh.router.url, { method: 'PUT', body: '{}' });
       assert.equal(put.status, 405);
       assert.equal(put.headers.get('allow'), 'GET, POST, DELETE');
-      assert.equal((await fetch(router.url.replace('/mcp', '/healthz'), { method: 'POST' })).status, 405);
+      assert.equal((await fetch(mesh.router.url.replace('/mcp', '/healthz'), { method: 'POST' })).status, 405);
     });
 
     it('answers a wrong content type with 415', async () => {
-      const r = await fetch(router.url, { method: 'POST', headers: { 'content-type': 'text/plain', ...headers() }, body: 'hi' });
+      const r = await fetch(mesh.router.url, { method: 'POST', headers: { 'content-type': 'text/plain', ...headers() }, body: 'hi' });
       assert.equal(r.status, 415);
     });
 
     it('keeps serving after all of that', async () => {
-      assert.equal(text(await c.client.callTool({ name: 'echo_say', arguments: { text: 'still here' } })), 'still here');
+      assert.equal(text(await mesh.c.client.callTool({ name: 'echo_say', arguments: { text: 'still here' } })), 'still here');
     });
   });
 
   it('follows a server whose tool list changes at run time, telling clients', async () => {
-    const changed = c.listChanged.tools;
-    assert.equal(text(await c.client.callTool({ name: 'dynamic_grow', arguments: {} })), 'grown_1');
-    await until('the new tool in the merged list', async () => (await c.client.listTools()).tools.some((t) => t.name === 'dynamic_grown_1'));
-    await until('tools/list_changed', () => c.listChanged.tools > changed);
-    assert.equal(text(await c.client.callTool({ name: 'dynamic_grown_1', arguments: {} })), 'grown_1');
+    const changed = mesh.c.listChanged.tools;
+    assert.equal(text(await mesh.c.client.callTool({ name: 'dynamic_grow', arguments: {} })), 'grown_1');
+    await until('the new tool in the merged list', async () => (await mesh.c.client.listTools()).tools.some((t) => t.name === 'dynamic_grown_1'));
+    await until('tools/list_changed', () => mesh.c.listChanged.tools > changed);
+    assert.equal(text(await mesh.c.client.callTool({ name: 'dynamic_grown_1', arguments: {} })), 'grown_1');
   });
 
   it('serves health, readiness and the node view', async () => {
-    const base = router.url.replace('/mcp', '');
+    const base = mesh.router.url.replace('/mcp', '');
     assert.deepEqual(await (await fetch(`${base}/healthz`)).json(), { status: 'ok' });
     const ready = await fetch(`${base}/readyz`);
     assert.equal(ready.status, 200);
@@ -396,140 +419,96 @@ describe('router (in-process nodes)', () => {
   });
 
   it('sends no new calls to a draining node', async () => {
-    await nodes[1]!.drain();
+    await mesh.nodes[1]!.drain();
     await until('the router to see n2 draining', async () => {
-      const api = (await (await fetch(router.url.replace('/mcp', '/api/v1/nodes'))).json()) as { nodes: { nodeId: string; draining: boolean }[] };
+      const api = (await (await fetch(mesh.router.url.replace('/mcp', '/api/v1/nodes'))).json()) as { nodes: { nodeId: string; draining: boolean }[] };
       return api.nodes.find((n) => n.nodeId === 'n2')?.draining === true;
     });
     const served = new Set<string>();
-    for (let i = 0; i < 20; i++) served.add(text(await c.client.callTool({ name: 'echo_whoami', arguments: {} })));
+    for (let i = 0; i < 20; i++) served.add(text(await mesh.c.client.callTool({ name: 'echo_whoami', arguments: {} })));
     assert.deepEqual([...served].sort(), ['n1', 'n3']);
   });
 });
 
 describe('router (nodes leaving)', () => {
-  let nats: NatsServerProcess;
-  let router: RunningRouter;
-  let stable: TestNode;
-  let doomed: TestNode;
-  let doomed2: TestNode;
-  let c: TestClient;
-
-  before(async () => {
-    nats = await NatsServerProcess.start();
-    // These tests pin a call's first attempt by making other replicas busy, which relies on the
-    // deterministic order of least-outstanding (the sampling strategies pick at random).
-    router = await startRouter({ natsUrl: nats.url, port: 0, logger, ...timings, strategy: 'least-outstanding' });
-    stable = await TestNode.start({ nodeId: 'stable', natsUrl: nats.url, servers: ['echo', 'slow'] });
-    doomed = await TestNode.start({ nodeId: 'doomed', natsUrl: nats.url, servers: ['slow', 'docs'] });
-    doomed2 = await TestNode.start({ nodeId: 'doomed2', natsUrl: nats.url, servers: ['slow'] });
-    c = await connectClient(router.url);
-    await until('all nodes in the catalog', async () => {
-      const res = (await (await fetch(router.url.replace('/mcp', '/api/v1/tools'))).json()) as { tools: { name: string; replicas: unknown[] }[] };
-      return res.tools.find((t) => t.name === 'slow_work')?.replicas.length === 3 && (await c.client.listPrompts()).prompts.length === 1;
-    });
-  });
-
-  after(async () => {
-    await c?.close();
-    await router?.stop();
-    await stable?.stop();
-    await doomed?.kill();
-    await doomed2?.kill();
-    await nats?.dispose();
-  });
+  // These tests pin a call's first attempt by making other replicas busy, which relies on the
+  // deterministic order of least-outstanding (the sampling strategies pick at random).
+  const mesh = inProcessMesh(
+    { stable: ['echo', 'slow'], doomed: ['slow', 'docs'], doomed2: ['slow'] },
+    { replicas: { slow_work: 3 }, prompts: 1 },
+    { strategy: 'least-outstanding' },
+  );
 
   it('runs an idempotent call again on another replica when its node dies mid-call, keeping progress increasing', async () => {
     // Pin the first attempt to doomed2: the other replicas refuse as busy until it runs.
-    stable.journal.busy = true;
-    doomed.journal.busy = true;
+    mesh.node('stable').journal.busy = true;
+    mesh.node('doomed').journal.busy = true;
     const progress: number[] = [];
     let killed: Promise<void> | undefined;
-    const result = await c.client.callTool({ name: 'slow_steady', arguments: { steps: 4, delayMs: 30 } }, undefined, {
+    const result = await mesh.c.client.callTool({ name: 'slow_steady', arguments: { steps: 4, delayMs: 30 } }, undefined, {
       timeout: 120_000,
       onprogress: (p) => {
         progress.push(p.progress);
         if (p.progress === 3 && !killed) {
-          stable.journal.busy = false;
-          killed = doomed2.kill();
+          mesh.node('stable').journal.busy = false;
+          killed = mesh.node('doomed2').kill();
         }
       },
     });
-    doomed.journal.busy = false;
+    mesh.node('doomed').journal.busy = false;
     await killed;
     assert.match(text(result), /^steady 4 on (stable|doomed)$/);
-    assert.equal(doomed2.journal.finished.includes('steady'), false);
+    assert.equal(mesh.node('doomed2').journal.finished.includes('steady'), false);
     for (let i = 1; i < progress.length; i++) assert.ok(progress[i]! > progress[i - 1]!, `progress went back: ${progress.join(',')}`);
     assert.equal(progress.at(-1), 4);
   });
 
   it('fails an in-flight call on a node that dies, naming the node, and drops the node from the catalog', async () => {
     // Pin the call to the doomed node by making the other replica busy.
-    stable.journal.busy = true;
-    const promptsChanged = c.listChanged.prompts;
+    mesh.node('stable').journal.busy = true;
+    const promptsChanged = mesh.c.listChanged.prompts;
     let killed: Promise<void> | undefined;
-    const call = c.client.callTool({ name: 'slow_work', arguments: { steps: 10_000, delayMs: 20 } }, undefined, {
+    const call = mesh.c.client.callTool({ name: 'slow_work', arguments: { steps: 10_000, delayMs: 20 } }, undefined, {
       timeout: 120_000,
       onprogress: (p) => {
-        if (p.progress === 2) killed ??= doomed.kill();
+        if (p.progress === 2) killed ??= mesh.node('doomed').kill();
       },
     });
     await assert.rejects(call, (e: McpError) => e.code === FlotillaErrorCode.NodeFailed && /Node doomed failed while running slow_work/.test(e.message));
-    stable.journal.busy = false;
+    mesh.node('stable').journal.busy = false;
     await killed;
-    await until('list_changed for the prompts the dead node offered', () => c.listChanged.prompts > promptsChanged);
-    assert.deepEqual((await c.client.listPrompts()).prompts, []);
+    await until('list_changed for the prompts the dead node offered', () => mesh.c.listChanged.prompts > promptsChanged);
+    assert.deepEqual((await mesh.c.client.listPrompts()).prompts, []);
     // The connection loss failed the call at once; the registry drops the node once its heartbeat is stale.
     await until('the dead node to leave the node view', async () => {
-      const api = (await (await fetch(router.url.replace('/mcp', '/api/v1/nodes'))).json()) as { nodes: { nodeId: string }[] };
+      const api = (await (await fetch(mesh.router.url.replace('/mcp', '/api/v1/nodes'))).json()) as { nodes: { nodeId: string }[] };
       return api.nodes.length === 1 && api.nodes[0]!.nodeId === 'stable';
     });
-    assert.equal(text(await c.client.callTool({ name: 'slow_work', arguments: { steps: 1, delayMs: 0 } })), 'done 1');
+    assert.equal(text(await mesh.c.client.callTool({ name: 'slow_work', arguments: { steps: 1, delayMs: 0 } })), 'done 1');
   });
 
   it('reports not ready once no node is left', async () => {
-    await stable.stop();
-    await until('not ready', async () => (await fetch(router.url.replace('/mcp', '/readyz'))).status === 503);
-    const body = (await (await fetch(router.url.replace('/mcp', '/readyz'))).json()) as { ready: boolean; reasons: string[] };
+    await mesh.node('stable').stop();
+    await until('not ready', async () => (await fetch(mesh.router.url.replace('/mcp', '/readyz'))).status === 503);
+    const body = (await (await fetch(mesh.router.url.replace('/mcp', '/readyz'))).json()) as { ready: boolean; reasons: string[] };
     assert.equal(body.ready, false);
     assert.deepEqual(body.reasons, ['no nodes registered']);
-    await assert.rejects(c.client.callTool({ name: 'slow_work', arguments: { steps: 1, delayMs: 0 } }), (e: McpError) => e.code === ErrorCode.InvalidParams);
+    await assert.rejects(mesh.c.client.callTool({ name: 'slow_work', arguments: { steps: 1, delayMs: 0 } }), (e: McpError) => e.code === ErrorCode.InvalidParams);
   });
 });
 
 describe('router (resource subscriptions across replicas)', () => {
-  let nats: NatsServerProcess;
-  let router: RunningRouter;
-  let nodes: TestNode[];
-  let c: TestClient;
-
-  before(async () => {
-    nats = await NatsServerProcess.start();
-    router = await startRouter({ natsUrl: nats.url, port: 0, logger, ...timings });
-    nodes = await Promise.all(['d1', 'd2'].map((nodeId) => TestNode.start({ nodeId, natsUrl: nats.url, servers: ['docs'] })));
-    c = await connectClient(router.url);
-    await until('both replicas of docs', async () => {
-      const res = (await (await fetch(router.url.replace('/mcp', '/api/v1/tools'))).json()) as { tools: { name: string; replicas: unknown[] }[] };
-      return res.tools.find((t) => t.name === 'docs_touch')?.replicas.length === 2;
-    });
-  });
-
-  after(async () => {
-    await c?.close();
-    await router?.stop();
-    await Promise.all((nodes ?? []).map((n) => n.kill()));
-    await nats?.dispose();
-  });
+  const mesh = inProcessMesh({ d1: ['docs'], d2: ['docs'] }, { replicas: { docs_touch: 2 } });
 
   it('moves a subscription to another replica when its node dies', async () => {
-    await c.client.subscribeResource({ uri: 'docs://readme' });
+    await mesh.c.client.subscribeResource({ uri: 'docs://readme' });
     const subscribedOn = (n: TestNode): boolean => n.journal.started.includes('subscribe docs://readme');
-    const holder = nodes.find(subscribedOn)!;
-    const survivor = nodes.find((n) => n !== holder)!;
+    const holder = mesh.nodes.find(subscribedOn)!;
+    const survivor = mesh.nodes.find((n) => n !== holder)!;
     assert.ok(holder && !subscribedOn(survivor));
     await holder.kill();
     await until('the subscription on the surviving replica', () => subscribedOn(survivor));
-    assert.equal(text(await c.client.callTool({ name: 'docs_touch', arguments: {} })), 'notified');
-    await until('the client told', () => c.updated.includes('docs://readme'));
+    assert.equal(text(await mesh.c.client.callTool({ name: 'docs_touch', arguments: {} })), 'notified');
+    await until('the client told', () => mesh.c.updated.includes('docs://readme'));
   });
 });
