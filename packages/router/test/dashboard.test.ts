@@ -141,7 +141,7 @@ describe('CompositeCallObserver', () => {
       attempt: (tool, node, result) => void heard.push(`${name} attempt ${tool} ${node} ${result}`),
       retry: (tool, reason) => void heard.push(`${name} retry ${tool} ${reason}`),
       failover: (tool, reason) => void heard.push(`${name} failover ${tool} ${reason}`),
-      finished: (tool, node, outcome) => void heard.push(`${name} finished ${tool} ${node ?? 'none'} ${outcome}`),
+      finished: (tool, node, outcome, _s, record) => void heard.push(`${name} finished ${tool} ${node ?? 'none'} ${outcome} ${record?.callId ?? 'no record'}`),
     });
     const throwing: CallObserver = {
       attempt: () => { throw new Error('observer bug'); },
@@ -153,12 +153,12 @@ describe('CompositeCallObserver', () => {
     composite.attempt('t', 'n1', 'busy');
     composite.retry('t', 'busy');
     composite.failover('t', 'node_lost');
-    composite.finished('t', undefined, 'no_replica', 1);
+    composite.finished('t', undefined, 'no_replica', 1, { callId: 'c1', traceId: undefined, attempts: [], error: 'no replica' });
     assert.deepEqual(heard, [
       'a attempt t n1 busy', 'b attempt t n1 busy',
       'a retry t busy', 'b retry t busy',
       'a failover t node_lost', 'b failover t node_lost',
-      'a finished t none no_replica', 'b finished t none no_replica',
+      'a finished t none no_replica c1', 'b finished t none no_replica c1',
     ]);
   });
 });

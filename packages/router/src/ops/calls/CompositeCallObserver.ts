@@ -1,6 +1,6 @@
 import type { Logger } from '@flotilla/telemetry';
 import type { BreakerState } from '../../endpoint/NodeGuard.js';
-import type { AttemptResult, CallObserver, CallOutcome } from '../../forwarding/CallObserver.js';
+import type { AttemptResult, CallObserver, CallOutcome, CallRecord } from '../../forwarding/CallObserver.js';
 
 /**
  * Hands every call event to several observers (metrics, the dashboard's recorder, span events), in
@@ -26,8 +26,8 @@ export class CompositeCallObserver implements CallObserver {
     this.each('failover', (o) => o.failover(tool, reason));
   }
 
-  finished(tool: string, nodeId: string | undefined, outcome: CallOutcome, seconds: number): void {
-    this.each('finished', (o) => o.finished(tool, nodeId, outcome, seconds));
+  finished(tool: string, nodeId: string | undefined, outcome: CallOutcome, seconds: number, record?: CallRecord): void {
+    this.each('finished', (o) => o.finished(tool, nodeId, outcome, seconds, record));
   }
 
   hedged(tool: string, nodeId: string): void {
