@@ -9,38 +9,30 @@ import { after, before, test } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { until } from '../../packages/router/test/fixtures/mcpClient.js';
-import { FlotillaProcess } from '../harness/FlotillaProcess.js';
-import { NatsServerProcess } from '../harness/NatsServerProcess.js';
+import { FlotillaMesh } from '../harness/FlotillaMesh.js';
 import { OtlpTraceReceiver } from '../harness/OtlpTraceReceiver.js';
 
 /** OTLP SpanKind values. */
 const SERVER = 2;
 const CLIENT = 3;
 
-let nats: NatsServerProcess;
+let mesh: FlotillaMesh;
 let receiver: OtlpTraceReceiver;
-const procs: FlotillaProcess[] = [];
-
-const otel = (): NodeJS.ProcessEnv => receiver.exportEnv();
 
 before(async () => {
-  nats = await NatsServerProcess.start();
+  mesh = await FlotillaMesh.start();
   receiver = await OtlpTraceReceiver.start();
 });
 
 after(async () => {
-  await Promise.all(procs.map((p) => p.stop()));
+  await mesh?.stop();
   await receiver?.stop();
-  await nats?.dispose();
 });
 
 test('a call through the router is one trace: client span → router server span → dispatch span → agent span', async () => {
-  const router = FlotillaProcess.spawn('router', ['router', '--nats', nats.url, '--port', '0'], { ...otel(), LOG_LEVEL: 'debug' });
-  procs.push(router);
-  const routerUrl = String((await router.ready()).url);
-  const agent = FlotillaProcess.spawn('t1', ['agent', '--node-id', 't1', '--server', 'echo=@flotilla/examples/echo', '--nats', nats.url, '--port', '0', '--grpc-port', '0'], otel());
-  procs.push(agent);
-  await agent.ready(60_000);
+  const routerUrl = await mesh.startRouter([], 'router', { ...receiver.exportEnv(), LOG_LEVEL: 'debug' });
+  const router = mesh.router;
+  await mesh.startAgent('t1', [], ['echo=@flotilla/examples/echo'], receiver.exportEnv());
 
   const client = new Client({ name: 'router-tracing-test', version: '1.0.0' });
   const transport = new StreamableHTTPClientTransport(new URL(routerUrl));
@@ -85,17 +77,15 @@ test('a call through the router is one trace: client span → router server span
 
 test('a call a node refused as busy, placed on another node, shows the retry and the refusal on its trace', async () => {
   // Round-robin, so the next two calls go to different nodes whatever their load: one meets the full node.
-  const router = FlotillaProcess.spawn('router-rr', ['router', '--nats', nats.url, '--port', '0', '--strategy', 'round-robin'], otel());
-  procs.push(router);
-  const routerUrl = String((await router.ready()).url);
-  const agentArgs = (nodeId: string, extra: string[]): string[] => ['agent', '--node-id', nodeId, '--server', 'slow=@flotilla/examples/slow', '--nats', nats.url, '--port', '0', '--grpc-port', '0', ...extra];
-  const full = FlotillaProcess.spawn('full', agentArgs('full', ['--capacity', '1', '--max-queue', '1']), otel());
-  const free = FlotillaProcess.spawn('free', agentArgs('free', []), otel());
-  procs.push(full, free);
-  const fullUrl = String((await full.ready(60_000)).url);
-  await free.ready(60_000);
-  const api = async <T>(path: string): Promise<T> => (await (await fetch(routerUrl.replace(/\/mcp$/, path))).json()) as T;
-  await until('slow_work on both nodes', async () => (await api<{ tools: { name: string; replicas: unknown[] }[] }>('/api/v1/tools')).tools.find((t) => t.name === 'slow_work')?.replicas.length === 2, 60_000);
+  const routerUrl = await mesh.startRouter(['--strategy', 'round-robin'], 'router-rr', receiver.exportEnv());
+  const slow = ['slow=@flotilla/examples/slow'];
+  const [full] = await Promise.all([
+    mesh.startAgent('full', ['--capacity', '1', '--max-queue', '1'], slow, receiver.exportEnv()),
+    mesh.startAgent('free', [], slow, receiver.exportEnv()),
+  ]);
+  const fullUrl = String((await full.ready()).url);
+  const api = <T>(path: string): Promise<T> => mesh.api<T>(path, routerUrl);
+  await mesh.waitForReplicas('slow_work', ['full', 'free'], 60_000);
 
   // Fill `full` directly, bypassing the router: one call running, one waiting; a third is refused busy.
   const direct = new Client({ name: 'filler', version: '1.0.0' });
