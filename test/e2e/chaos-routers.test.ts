@@ -16,6 +16,8 @@ interface SlowStatus {
 }
 
 const LONG_CALLS = 6;
+/** Steps of 50 ms: two minutes, aborted once the test is done. */
+const LONG_CALL_STEPS = 2400;
 let mesh: ChaosMesh;
 let routerA: string;
 let routerB: string;
@@ -45,9 +47,12 @@ describe('two router replicas', () => {
     const b = await client(routerB);
     const controller = new AbortController();
     try {
-      // A puts long calls with progress on x1, the only replica so far.
+      // A puts long calls with progress on x1, the only replica so far. They must still be running when B
+      // places its calls, however slowly a busy machine gets there (starting x2 and waiting for both views
+      // took up to 11 s of 20 s on a contended 2-core machine), so they last far longer than the test
+      // needs; `finally` cancels them.
       const long = Array.from({ length: LONG_CALLS }, () =>
-        a.client.callTool({ name: 'slow_work', arguments: { steps: 400, stepMs: 50 } }, undefined, { signal: controller.signal, onprogress: () => {}, timeout: 120_000 }).catch(() => undefined),
+        a.client.callTool({ name: 'slow_work', arguments: { steps: LONG_CALL_STEPS, stepMs: 50 } }, undefined, { signal: controller.signal, onprogress: () => {}, timeout: 240_000 }).catch(() => undefined),
       );
       await eventually(async () => assert.equal((await mesh.callDirect<SlowStatus>('x1', 'slow', 'status')).running, LONG_CALLS), 20_000);
       await mesh.startAgent('x2', [], ['slow=@flotilla/examples/slow']);
