@@ -68,12 +68,14 @@ describe('SIGSTOP of an agent under load', () => {
       p3.signal('SIGCONT');
     }
     const resumedAt = Date.now();
-    // Back in rotation: p3 runs calls again. Calls the pause stretched may have inflated its latency
-    // statistics; at this light load only the balancer's drift of unrefreshed estimates (10 s time
-    // constant) brings traffic back: after about 10 s × ln(excess / 25% tie tolerance), and the excess grows
-    // with the pause, which a busy machine lengthens (three stretched 5 s samples lift a 450 ms EWMA to
-    // ~2.7 s: ~30 s of drift; close to 20 s was seen on a contended 2-core machine). Hence the generous
-    // bound; it still fails if p3 never gets traffic back.
+    // p3 knows it was frozen, and leaves that time out of the latency its load reports carry: calls the
+    // pause stretched would otherwise make it look slow until the balancer's drift of unrefreshed
+    // estimates (10 s time constant) wore that off, tens of seconds at this light load.
+    const pausedMs = resumedAt - stoppedAt;
+    const frozen = await p3.waitFor((l) => typeof l.msg === 'string' && l.msg.startsWith('process was frozen'), 10_000);
+    assert.ok(Number(frozen.frozenMs) >= pausedMs / 2, `p3 saw ${String(frozen.frozenMs)} ms frozen of a ${pausedMs} ms pause`);
+    // Back in rotation: p3 runs calls again. The bound is generous for a contended machine; it still fails
+    // if p3 never gets traffic back.
     await mesh.waitForReplicas('slow_work', ['p1', 'p2', 'p3']);
     const before = await mesh.callDirect<SlowStatus>('p3', 'slow', 'status');
     await eventually(async () => {

@@ -8,6 +8,7 @@ import { NodeRecordSource } from './announce/NodeRecordSource.js';
 import { agentVersion } from './announce/agentVersion.js';
 import { CallTracker } from './calls/CallTracker.js';
 import { EventLoopLag } from './health/EventLoopLag.js';
+import { ProcessFreezeClock } from './health/ProcessFreezeClock.js';
 import { GrpcHealthServer } from './health/GrpcHealthServer.js';
 import { HostedServerRuntime } from './hosting/HostedServerRuntime.js';
 import { ToolCatalogProbe } from './hosting/ToolCatalogProbe.js';
@@ -66,6 +67,7 @@ export class Agent implements RunningAgent {
   private readonly subjects: Subjects;
   private readonly tracker: CallTracker;
   private readonly lag = new EventLoopLag();
+  private readonly freezes: ProcessFreezeClock;
   private readonly runtimes: HostedServerRuntime[] = [];
   private readonly link: NatsLink;
   private readonly reports: ReportPublisher;
@@ -93,7 +95,10 @@ export class Agent implements RunningAgent {
     this.stopped = new Promise((resolve) => {
       this.resolveStopped = resolve;
     });
-    this.tracker = new CallTracker({ nodeId: options.nodeId, capacity: options.capacity, maxQueue: options.maxQueue });
+    this.freezes = new ProcessFreezeClock({
+      onFreeze: (ms) => logger.warn({ frozenMs: Math.round(ms) }, 'process was frozen (SIGSTOP, VM pause?); the time is left out of latency statistics'),
+    }).start();
+    this.tracker = new CallTracker({ nodeId: options.nodeId, capacity: options.capacity, maxQueue: options.maxQueue, freezeClock: this.freezes });
     this.link = new NatsLink({ url: options.natsUrl, name: `flotilla-agent-${options.nodeId}`, logger });
     this.metrics = new AgentMetrics(
       this.tracker,
@@ -103,6 +108,7 @@ export class Agent implements RunningAgent {
         registryRegistered: () => this.announcer?.status().state === 'registered',
         sessions: () => this.runtimes.map((r): [string, number] => [r.name, r.endpoint.sessionCount]),
         eventLoopLagMs: () => this.lag.latestMs,
+        frozenMs: () => this.freezes.frozenMs(),
       },
       { nodeId: options.nodeId, version: agentVersion(), zone: options.zone },
     );
@@ -401,6 +407,7 @@ export class Agent implements RunningAgent {
       await withTimeout(this.link.stop(), SHUTDOWN_STEP_MS);
       await this.registry?.close().catch(() => {});
       this.lag.stop();
+      this.freezes.stop();
       this.metrics.stop();
       this.logger.info({ reason, protocol: PROTOCOL_VERSION }, 'agent stopped');
     } finally {

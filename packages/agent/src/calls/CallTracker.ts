@@ -14,6 +14,11 @@ export interface CallTrackerOptions {
   capacity: number;
   /** Calls that may wait for a slot before new ones are answered busy. */
   maxQueue: number;
+  /**
+   * Time the process was frozen (see `ProcessFreezeClock`): taken out of the calls' durations in the
+   * latency statistics.
+   */
+  freezeClock?: { frozenMs(): number };
 }
 
 /** Load of the node at one moment. */
@@ -90,6 +95,7 @@ export class CallTracker extends EventEmitter<TrackerEvents> {
           call.state = 'running';
           call.startedAt = Date.now();
           call.startedMono = performance.now();
+          call.frozenAtStartMs = this.options.freezeClock?.frozenMs() ?? 0;
           this.emit('started', call);
           this.emit('change');
           call.handlers.run();
@@ -110,7 +116,9 @@ export class CallTracker extends EventEmitter<TrackerEvents> {
     this.running.delete(call);
     if (!call.abort.signal.aborted) call.abort.abort();
     if (wasRunning && call.startedAt !== undefined && (outcome === 'completed' || outcome === 'tool_error' || outcome === 'failed')) {
-      this.latency.record(call.statsKey, Date.now() - call.startedAt);
+      // Time the whole process stood still is no time the tool took.
+      const frozenMs = (this.options.freezeClock?.frozenMs() ?? 0) - (call.frozenAtStartMs ?? 0);
+      this.latency.record(call.statsKey, Date.now() - call.startedAt - frozenMs);
     }
     this.emit('finished', call, outcome);
     this.emit('change');

@@ -34,6 +34,8 @@ export class TrackedCall {
   /** Monotonic clock (ms) at admission and start: durations for metrics, immune to wall-clock steps. */
   readonly admittedMono = performance.now();
   startedMono: number | undefined;
+  /** The process's frozen time when the call got its slot (see `ProcessFreezeClock`), ms. */
+  frozenAtStartMs: number | undefined;
   /** Aborting removes a queued call from the node's queue and frees a running call's slot. */
   readonly abort = new AbortController();
   readonly finished: Promise<void>;

@@ -26,6 +26,8 @@ export interface AgentMetricsSources {
   sessions(): Iterable<[server: string, sessions: number]>;
   /** Latest event-loop delay sample (p99 of the last report window), ms. */
   eventLoopLagMs(): number;
+  /** Time the process was frozen since it started (SIGSTOP, VM pause), ms. */
+  frozenMs(): number;
 }
 
 /** Identity of the agent process, exposed as `flotilla_agent_info`. */
@@ -107,6 +109,16 @@ export class AgentMetrics {
     gauge('nats_connected', '1 while the NATS connection is up, else 0.', () => (sources.natsConnected() ? 1 : 0));
     gauge('registry_registered', '1 while this node is registered in the registry, else 0.', () => (sources.registryRegistered() ? 1 : 0));
     gauge('event_loop_lag_seconds', 'Event-loop delay, p99 over the last load-report window (as in the load report).', () => sources.eventLoopLagMs() / 1000);
+    // A counter read at scrape time: the freeze clock keeps the total.
+    const frozen: Counter = new Counter({
+      name: `${p}_frozen_seconds_total`,
+      help: 'Time the process was frozen (SIGSTOP, VM pause), left out of its latency statistics.',
+      registers,
+      collect: () => {
+        frozen.reset();
+        frozen.inc(sources.frozenMs() / 1000);
+      },
+    });
     const sessions: Gauge<'server'> = new Gauge({
       name: `${p}_sessions`,
       help: 'Open MCP sessions per hosted server.',

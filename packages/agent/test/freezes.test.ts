@@ -1,0 +1,111 @@
+/**
+ * Frozen time (SIGSTOP, a paused VM) is told apart from a busy event loop and left out of the agent's
+ * latency statistics: the clock's rule on scripted time and CPU, then a real process stopped with SIGSTOP.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { CallTracker } from '../src/calls/CallTracker.js';
+import { ProcessFreezeClock, type FreezeClockSources } from '../src/health/ProcessFreezeClock.js';
+
+/** Time and CPU a test moves by hand. */
+function scriptedSources(): FreezeClockSources & { pass(ms: number, cpuMs?: number): void } {
+  let now = 0;
+  let cpu = 0;
+  return {
+    now: () => now,
+    cpuMs: () => cpu,
+    pass(ms, cpuMs = 0) {
+      now += ms;
+      cpu += cpuMs;
+    },
+  };
+}
+
+describe('ProcessFreezeClock', () => {
+  it('counts time that is neither the interval nor CPU use as frozen, over the threshold only', () => {
+    const sources = scriptedSources();
+    const freezes: number[] = [];
+    const clock = new ProcessFreezeClock({ intervalMs: 100, thresholdMs: 250, sources, onFreeze: (ms) => freezes.push(ms) });
+    sources.pass(100);
+    assert.equal(clock.frozenMs(), 0, 'a tick on time');
+    sources.pass(300);
+    assert.equal(clock.frozenMs(), 0, 'late by 200 ms: scheduling noise under the threshold');
+    sources.pass(2100, 2000);
+    assert.equal(clock.frozenMs(), 0, 'late by 2 s while burning 2 s of CPU: a busy event loop, not a freeze');
+    sources.pass(5100, 10);
+    assert.equal(clock.frozenMs(), 4990, 'late by 5 s with no CPU: frozen');
+    assert.deepEqual(freezes, [4990]);
+    sources.pass(50);
+    assert.equal(clock.frozenMs(), 4990, 'a read between ticks adds nothing');
+  });
+
+  it('sees a freeze that ended on the first read after it, before any tick', () => {
+    const sources = scriptedSources();
+    const clock = new ProcessFreezeClock({ intervalMs: 100, thresholdMs: 250, sources }).start();
+    try {
+      sources.pass(3000);
+      assert.equal(clock.frozenMs(), 2900);
+    } finally {
+      clock.stop();
+    }
+  });
+
+  it('measures a real SIGSTOP of a process, and not a blocked event loop', async () => {
+    const clockModule = fileURLToPath(new URL('../src/health/ProcessFreezeClock.ts', import.meta.url));
+    // A process running the clock; it answers each line on stdin with its frozen total ('busy' blocks its loop first).
+    const script = `
+      import { createInterface } from 'node:readline';
+      const { ProcessFreezeClock } = await import(${JSON.stringify(clockModule)});
+      const clock = new ProcessFreezeClock().start();
+      createInterface({ input: process.stdin }).on('line', (line) => {
+        if (line === 'busy') { const end = Date.now() + 1500; while (Date.now() < end); }
+        process.stdout.write(String(Math.round(clock.frozenMs())) + '\\n');
+      });
+      process.stdout.write('ready\\n');
+      setInterval(() => {}, 1000);
+    `;
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+    const next = async (): Promise<string> => String((await lines.next()).value);
+    const ask = async (line: string): Promise<number> => {
+      child.stdin!.write(`${line}\n`);
+      return Number(await next());
+    };
+    try {
+      assert.equal(await next(), 'ready');
+      assert.ok((await ask('read')) < 250, 'nothing frozen yet');
+      const busy = await ask('busy');
+      assert.ok(busy < 250, `1.5 s of a blocked event loop counted as ${busy} ms frozen`);
+      child.kill('SIGSTOP');
+      await new Promise((r) => setTimeout(r, 2000));
+      child.kill('SIGCONT');
+      const frozen = (await ask('read')) - busy;
+      // The stop lasted 2 s as this process saw it; the child's own view differs by scheduling only.
+      assert.ok(frozen >= 1500 && frozen <= 2600, `a 2 s SIGSTOP counted as ${frozen} ms frozen`);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+});
+
+describe('CallTracker latency statistics', () => {
+  it('leave frozen time out of a call duration', async () => {
+    let frozen = 0;
+    const tracker = new CallTracker({ nodeId: 'n1', capacity: 2, maxQueue: 2, freezeClock: { frozenMs: () => frozen } });
+    const admission = tracker.admit({ callId: 'c1', server: 'slow', tool: 'work', deadline: undefined }, { run: () => {}, expire: () => {} });
+    assert.ok(admission.ok);
+    tracker.enqueue(admission.call);
+    while (admission.call.state !== 'running') await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setTimeout(r, 30));
+    frozen += 5000; // as if the process had been stopped for 5 s meanwhile
+    const startedAt = admission.call.startedAt!;
+    // The wall clock says 5 s more passed.
+    admission.call.startedAt = startedAt - 5000;
+    tracker.finish(admission.call, 'completed');
+    const ewma = tracker.toolLatency()['slow/work']!.ewmaMs;
+    assert.ok(ewma >= 25 && ewma < 1000, `recorded ${ewma} ms`);
+  });
+});
