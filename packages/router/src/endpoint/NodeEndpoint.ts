@@ -80,6 +80,7 @@ export class NodeEndpoint implements ForwardTarget {
   private retiring = false;
   private idleWaiters: Array<() => void> = [];
   private readonly logger: Logger;
+  private parsedAddress: { base: string; address: { host: string; port: number } } | undefined;
 
   constructor(node: RegisteredNode, private readonly deps: NodeEndpointDeps) {
     this.node = node;
@@ -161,13 +162,18 @@ export class NodeEndpoint implements ForwardTarget {
     return undefined;
   }
 
-  /** Host and port of the node's MCP endpoint (from its registry record). */
+  /** Host and port of the node's MCP endpoint (from its registry record), parsed once per record URL: it is read on every call. */
   get address(): { host: string; port: number } {
-    const url = new URL(this.node.record.mcpBaseUrl);
+    const base = this.node.record.mcpBaseUrl;
+    if (this.parsedAddress?.base === base) return this.parsedAddress.address;
+    const url = new URL(base);
     const port = url.port ? Number(url.port) : url.protocol === 'https:' ? 443 : 80;
     // URL keeps IPv6 hosts in brackets; server.address wants the bare address.
-    return { host: url.hostname.replace(/^\[(.*)\]$/, '$1'), port };
+    const address = { host: url.hostname.replace(/^\[(.*)\]$/, '$1'), port };
+    this.parsedAddress = { base, address };
+    return address;
   }
+
 
   /** p95 of `tool`'s recent response times on this node as this router measured them, once there are enough samples. */
   latencyP95Ms(tool: string): number | undefined {
