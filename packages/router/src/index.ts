@@ -28,7 +28,7 @@ export { OwnCallLedger } from './endpoint/OwnCallLedger.js';
 export { isNodeFault, isToolFault } from './endpoint/breakerFaults.js';
 export { CallForwarder, DEFAULT_FORWARDING_POLICY, type ForwardingPolicy, type ForwardRequest } from './forwarding/CallForwarder.js';
 export { CallDirectory } from './forwarding/CallDirectory.js';
-export type { ClientCallContext } from './forwarding/ClientCallContext.js';
+export { ClientDisconnectedError, type ClientCallContext } from './forwarding/ClientCallContext.js';
 export { UpstreamFailure, CallCancelledError, classifyUpstreamError } from './endpoint/UpstreamFailure.js';
 export { NoResponseError } from './endpoint/UpstreamFetch.js';
 export { JsonRpcError } from './errors/JsonRpcError.js';

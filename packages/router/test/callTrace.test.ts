@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, beforeEach, describe, it } from 'node:test';
 import { FlotillaErrorCode, META_DEADLINE } from '@flotilla/protocol';
 import { startTracing } from '@flotilla/telemetry';
-import { CallCancelledError, JsonRpcError, UpstreamFailure, type CallOutcome, type CallRecord } from '../src/index.js';
+import { CallCancelledError, ClientDisconnectedError, JsonRpcError, UpstreamFailure, type CallOutcome, type CallRecord } from '../src/index.js';
 import { FakeReplica, answerAfter, busy, forwardCall, lostAfter } from './fixtures/FakeReplica.js';
 
 // This file turns the OpenTelemetry SDK on for its process (the test runner gives each file its own).
@@ -153,18 +153,23 @@ describe('call spans', () => {
     ]);
   });
 
-  it('tell a cancellation by the client, on the node the call ran on, and end with outcome cancelled', async () => {
-    const a = new FakeReplica('n1', answerAfter(10_000, 'n1'));
-    const controller = new AbortController();
-    const call = forwardCall([a], { signal: controller.signal });
-    while (a.calls.length === 0) await new Promise((r) => setTimeout(r, 2));
-    controller.abort();
-    await assert.rejects(call, CallCancelledError);
-    const { server } = await spansOfCall();
-    assert.deepEqual(eventsOf(server), [['flotilla.call.cancelled', { 'flotilla.reason': 'client', 'flotilla.node_id': 'n1' }]]);
-    assert.equal(server.attributes['flotilla.outcome'], 'cancelled' satisfies CallOutcome);
-    assert.equal(server.attributes['error.type'], 'cancelled');
-  });
+  for (const [how, abortReason, reason] of [
+    ['cancelled', undefined, 'client'],
+    ['dropped its connection', new ClientDisconnectedError(), 'client disconnected'],
+  ] as const) {
+    it(`tell that the client ${how}, on the node the call ran on, and end with outcome cancelled`, async () => {
+      const a = new FakeReplica('n1', answerAfter(10_000, 'n1'));
+      const controller = new AbortController();
+      const call = forwardCall([a], { signal: controller.signal });
+      while (a.calls.length === 0) await new Promise((r) => setTimeout(r, 2));
+      controller.abort(abortReason);
+      await assert.rejects(call, CallCancelledError);
+      const { server } = await spansOfCall();
+      assert.deepEqual(eventsOf(server), [['flotilla.call.cancelled', { 'flotilla.reason': reason, 'flotilla.node_id': 'n1' }]]);
+      assert.equal(server.attributes['flotilla.outcome'], 'cancelled' satisfies CallOutcome);
+      assert.equal(server.attributes['error.type'], 'cancelled');
+    });
+  }
 
   it('tell a deadline that passed while the call ran', async () => {
     // n1 refuses after the deadline: the router gives up instead of trying n2.

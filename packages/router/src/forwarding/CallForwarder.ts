@@ -13,7 +13,7 @@ import { CallCancelledError, UpstreamFailure } from '../endpoint/UpstreamFailure
 import { JsonRpcError } from '../errors/JsonRpcError.js';
 import { deadlineExceeded, nodeFailed, noReplica, type FailedAttempt } from '../errors/routingErrors.js';
 import type { ActiveCall, CallDirectory } from './CallDirectory.js';
-import type { ClientCallContext } from './ClientCallContext.js';
+import { ClientDisconnectedError, type ClientCallContext } from './ClientCallContext.js';
 import type { AttemptRecord, AttemptResult, CallObserver, CallOutcome } from './CallObserver.js';
 import { CallTrace } from './CallTrace.js';
 import { toolErrorText } from './toolErrorText.js';
@@ -282,7 +282,6 @@ export class CallForwarder {
         if (err instanceof CallCancelledError) {
           if (req.client.signal.aborted) {
             cancelOthers();
-            callTrace.cancelled(nodeId, 'client');
             throw err;
           }
           continue; // a copy this call cancelled itself
@@ -319,6 +318,7 @@ export class CallForwarder {
       outcome = outcomeOf(err);
       errorText = err instanceof Error ? err.message : String(err);
       if (outcome === 'deadline_exceeded') callTrace.deadlineExceeded(active.nodeId);
+      else if (outcome === 'cancelled') callTrace.cancelled(active.nodeId, req.client.signal.reason instanceof ClientDisconnectedError ? 'client disconnected' : 'client');
       if (!(err instanceof JsonRpcError) && !(err instanceof CallCancelledError)) {
         this.logger.error({ err, callId, target: req.target }, 'call failed unexpectedly');
       }

@@ -146,8 +146,8 @@ export class CallTrace {
     this.span.addEvent('flotilla.hedge', { 'flotilla.node_id': nodeId, 'flotilla.first_node_id': firstNodeId, 'flotilla.after_ms': Math.round(afterMs) });
   }
 
-  /** The client cancelled (or dropped its connection) while the call ran on `nodeId`. */
-  cancelled(nodeId: string | undefined, reason: string): void {
+  /** The client cancelled (`client`) or dropped its connection (`client disconnected`) while the call ran on `nodeId`. */
+  cancelled(nodeId: string | undefined, reason: 'client' | 'client disconnected'): void {
     this.span.addEvent('flotilla.call.cancelled', { 'flotilla.reason': reason, ...(nodeId ? { 'flotilla.node_id': nodeId } : {}) });
   }
 

@@ -27,3 +27,11 @@ export interface ClientCallContext {
   /** Minimum log level the client asked for with `logging/setLevel`, if any. */
   logLevel(): LoggingLevel | undefined;
 }
+
+/** The reason a call's signal carries when the client dropped its connection instead of cancelling. */
+export class ClientDisconnectedError extends Error {
+  constructor() {
+    super('client disconnected');
+    this.name = 'ClientDisconnectedError';
+  }
+}

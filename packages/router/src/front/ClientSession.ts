@@ -35,7 +35,7 @@ import { invalidArguments, unknownPrompt, unknownResource, unknownTool } from '.
 import type { CallForwarder } from '../forwarding/CallForwarder.js';
 import { UNKNOWN_TOOL, type CallObserver } from '../forwarding/CallObserver.js';
 import type { ResourceSubscriber, ResourceSubscriptions } from '../forwarding/ResourceSubscriptions.js';
-import type { ClientCallContext } from '../forwarding/ClientCallContext.js';
+import { ClientDisconnectedError, type ClientCallContext } from '../forwarding/ClientCallContext.js';
 import { listPage } from './ListPage.js';
 import type { ToolArgumentValidator } from './ToolArgumentValidator.js';
 
@@ -122,7 +122,7 @@ export class ClientSession implements ResourceSubscriber {
       this.lastActivity = Date.now();
       if (!res.writableFinished && requestIds.length) {
         this.deps.logger.info({ sessionId: this.sessionId, requestIds }, 'client dropped its connection; cancelling its calls');
-        gone.abort(new Error('client disconnected'));
+        gone.abort(new ClientDisconnectedError());
       }
       for (const id of requestIds) if (this.connectionSignals.get(id) === gone.signal && !gone.signal.aborted) this.connectionSignals.delete(id);
     });
