@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { FlotillaErrorCode } from '../../packages/protocol/src/errors.js';
 import { CallToolResultSchema, type McpError } from '@modelcontextprotocol/sdk/types.js';
-import { until, type TestClient } from '../../packages/router/test/fixtures/mcpClient.js';
+import { connectClient, until, type TestClient } from '../../packages/router/test/fixtures/mcpClient.js';
 import { FlotillaMesh } from '../harness/FlotillaMesh.js';
 import { parseExposition } from '../harness/prometheusText.js';
 
@@ -34,8 +34,8 @@ const slowStatusOn = (nodeId: string, server: string): Promise<SlowStatus> => me
 
 before(async () => {
   mesh = await FlotillaMesh.start();
-  // Least-outstanding spreads sequential calls evenly (ties broken in turn), which the spread test relies
-  // on; progress-aware may rightly keep an idle fleet's calls on the replicas that answered fastest.
+  // Least-outstanding breaks ties in turn, so its spread of sequential calls is even by construction; the
+  // default strategy's spread (ties broken at random) is checked with a second router further down.
   await mesh.startRouter(['--strategy', 'least-outstanding']);
   await mesh.startAgents({
     a1: ['echo=@flotilla/examples/echo', 'slow=@flotilla/examples/slow'],
@@ -85,13 +85,32 @@ describe('router with real agents', () => {
     assert.deepEqual(progress, [1, 2, 3]);
   });
 
-  it('spreads calls over the replicas', async () => {
+  /** Makes 30 sequential short calls through `client`; how many each replica of `slow` served. */
+  const spreadOf = async (client: TestClient): Promise<number[]> => {
     const before = await Promise.all(['a1', 'a2', 'a3'].map((n) => slowStatusOn(n, 'slow')));
-    for (let i = 0; i < 30; i++) await c.client.callTool({ name: 'slow_work', arguments: { steps: 1, stepMs: 0 } });
+    for (let i = 0; i < 30; i++) await client.client.callTool({ name: 'slow_work', arguments: { steps: 1, stepMs: 0 } });
     const afterwards = await Promise.all(['a1', 'a2', 'a3'].map((n) => slowStatusOn(n, 'slow')));
     const served = afterwards.map((s, i) => s.completed - before[i]!.completed);
     assert.equal(served.reduce((a, b) => a + b, 0), 30);
+    return served;
+  };
+
+  it('spreads calls over the replicas', async () => {
+    const served = await spreadOf(c);
     for (const [i, n] of served.entries()) assert.ok(n > 0, `a${i + 1} served no call: ${JSON.stringify(served)}`);
+  });
+
+  it('spreads sequential calls over equally fast idle replicas with the default strategy too', async () => {
+    // A second router, progress-aware, freshly started: its first calls are each node's cold ones.
+    await mesh.startRouter([], 'router-default');
+    await mesh.waitForReplicas('slow_work', ['a1', 'a2', 'a3']);
+    const client = await connectClient(mesh.routers[1]!.url, 'spread-default');
+    try {
+      const served = await spreadOf(client);
+      for (const [i, n] of served.entries()) assert.ok(n > 0, `a${i + 1} served no call: ${JSON.stringify(served)}`);
+    } finally {
+      await client.close();
+    }
   });
 
   it('carries many concurrent calls, without leaking listeners, and shows the load agents report', async () => {
