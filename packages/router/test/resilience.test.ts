@@ -8,17 +8,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { PROTOCOL_VERSION, encodeJson, subjects, type LoadReport } from '@flotilla/protocol';
-import { createLogger } from '@flotilla/telemetry';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { CallToolRequestSchema, CallToolResultSchema, ErrorCode, ListToolsRequestSchema, McpError, PingRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { NatsServerProcess } from '../../../test/harness/NatsServerProcess.js';
-import { startRouter, type RunningRouter } from '../src/index.js';
-import { connectClient, until, type TestClient } from './fixtures/mcpClient.js';
-import { TEST_SERVERS, TestNode, type NodeJournal } from './fixtures/TestNode.js';
+import { inProcessMesh } from './fixtures/InProcessMesh.js';
+import { until } from './fixtures/mcpClient.js';
+import { TEST_SERVERS, type NodeJournal } from './fixtures/TestNode.js';
 
-const timings = { staleAfterMs: 1500, heartbeatIntervalMs: 300 };
-const logger = createLogger({ name: 'router', level: process.env.FLOTILLA_TEST_VERBOSE ? 'debug' : 'silent' });
 const text = (r: unknown): string => CallToolResultSchema.parse(r).content.map((c) => (c.type === 'text' ? c.text : '')).join('');
 
 /** Per node: whether `flaky/lookup` answers with a JSON-RPC internal error, and how long `lag/find` takes. */
@@ -128,78 +124,48 @@ interface NodesView {
   nodes: { nodeId: string; breaker: string; servers: { name: string; toolBreakers: Record<string, string> }[] }[];
 }
 
-let nats: NatsServerProcess;
-before(async () => {
-  nats = await NatsServerProcess.start();
-});
-after(async () => {
-  await nats?.dispose();
-});
-
-/** A router and nodes for one describe block. */
-function mesh(routerOptions: Parameters<typeof startRouter>[0] extends infer O ? Partial<O> : never, nodes: Array<{ nodeId: string; servers: string[] }>) {
-  const ctx = {} as { router: RunningRouter; nodes: TestNode[]; c: TestClient; api: <T>(path: string) => Promise<T> };
-  before(async () => {
-    ctx.router = await startRouter({ natsUrl: nats.url, port: 0, logger, ...timings, ...routerOptions });
-    ctx.nodes = await Promise.all(nodes.map((n) => TestNode.start({ ...n, natsUrl: nats.url })));
-    ctx.c = await connectClient(ctx.router.url);
-    ctx.api = async <T,>(path: string): Promise<T> => (await (await fetch(ctx.router.url.replace('/mcp', path))).json()) as T;
-    const wanted = new Set(nodes.flatMap((n) => n.servers));
-    await until('every replica in the catalog', async () => {
-      const tools = (await ctx.api<{ tools: { server: string; replicas: unknown[] }[] }>('/api/v1/tools')).tools;
-      return [...wanted].every((server) => tools.some((t) => t.server === server && t.replicas.length === nodes.filter((n) => n.servers.includes(server)).length));
-    });
-  });
-  after(async () => {
-    await ctx.c?.close();
-    await ctx.router?.stop();
-    await Promise.all((ctx.nodes ?? []).map((n) => n.stop()));
-  });
-  return ctx;
-}
-
 describe('per-tool breaker (in-process nodes)', () => {
-  const m = mesh({}, [{ nodeId: 'good', servers: ['flaky'] }, { nodeId: 'bad', servers: ['flaky'] }]);
+  const mesh = inProcessMesh({ good: ['flaky'], bad: ['flaky'] });
 
   it('opens the breaker of a tool that keeps failing on one node, leaving that node other tools in rotation', async () => {
     behaviour.set('bad', { lookupFails: true, findMs: 0 });
     let failures = 0;
     // Until the breaker opens, calls that land on `bad` get its JSON-RPC error (the server's own answer).
     await until('the breaker of lookup on bad to open', async () => {
-      await m.c.client.callTool({ name: 'flaky_lookup', arguments: {} }).catch(() => failures++);
-      const bad = (await m.api<NodesView>('/api/v1/nodes')).nodes.find((n) => n.nodeId === 'bad')!;
+      await mesh.c.client.callTool({ name: 'flaky_lookup', arguments: {} }).catch(() => failures++);
+      const bad = (await mesh.api<NodesView>('/api/v1/nodes')).nodes.find((n) => n.nodeId === 'bad')!;
       return bad.servers[0]!.toolBreakers.lookup === 'open';
     });
     assert.ok(failures >= 3, `failures before opening: ${failures}`);
-    const view = await m.api<NodesView>('/api/v1/nodes');
+    const view = await mesh.api<NodesView>('/api/v1/nodes');
     const bad = view.nodes.find((n) => n.nodeId === 'bad')!;
     assert.equal(bad.breaker, 'closed', 'the node itself stays in rotation');
     // Now every lookup goes to `good`, and `bad` still serves ping.
-    for (let i = 0; i < 10; i++) assert.equal(text(await m.c.client.callTool({ name: 'flaky_lookup', arguments: {} })), 'lookup on good');
+    for (let i = 0; i < 10; i++) assert.equal(text(await mesh.c.client.callTool({ name: 'flaky_lookup', arguments: {} })), 'lookup on good');
     const pingedOn = new Set<string>();
-    for (let i = 0; i < 20; i++) pingedOn.add(text(await m.c.client.callTool({ name: 'flaky_ping', arguments: {} })));
+    for (let i = 0; i < 20; i++) pingedOn.add(text(await mesh.c.client.callTool({ name: 'flaky_ping', arguments: {} })));
     assert.ok(pingedOn.has('ping on bad'), [...pingedOn].join(', '));
   });
 });
 
 describe('hedging read-only calls (in-process nodes)', () => {
   // Round-robin, so every other call starts on the node made slow (hedging does not depend on the strategy).
-  const m = mesh({ hedgeReadOnly: true, strategy: 'round-robin' }, [{ nodeId: 'h1', servers: ['lag'] }, { nodeId: 'h2', servers: ['lag'] }]);
+  const mesh = inProcessMesh({ h1: ['lag'], h2: ['lag'] }, { hedgeReadOnly: true, strategy: 'round-robin' });
 
   it('answers from the second copy when the first runs past its p95, and cancels the first', async () => {
     behaviour.set('h1', { lookupFails: false, findMs: 5 });
     behaviour.set('h2', { lookupFails: false, findMs: 5 });
     // Enough calls on both nodes for a p95 there.
     await until('a p95 on both nodes', async () => {
-      await Promise.all(Array.from({ length: 10 }, () => m.c.client.callTool({ name: 'lag_find', arguments: {} })));
-      return m.nodes.every((n) => n.journal.finished.filter((f) => f === 'find').length >= 25);
+      await Promise.all(Array.from({ length: 10 }, () => mesh.c.client.callTool({ name: 'lag_find', arguments: {} })));
+      return mesh.nodes.every((n) => n.journal.finished.filter((f) => f === 'find').length >= 25);
     });
     behaviour.set('h1', { lookupFails: false, findMs: 60_000 });
-    const h1 = m.nodes.find((n) => n.options.nodeId === 'h1')!;
+    const h1 = mesh.node('h1');
     const startedOnH1 = h1.journal.started.length;
     for (let i = 0; i < 12; i++) {
       // Far below h1's new 60 s: only a hedge can answer in time.
-      assert.equal(text(await m.c.client.callTool({ name: 'lag_find', arguments: {} }, undefined, { timeout: 20_000 })), 'h2');
+      assert.equal(text(await mesh.c.client.callTool({ name: 'lag_find', arguments: {} }, undefined, { timeout: 20_000 })), 'h2');
     }
     assert.ok(h1.journal.started.length > startedOnH1, 'some calls went to h1 first and were hedged');
     await until('h1 to see its copies cancelled', () => h1.journal.cancelled.length === h1.journal.started.length - startedOnH1);
@@ -207,28 +173,28 @@ describe('hedging read-only calls (in-process nodes)', () => {
 });
 
 describe('long calls and the call timeout (in-process nodes)', () => {
-  const m = mesh({ callTimeoutMs: 300 }, [{ nodeId: 'l1', servers: ['slow', 'lag'] }]);
+  const mesh = inProcessMesh({ l1: ['slow', 'lag'] }, { callTimeoutMs: 300 });
 
   it('never times out a call while progress keeps coming', async () => {
     const progress: number[] = [];
-    const r = await m.c.client.callTool({ name: 'slow_work', arguments: { steps: 8, delayMs: 100 } }, undefined, { onprogress: (p) => progress.push(p.progress) });
+    const r = await mesh.c.client.callTool({ name: 'slow_work', arguments: { steps: 8, delayMs: 100 } }, undefined, { onprogress: (p) => progress.push(p.progress) });
     assert.equal(text(r), 'done 8');
     assert.equal(progress.length, 8);
   });
 
   it('fails a call that goes silent for longer than the call timeout, against the tool and not the node', async () => {
-    await assert.rejects(m.c.client.callTool({ name: 'lag_quiet', arguments: {} }), /no response or progress within 300 ms/);
-    const view = await m.api<NodesView>('/api/v1/nodes');
+    await assert.rejects(mesh.c.client.callTool({ name: 'lag_quiet', arguments: {} }), /no response or progress within 300 ms/);
+    const view = await mesh.api<NodesView>('/api/v1/nodes');
     assert.equal(view.nodes[0]!.breaker, 'closed');
   });
 });
 
 describe('watchdog: a node that stops reporting and answering (in-process nodes)', () => {
-  const m = mesh({}, [{ nodeId: 'w1', servers: ['pausable'] }, { nodeId: 'w2', servers: ['pausable'] }]);
+  const mesh = inProcessMesh({ w1: ['pausable'], w2: ['pausable'] });
   let reports: FakeLoadReports;
   before(async () => {
-    reports = await FakeLoadReports.start(nats.url, ['w1', 'w2']);
-    await until('load reports of both nodes', async () => (await m.api<{ nodes: { load?: unknown }[] }>('/api/v1/nodes')).nodes.every((n) => n.load));
+    reports = await FakeLoadReports.start(mesh.natsUrl, ['w1', 'w2']);
+    await until('load reports of both nodes', async () => (await mesh.api<{ nodes: { load?: unknown }[] }>('/api/v1/nodes')).nodes.every((n) => n.load));
   });
   after(async () => {
     resume('w1');
@@ -237,22 +203,22 @@ describe('watchdog: a node that stops reporting and answering (in-process nodes)
 
   it('opens its breaker, fails its in-flight calls over instead of letting them hang, and closes it once the node is back', async () => {
     pause('w1');
-    const w1 = m.nodes.find((n) => n.options.nodeId === 'w1')!;
+    const w1 = mesh.node('w1');
     const startedOnW1 = w1.journal.started.length;
     // Concurrent calls: some land on w1 and hang there until the watchdog gives up on it.
-    const calls = Array.from({ length: 8 }, () => m.c.client.callTool({ name: 'pausable_step', arguments: {} }, undefined, { timeout: 60_000 }));
+    const calls = Array.from({ length: 8 }, () => mesh.c.client.callTool({ name: 'pausable_step', arguments: {} }, undefined, { timeout: 60_000 }));
     await until('a call stuck on w1', () => w1.journal.started.length > startedOnW1);
     const answers = (await Promise.all(calls)).map(text);
     assert.deepEqual(new Set(answers), new Set(['w2']), 'the stuck calls failed over to w2');
-    const view = await m.api<NodesView>('/api/v1/nodes');
+    const view = await mesh.api<NodesView>('/api/v1/nodes');
     assert.equal(view.nodes.find((n) => n.nodeId === 'w1')?.breaker, 'open', 'w1 is still registered (it heartbeats) but out of rotation');
-    for (let i = 0; i < 6; i++) assert.equal(text(await m.c.client.callTool({ name: 'pausable_step', arguments: {} })), 'w2');
+    for (let i = 0; i < 6; i++) assert.equal(text(await mesh.c.client.callTool({ name: 'pausable_step', arguments: {} })), 'w2');
 
     resume('w1');
     // After the reset timeout one trial call goes to w1; its answer closes the breaker.
     await until('w1 back in rotation', async () => {
-      await m.c.client.callTool({ name: 'pausable_step', arguments: {} });
-      return (await m.api<NodesView>('/api/v1/nodes')).nodes.find((n) => n.nodeId === 'w1')?.breaker === 'closed';
+      await mesh.c.client.callTool({ name: 'pausable_step', arguments: {} });
+      return (await mesh.api<NodesView>('/api/v1/nodes')).nodes.find((n) => n.nodeId === 'w1')?.breaker === 'closed';
     }, 30_000);
   });
 });

@@ -1,80 +1,22 @@
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { FlotillaErrorCode, META_CALL_ID } from '@flotilla/protocol';
-import { createLogger } from '@flotilla/telemetry';
 import { CallToolResultSchema, ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
-import { NatsServerProcess } from '../../../test/harness/NatsServerProcess.js';
 import { parseExposition } from '../../../test/harness/prometheusText.js';
-import { startRouter, type RunningRouter } from '../src/index.js';
-import { connectClient, rawPost, until, type TestClient } from './fixtures/mcpClient.js';
-import { TestNode } from './fixtures/TestNode.js';
+import { inProcessMesh } from './fixtures/InProcessMesh.js';
+import { connectClient, rawPost, until } from './fixtures/mcpClient.js';
+import type { TestNode } from './fixtures/TestNode.js';
 
-// In-process: the router against real SDK servers announced in a real NATS KV registry. The same
-// behaviours are checked against real agent processes in test/e2e/router-*.test.ts.
-const timings = { staleAfterMs: 1500, heartbeatIntervalMs: 300 };
-const logger = createLogger({ name: 'router', level: process.env.FLOTILLA_TEST_VERBOSE ? 'debug' : 'silent' });
+// The router against real SDK servers announced in a real NATS KV registry, all in this process.
 const text = (r: unknown): string => {
   const parsed = CallToolResultSchema.parse(r);
   return parsed.content.map((c) => (c.type === 'text' ? c.text : '')).join('');
 };
 
-/** A router in this process on its own nats-server, with in-process nodes and a connected client. */
-interface InProcessMesh {
-  router: RunningRouter;
-  nodes: TestNode[];
-  c: TestClient;
-  node(nodeId: string): TestNode;
-}
-
-/** What the catalog must hold before the tests run: replicas per tool and, optionally, how many prompts the client lists. */
-interface CatalogReady {
-  replicas: Record<string, number>;
-  prompts?: number;
-}
-
-/**
- * Starts, before the tests of the enclosing describe block, a nats-server, a router (with `routerOptions`)
- * and the nodes (node id → its servers, started in that order), connects a client and waits until the
- * catalog is `ready`; stops it all after them.
- */
-function inProcessMesh(nodes: Record<string, string[]>, ready: CatalogReady, routerOptions: { strategy?: 'least-outstanding' } = {}): InProcessMesh {
-  let nats: NatsServerProcess | undefined;
-  const byId = new Map<string, TestNode>();
-  const mesh = {
-    nodes: [] as TestNode[],
-    node: (nodeId: string): TestNode => byId.get(nodeId) ?? assert.fail(`no node ${nodeId}`),
-  } as InProcessMesh;
-  before(async () => {
-    nats = await NatsServerProcess.start();
-    mesh.router = await startRouter({ natsUrl: nats.url, port: 0, logger, ...timings, ...routerOptions });
-    for (const [nodeId, servers] of Object.entries(nodes)) {
-      const node = await TestNode.start({ nodeId, natsUrl: nats.url, servers });
-      byId.set(nodeId, node);
-      mesh.nodes.push(node);
-    }
-    mesh.c = await connectClient(mesh.router.url);
-    await until('every node in the catalog', async () => {
-      const res = (await (await fetch(mesh.router.url.replace('/mcp', '/api/v1/tools'))).json()) as { tools: { name: string; replicas: unknown[] }[] };
-      const replicasReady = Object.entries(ready.replicas).every(([tool, n]) => res.tools.find((t) => t.name === tool)?.replicas.length === n);
-      return replicasReady && (ready.prompts === undefined || (await mesh.c.client.listPrompts()).prompts.length === ready.prompts);
-    });
-  });
-  after(async () => {
-    await mesh.c?.close();
-    await mesh.router?.stop();
-    await Promise.all(mesh.nodes.map((n) => n.stop()));
-    await nats?.dispose();
-  });
-  return mesh;
-}
-
 describe('router (in-process nodes)', () => {
-  const mesh = inProcessMesh(
-    { n1: ['echo', 'slow'], n2: ['echo', 'slow'], n3: ['echo', 'interactive', 'docs', 'dynamic'] },
-    { replicas: { echo_say: 3, slow_work: 2, interactive_ask: 1 }, prompts: 1 },
-  );
+  const mesh = inProcessMesh({ n1: ['echo', 'slow'], n2: ['echo', 'slow'], n3: ['echo', 'interactive', 'docs', 'dynamic'] });
 
   it('merges the servers of all nodes into one namespaced tool list', async () => {
     const names = (await mesh.c.client.listTools()).tools.map((t) => t.name).sort();
@@ -85,9 +27,7 @@ describe('router (in-process nodes)', () => {
       'interactive_ask', 'interactive_chatty', 'interactive_confirm',
       'slow_steady', 'slow_work',
     ]);
-    const api = (await (await fetch(mesh.router.url.replace('/mcp', '/api/v1/tools'))).json()) as {
-      tools: { name: string; server: string; upstreamName: string; replicas: { nodeId: string }[] }[];
-    };
+    const api = await mesh.api<{ tools: { name: string; server: string; upstreamName: string; replicas: { nodeId: string }[] }[] }>('/api/v1/tools');
     const say = api.tools.find((t) => t.name === 'echo_say')!;
     assert.equal(say.server, 'echo');
     assert.equal(say.upstreamName, 'say');
@@ -145,7 +85,7 @@ describe('router (in-process nodes)', () => {
     await assert.rejects(call);
     await until('the node to see the cancellation', () => mesh.nodes.reduce((n, x) => n + x.journal.cancelled.length, 0) > cancelledBefore);
     await until('no call left in flight', async () => {
-      const api = (await (await fetch(mesh.router.url.replace('/mcp', '/api/v1/nodes'))).json()) as { nodes: { outstanding: number }[] };
+      const api = await mesh.api<{ nodes: { outstanding: number }[] }>('/api/v1/nodes');
       return api.nodes.every((n) => n.outstanding === 0);
     });
   });
@@ -421,7 +361,7 @@ describe('router (in-process nodes)', () => {
   it('sends no new calls to a draining node', async () => {
     await mesh.nodes[1]!.drain();
     await until('the router to see n2 draining', async () => {
-      const api = (await (await fetch(mesh.router.url.replace('/mcp', '/api/v1/nodes'))).json()) as { nodes: { nodeId: string; draining: boolean }[] };
+      const api = await mesh.api<{ nodes: { nodeId: string; draining: boolean }[] }>('/api/v1/nodes');
       return api.nodes.find((n) => n.nodeId === 'n2')?.draining === true;
     });
     const served = new Set<string>();
@@ -433,11 +373,7 @@ describe('router (in-process nodes)', () => {
 describe('router (nodes leaving)', () => {
   // These tests pin a call's first attempt by making other replicas busy, which relies on the
   // deterministic order of least-outstanding (the sampling strategies pick at random).
-  const mesh = inProcessMesh(
-    { stable: ['echo', 'slow'], doomed: ['slow', 'docs'], doomed2: ['slow'] },
-    { replicas: { slow_work: 3 }, prompts: 1 },
-    { strategy: 'least-outstanding' },
-  );
+  const mesh = inProcessMesh({ stable: ['echo', 'slow'], doomed: ['slow', 'docs'], doomed2: ['slow'] }, { strategy: 'least-outstanding' });
 
   it('runs an idempotent call again on another replica when its node dies mid-call, keeping progress increasing', async () => {
     // Pin the first attempt to doomed2: the other replicas refuse as busy until it runs.
@@ -481,7 +417,7 @@ describe('router (nodes leaving)', () => {
     assert.deepEqual((await mesh.c.client.listPrompts()).prompts, []);
     // The connection loss failed the call at once; the registry drops the node once its heartbeat is stale.
     await until('the dead node to leave the node view', async () => {
-      const api = (await (await fetch(mesh.router.url.replace('/mcp', '/api/v1/nodes'))).json()) as { nodes: { nodeId: string }[] };
+      const api = await mesh.api<{ nodes: { nodeId: string }[] }>('/api/v1/nodes');
       return api.nodes.length === 1 && api.nodes[0]!.nodeId === 'stable';
     });
     assert.equal(text(await mesh.c.client.callTool({ name: 'slow_work', arguments: { steps: 1, delayMs: 0 } })), 'done 1');
@@ -490,7 +426,7 @@ describe('router (nodes leaving)', () => {
   it('reports not ready once no node is left', async () => {
     await mesh.node('stable').stop();
     await until('not ready', async () => (await fetch(mesh.router.url.replace('/mcp', '/readyz'))).status === 503);
-    const body = (await (await fetch(mesh.router.url.replace('/mcp', '/readyz'))).json()) as { ready: boolean; reasons: string[] };
+    const body = await mesh.api<{ ready: boolean; reasons: string[] }>('/readyz');
     assert.equal(body.ready, false);
     assert.deepEqual(body.reasons, ['no nodes registered']);
     await assert.rejects(mesh.c.client.callTool({ name: 'slow_work', arguments: { steps: 1, delayMs: 0 } }), (e: McpError) => e.code === ErrorCode.InvalidParams);
@@ -498,7 +434,7 @@ describe('router (nodes leaving)', () => {
 });
 
 describe('router (resource subscriptions across replicas)', () => {
-  const mesh = inProcessMesh({ d1: ['docs'], d2: ['docs'] }, { replicas: { docs_touch: 2 } });
+  const mesh = inProcessMesh({ d1: ['docs'], d2: ['docs'] });
 
   it('moves a subscription to another replica when its node dies', async () => {
     await mesh.c.client.subscribeResource({ uri: 'docs://readme' });
