@@ -115,10 +115,10 @@ export class CallTracker extends EventEmitter<TrackerEvents> {
     this.waiting.delete(call);
     this.running.delete(call);
     if (!call.abort.signal.aborted) call.abort.abort();
-    if (wasRunning && call.startedAt !== undefined && (outcome === 'completed' || outcome === 'tool_error' || outcome === 'failed')) {
+    if (wasRunning && call.startedMono !== undefined && (outcome === 'completed' || outcome === 'tool_error' || outcome === 'failed')) {
       // Time the whole process stood still is no time the tool took.
       const frozenMs = (this.options.freezeClock?.frozenMs() ?? 0) - (call.frozenAtStartMs ?? 0);
-      this.latency.record(call.statsKey, Date.now() - call.startedAt - frozenMs);
+      this.latency.record(call.statsKey, Math.max(0, performance.now() - call.startedMono - frozenMs));
     }
     this.emit('finished', call, outcome);
     this.emit('change');

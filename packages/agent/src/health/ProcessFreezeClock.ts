@@ -12,7 +12,7 @@ export interface FreezeClockSources {
 export interface FreezeClockOptions {
   /** How often the clock looks, ms (default 100). */
   intervalMs?: number;
-  /** Unexplained time shorter than this is scheduling noise, not a freeze, ms (default 250). */
+  /** A tick later than this past its interval may be a freeze; less is scheduling noise, ms (default 500). */
   thresholdMs?: number;
   /** Told of each freeze once it has ended, with its length in ms. */
   onFreeze?: (ms: number) => void;
@@ -33,11 +33,12 @@ const processSources: FreezeClockSources = {
  * the tool was not. The agent takes frozen time out of its latency statistics, or one pause would make a
  * healthy node look slow to every router for as long as those statistics take to wear off.
  *
- * How: a timer ticks every `intervalMs`. Time between two looks that is neither the interval nor CPU the
- * process used is unexplained: a busy event loop delays timers too, but it burns CPU meanwhile, and a
- * frozen process burns none. Unexplained time over `thresholdMs` counts as frozen. Reading the clock looks
- * too, so a call that ends just after a freeze sees it before the timer's next tick. (Synchronous waits
- * that burn no CPU, such as `execSync`, look the same; they have no place on an agent's event loop.)
+ * How: a timer ticks every `intervalMs`. A tick later than `thresholdMs` past the interval, in a stretch
+ * in which the process used (next to) no CPU, was frozen for the lateness. Other late ticks are not: a
+ * busy event loop delays timers but burns CPU meanwhile, and so does a process that is slowed by a
+ * contended host or a container's CPU limit, which is real slowness the statistics must keep. Reading the
+ * clock looks too (at most once an interval), so a call that ends just after a freeze sees it before the
+ * timer's next tick.
  */
 export class ProcessFreezeClock {
   private readonly intervalMs: number;
@@ -50,7 +51,7 @@ export class ProcessFreezeClock {
 
   constructor(private readonly options: FreezeClockOptions = {}) {
     this.intervalMs = options.intervalMs ?? 100;
-    this.thresholdMs = options.thresholdMs ?? 250;
+    this.thresholdMs = options.thresholdMs ?? 500;
     this.sources = options.sources ?? processSources;
     this.lastAt = this.sources.now();
     this.lastCpuMs = this.sources.cpuMs();
@@ -69,18 +70,22 @@ export class ProcessFreezeClock {
 
   /** Frozen time so far, ms: the difference of two readings is the freeze between them. */
   frozenMs(): number {
-    this.look();
+    // A freeze shows as a gap longer than the interval; shorter ones need no look (nor its CPU-time read).
+    if (this.sources.now() - this.lastAt > this.intervalMs) this.look();
     return this.frozen;
   }
 
   private look(): void {
     const at = this.sources.now();
     const cpuMs = this.sources.cpuMs();
-    const unexplained = at - this.lastAt - this.intervalMs - (cpuMs - this.lastCpuMs);
+    const gap = at - this.lastAt;
+    const cpuUsed = cpuMs - this.lastCpuMs;
     this.lastAt = at;
     this.lastCpuMs = cpuMs;
-    if (unexplained <= this.thresholdMs) return;
-    this.frozen += unexplained;
-    this.options.onFreeze?.(unexplained);
+    const late = gap - this.intervalMs;
+    // "Next to no CPU": a few ms for the wake-up itself, and timer slack on long gaps.
+    if (late <= this.thresholdMs || cpuUsed > Math.max(5, gap * 0.02)) return;
+    this.frozen += late;
+    this.options.onFreeze?.(late);
   }
 }
