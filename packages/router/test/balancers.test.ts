@@ -51,7 +51,7 @@ describe('LeastOutstandingBalancer', () => {
     const b = new LeastOutstandingBalancer();
     const picked = b.pick([replica('a', 3), replica('b', 1), replica('c', 2)], { key: 't' });
     assert.equal(picked?.replica.nodeId, 'b');
-    assert.equal(picked?.reason, 'fewest outstanding (1)');
+    assert.equal(picked?.reason(), 'fewest outstanding (1)');
   });
 
   it('shares work among tied replicas instead of always taking the first', () => {

@@ -140,6 +140,42 @@ describe('call spans', () => {
     ]);
   });
 
+  it('tell the breakers that left no node to try, and name no node as the one that answered', async () => {
+    const a = new FakeReplica('n1', answerAfter(0, 'n1'));
+    a.unavailable = 'breaker_open';
+    const b = new FakeReplica('n2', answerAfter(0, 'n2'));
+    b.unavailable = 'tool_breaker_open';
+    const c = new FakeReplica('n3', answerAfter(0, 'n3'));
+    c.unavailable = 'draining';
+    await assert.rejects(forwardCall([a, b, c]), (e: JsonRpcError) => e.code === FlotillaErrorCode.NoReplica);
+    const { server, dispatches } = await spansOfCall();
+    assert.deepEqual(eventsOf(server), [
+      ['flotilla.breaker.rejected', { 'flotilla.node_id': 'n1', 'flotilla.breaker': 'node' }],
+      ['flotilla.breaker.rejected', { 'flotilla.node_id': 'n2', 'flotilla.breaker': 'tool' }],
+    ]);
+    assert.equal(dispatches.length, 0);
+    assert.equal(server.attributes['flotilla.outcome'], 'no_replica');
+    assert.equal(server.attributes['flotilla.attempts'], 0);
+    assert.equal(server.attributes['flotilla.node_id'], undefined);
+  });
+
+  it('tell a breaker that refused the last attempt, with no retry after it', async () => {
+    const a = new FakeReplica('n1', async () => {
+      throw new UpstreamFailure('refused', 'n1', 'circuit breaker of slow/work is open', false, FlotillaErrorCode.BreakerOpen);
+    });
+    await assert.rejects(forwardCall([a]), (e: JsonRpcError) => e.code === FlotillaErrorCode.NoReplica);
+    const { server } = await spansOfCall();
+    assert.deepEqual(eventsOf(server), [['flotilla.breaker.rejected', { 'flotilla.node_id': 'n1', 'flotilla.attempt': 1, 'flotilla.error': 'circuit breaker of slow/work is open' }]]);
+    assert.equal(server.attributes['flotilla.node_id'], undefined, 'no node answered');
+  });
+
+  it('name no node as the one that answered when the node that accepted the call failed it', async () => {
+    await assert.rejects(forwardCall([new FakeReplica('n1', lostAfter('n1'))]), (e: JsonRpcError) => e.code === FlotillaErrorCode.NodeFailed);
+    const { server, dispatches } = await spansOfCall();
+    assert.equal(server.attributes['flotilla.node_id'], undefined);
+    assert.equal(dispatches[0]!.attributes['flotilla.node_id'], 'n1');
+  });
+
   it('tell a hedge: which node got the second copy, after how long', async () => {
     const slow = new FakeReplica('slow', answerAfter(10_000, 'slow'));
     slow.p95 = 20;
@@ -174,11 +210,11 @@ describe('call spans', () => {
   it('tell a deadline that passed while the call ran', async () => {
     // n1 refuses after the deadline: the router gives up instead of trying n2.
     const a = new FakeReplica('n1', async () => {
-      await new Promise((r) => setTimeout(r, 30));
+      await new Promise((r) => setTimeout(r, 300));
       throw new UpstreamFailure('refused', 'n1', 'busy: queue full', false, FlotillaErrorCode.NodeBusy);
     });
     const b = new FakeReplica('n2', answerAfter(0, 'n2'));
-    const meta = { ...clientMeta(), [META_DEADLINE]: Date.now() + 10 };
+    const meta = { ...clientMeta(), [META_DEADLINE]: Date.now() + 100 };
     await assert.rejects(forwardCall([a, b], { meta }), (e: JsonRpcError) => e.code === FlotillaErrorCode.DeadlineExceeded);
     const { server } = await spansOfCall();
     assert.deepEqual(eventsOf(server), [['flotilla.call.deadline_exceeded', { 'flotilla.node_id': 'n1' }]]);

@@ -133,8 +133,8 @@ describe('CallForwarder hedging', () => {
     assert.equal(text(await forward([slow, fast], { readOnly: true, policy: { hedgeReadOnly: true }, observer })), 'fast');
     assert.ok(Date.now() - started >= 30);
     assert.equal(slow.calls[0]!.signal.aborted, true, 'the losing copy is cancelled');
-    await new Promise((r) => setImmediate(r));
-    assert.deepEqual(observer.events, ['hedge fast', 'attempt fast ok', 'attempt slow cancelled']);
+    assert.deepEqual(observer.events, ['hedge fast', 'attempt fast ok', 'attempt slow cancelled'], 'the losing copy is recorded before the call ends');
+    assert.deepEqual(observer.last?.record?.attempts, [{ nodeId: 'fast', result: 'ok' }, { nodeId: 'slow', result: 'cancelled' }]);
   });
 
   it('keeps the first copy when it answers before its p95', async () => {

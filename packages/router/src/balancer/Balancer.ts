@@ -32,10 +32,11 @@ export interface PlacementRequest {
 export interface Placement<R extends ReplicaView> {
   readonly replica: R;
   /**
-   * Why this replica, in a few words with the numbers compared (e.g. `expected 120 ms vs 340 ms on n2`):
-   * the dispatch span's `flotilla.balancer.reason`, so an SRE can see why a call went where it went.
+   * Why this replica, in a few words with the numbers compared (e.g. `expected 120.0 ms vs 340.5 ms on n2`):
+   * the dispatch span's `flotilla.balancer.reason`, so an SRE can see why a call went where it went. A
+   * function, formatted only when a span records it: picks are on every call's path.
    */
-  readonly reason: string;
+  readonly reason: () => string;
 }
 
 /**

@@ -15,7 +15,8 @@ export class LeastOutstandingBalancer implements Balancer {
     const tied = candidates.filter((c) => c.outstanding === least);
     this.turn = (this.turn + 1) % 1_000_000_007;
     const replica = tied[this.turn % tied.length]!;
-    const reason = tied.length === candidates.length && tied.length > 1 ? `all ${tied.length} have ${least} outstanding: in turn` : `fewest outstanding (${least})${tied.length > 1 ? `, in turn among ${tied.length}` : ''}`;
+    const reason = (): string =>
+      tied.length === candidates.length && tied.length > 1 ? `all ${tied.length} have ${least} outstanding: in turn` : `fewest outstanding (${least})${tied.length > 1 ? `, in turn among ${tied.length}` : ''}`;
     return { replica, reason };
   }
 }

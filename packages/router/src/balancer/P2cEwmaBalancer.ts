@@ -39,7 +39,7 @@ export class P2cEwmaBalancer implements Balancer {
     const [a, b] = sampled;
     const [ca, cb] = [costOf(a, now), costOf(b, now)];
     const [replica, cost, other, otherCost] = cb < ca ? [b, cb, a, ca] : [a, ca, b, cb];
-    return { replica, reason: `cost ${formatCost(cost)} vs ${formatCost(otherCost)} on ${other.nodeId}` };
+    return { replica, reason: () => `cost ${formatCost(cost)} vs ${formatCost(otherCost)} on ${other.nodeId}` };
   }
 }
 

@@ -69,11 +69,11 @@ export class ProgressAwareBalancer implements Balancer {
     const eb = expectedCompletion(sb, b.capacity, request.tool, serviceB).ms;
     const compared = (x: number, y: number, other: R): string => `expected ${x.toFixed(1)} ms vs ${y.toFixed(1)} ms on ${other.nodeId}`;
     if (Math.abs(ea - eb) > Math.max(TIE_FLOOR_MS, TIE_TOLERANCE * Math.min(ea, eb))) {
-      return ea < eb ? { replica: a, reason: compared(ea, eb, b) } : { replica: b, reason: compared(eb, ea, a) };
+      return ea < eb ? { replica: a, reason: () => compared(ea, eb, b) } : { replica: b, reason: () => compared(eb, ea, a) };
     }
     // A tie (typically: equally fast nodes, both idle): fewer outstanding, else the first sampled (random).
-    if (b.outstanding < a.outstanding) return { replica: b, reason: `tie (${compared(eb, ea, a)}): fewer outstanding` };
-    return { replica: a, reason: `tie (${compared(ea, eb, b)}): ${a.outstanding < b.outstanding ? 'fewer outstanding' : 'random'}` };
+    if (b.outstanding < a.outstanding) return { replica: b, reason: () => `tie (${compared(eb, ea, a)}): fewer outstanding` };
+    return { replica: a, reason: () => `tie (${compared(ea, eb, b)}): ${a.outstanding < b.outstanding ? 'fewer outstanding' : 'random'}` };
   }
 }
 

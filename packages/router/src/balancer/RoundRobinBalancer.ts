@@ -10,6 +10,7 @@ export class RoundRobinBalancer implements Balancer {
     const position = this.positions.get(request.key) ?? 0;
     // Wrap well before overflow; the modulo keeps the sequence fair when the candidate count changes.
     this.positions.set(request.key, (position + 1) % 1_000_000_007);
-    return { replica: candidates[position % candidates.length]!, reason: `turn ${(position % candidates.length) + 1} of ${candidates.length}` };
+    const turn = position % candidates.length;
+    return { replica: candidates[turn]!, reason: () => `turn ${turn + 1} of ${candidates.length}` };
   }
 }

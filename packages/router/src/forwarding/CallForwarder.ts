@@ -76,8 +76,8 @@ interface Attempt<T> {
   readonly hedge: boolean;
   /** 1-based position among the call's attempts. */
   readonly number: number;
-  /** Cancels this attempt alone (the loser of a hedge). */
-  readonly controller: AbortController;
+  /** Cancels this attempt alone (the loser of a hedge, or a copy still running when the call ends), recording it as cancelled. */
+  readonly abandon: (why: string) => void;
   /** Settles once, never rejects. */
   readonly settled: Promise<Settled<T>>;
 }
@@ -90,8 +90,8 @@ interface PreviousAttempt {
 
 type Settled<T> = { readonly attempt: Attempt<T>; readonly ok: true; readonly result: T } | { readonly attempt: Attempt<T>; readonly ok: false; readonly error: unknown };
 
-/** Cancels the copy that lost a hedge race. */
-const LOST_HEDGE = (): CallCancelledError => new CallCancelledError('another replica answered first');
+/** Why a copy this call cancelled itself ended (the loser of a hedge race, typically). */
+const CANCELLED_BY_THE_CALL = (): CallCancelledError => new CallCancelledError('cancelled: the call no longer needs this copy');
 
 /**
  * Places calls on replicas: the balancer picks among usable replicas (node and per-tool breakers closed,
@@ -171,6 +171,7 @@ export class CallForwarder {
         if (why === undefined) candidates.push(endpoint!);
         else excluded.push({ nodeId: id, why });
       }
+      callTrace.skipped(excluded);
       const placement = this.balancer.pick(candidates, { key: req.target, ...(tool !== undefined ? { tool } : {}) });
       if (!placement) return undefined;
       if (previous) {
@@ -178,7 +179,7 @@ export class CallForwarder {
         const kind = previous.failure.kind === 'refused' ? 'retry' : 'failover';
         const reason = previous.failure.category;
         callTrace.anotherAttempt(kind, { nodeId: previous.failure.nodeId, attempt: previous.number, reason, message: previous.failure.reason });
-        if (isToolCall) this.observer?.[kind](req.target, reason);
+        if (isToolCall) this.observer?.[kind]?.(req.target, reason);
       }
       const endpoint = placement.replica;
       tried.add(endpoint.nodeId);
@@ -195,16 +196,25 @@ export class CallForwarder {
       const request = this.upstreamRequest(req.request, clientMeta, callId, dispatch.context);
       const controller = new AbortController();
       const signal = AbortSignal.any([req.client.signal, controller.signal]);
+      let recorded = false;
+      /** Ends the attempt's span and records how it ended, once. */
       const settle = (r: AttemptResult, err?: unknown): void => {
+        if (recorded) return;
+        recorded = true;
         dispatch.end(r, err);
         ended.push({ nodeId: endpoint.nodeId, result: r });
-        if (isToolCall) this.observer?.attempt(req.target, endpoint.nodeId, r);
+        if (isToolCall) this.observer?.attempt?.(req.target, endpoint.nodeId, r);
       };
       const attempt: Attempt<SchemaOutput<S>> = {
         endpoint,
         hedge,
         number: tried.size,
-        controller,
+        abandon: (why) => {
+          // Recorded now, while the call is still open; the copy's own unwinding may come after its answer.
+          const reason = new CallCancelledError(why);
+          settle('cancelled', reason);
+          controller.abort(reason);
+        },
         settled: endpoint
           .call(req.server, request, req.resultSchema, {
             callId,
@@ -221,7 +231,7 @@ export class CallForwarder {
             },
             (error: unknown): Settled<SchemaOutput<S>> => {
               // A copy cancelled because the other one won is a cancellation, whatever the SDK threw.
-              const err = controller.signal.aborted && !req.client.signal.aborted ? LOST_HEDGE() : error;
+              const err = controller.signal.aborted && !req.client.signal.aborted ? CANCELLED_BY_THE_CALL() : error;
               settle(attemptResultOf(err), err);
               return { attempt, ok: false, error: err };
             },
@@ -233,8 +243,8 @@ export class CallForwarder {
     // The call's span is active while it runs, so every log line written for it carries its trace ids.
     const place = async (): Promise<SchemaOutput<S>> => {
       const running = new Set<Attempt<SchemaOutput<S>>>();
-      const cancelOthers = (): void => {
-        for (const a of running) a.controller.abort(LOST_HEDGE());
+      const cancelOthers = (why: string): void => {
+        for (const a of running) a.abandon(why);
         running.clear();
       };
       let previous: PreviousAttempt | undefined;
@@ -258,8 +268,9 @@ export class CallForwarder {
           let hedge: Attempt<SchemaOutput<S>> | undefined;
           try {
             hedge = startAttempt(true, undefined);
-          } catch {
-            hedge = undefined; // the deadline passed: the first copy's own deadline ends it
+          } catch (err) {
+            // The deadline passed: the first copy's own deadline ends it.
+            if (!(err instanceof JsonRpcError && err.code === FlotillaErrorCode.DeadlineExceeded)) throw err;
           }
           if (hedge) {
             this.logger.debug({ callId, target: req.target, first: primary!.endpoint.nodeId, second: hedge.endpoint.nodeId, afterMs: hedgeAfterMs }, 'hedging a read-only call');
@@ -272,7 +283,7 @@ export class CallForwarder {
         running.delete(next.attempt);
         const nodeId = next.attempt.endpoint.nodeId;
         if (next.ok) {
-          cancelOthers();
+          cancelOthers('another replica answered first');
           outcome = isToolError(next.result) ? 'tool_error' : 'ok';
           answeredBy = nodeId;
           if (outcome === 'tool_error') errorText = toolErrorText(next.result);
@@ -281,20 +292,21 @@ export class CallForwarder {
         const err = next.error;
         if (err instanceof CallCancelledError) {
           if (req.client.signal.aborted) {
-            cancelOthers();
+            cancelOthers('cancelled by the client');
             throw err;
           }
           continue; // a copy this call cancelled itself
         }
         if (!(err instanceof UpstreamFailure)) {
-          cancelOthers();
+          cancelOthers('the call ended on another replica');
           if (err instanceof JsonRpcError) answeredBy = nodeId; // the server's own error answer
           throw err;
         }
         failures.push({ nodeId: err.nodeId, reason: err.reason });
+        callTrace.attemptFailed({ nodeId: err.nodeId, attempt: next.attempt.number, reason: err.category, message: err.reason });
         firstFailureAt ??= Date.now();
         if (deadline !== undefined && Date.now() >= deadline) {
-          cancelOthers();
+          cancelOthers('the deadline passed');
           throw deadlineExceeded(req.target, err.nodeId);
         }
         const retry = err.kind === 'refused' || req.retryAfterAcceptance;
@@ -303,7 +315,7 @@ export class CallForwarder {
           retry ? 'call failed on a node; trying another replica' : 'call failed on a node after it was accepted',
         );
         if (!retry) {
-          cancelOthers();
+          cancelOthers('the call ended on another replica');
           throw nodeFailed(req.target, err.nodeId, err.reason, failures);
         }
         previous = { failure: err, number: next.attempt.number };

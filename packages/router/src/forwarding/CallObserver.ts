@@ -32,11 +32,12 @@ export interface CallRecord {
  * stay a bounded label set.
  */
 export interface CallObserver {
-  attempt(tool: string, nodeId: string, result: AttemptResult): void;
+  /** An attempt on a node ended. Optional, as are `retry` and `failover`. */
+  attempt?(tool: string, nodeId: string, result: AttemptResult): void;
   /** Another attempt after one the node never started. */
-  retry(tool: string, reason: AttemptResult): void;
+  retry?(tool: string, reason: AttemptResult): void;
   /** Another attempt after a node accepted the call and then failed. */
-  failover(tool: string, reason: AttemptResult): void;
+  failover?(tool: string, reason: AttemptResult): void;
   /**
    * The client got its answer. `record` is given for calls the forwarder placed; calls refused before that
    * (unknown tool, invalid arguments) have none.

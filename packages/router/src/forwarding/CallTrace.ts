@@ -28,8 +28,8 @@ export interface DispatchDetails {
   /** Where the node's MCP endpoint is (`server.address`, `server.port`), when known. */
   readonly address?: { readonly host: string; readonly port: number };
   readonly strategy: string;
-  /** The balancer's reason for this node. */
-  readonly reason: string;
+  /** The balancer's reason for this node (formatted only when the span records). */
+  readonly reason: () => string;
   /** Replicas left out before the balancer chose, with why (breaker open, draining, …). */
   readonly excluded: ReadonlyArray<{ readonly nodeId: string; readonly why: Unavailability }>;
   readonly hedge: boolean;
@@ -71,7 +71,8 @@ export class DispatchTrace {
  * The spans of one forwarded call (docs/observability.md): the router's server span, continuing the
  * client's trace, with one dispatch span per attempt below it, and the events that say what happened on
  * the way: retries, failovers, hedges, breaker rejections, cancellation and a passed deadline. Without an
- * OpenTelemetry SDK every span is a no-op and this costs next to nothing.
+ * OpenTelemetry SDK every span is a no-op, and attributes that take work to build are built only for
+ * spans that record.
  */
 export class CallTrace {
   private readonly span: Span;
@@ -83,7 +84,7 @@ export class CallTrace {
   private readonly breakerRejectionsSeen = new Set<string>();
 
   constructor(private readonly call: TracedCall, tool: string | undefined) {
-    this.parent = extractTraceMeta({ ...call.clientMeta });
+    this.parent = extractTraceMeta(call.clientMeta);
     const isToolCall = call.method === 'tools/call';
     this.span = tracer.startSpan(
       `${call.method} ${call.target}`,
@@ -106,33 +107,44 @@ export class CallTrace {
     this.traceId = isSpanContextValid(own) ? own.traceId : traceIdOfMeta(call.clientMeta);
   }
 
-  /** Opens the dispatch span of an attempt. */
-  dispatch(d: DispatchDetails): DispatchTrace {
-    this.span.setAttribute('flotilla.node_id', d.nodeId);
-    const attributes: Attributes = {
-      'flotilla.node_id': d.nodeId,
-      'flotilla.attempt': d.attempt,
-      'flotilla.call_id': this.call.callId,
-      'mcp.server': this.call.server,
-      'flotilla.balancer.strategy': d.strategy,
-      'flotilla.balancer.reason': d.reason,
-      ...(d.address ? { 'server.address': d.address.host, 'server.port': d.address.port } : {}),
-      ...(d.excluded.length ? { 'flotilla.balancer.excluded': d.excluded.map((e) => `${e.nodeId}: ${e.why}`).join(', ') } : {}),
-      ...(d.hedge ? { 'flotilla.hedge': true } : {}),
-    };
-    for (const e of d.excluded) {
+  /** Replicas left out before choosing a node (whether or not one is left to choose): breakers that kept the call off a node are events. */
+  skipped(excluded: DispatchDetails['excluded']): void {
+    if (!this.span.isRecording()) return;
+    for (const e of excluded) {
       if (e.why === 'breaker_open' || e.why === 'tool_breaker_open') this.breakerRejected(e.nodeId, e.why === 'tool_breaker_open' ? 'tool' : 'node');
     }
-    const span = tracer.startSpan(`dispatch ${this.call.target}`, { kind: SpanKind.CLIENT, attributes }, this.context);
+  }
+
+  /** Opens the dispatch span of an attempt. */
+  dispatch(d: DispatchDetails): DispatchTrace {
+    const span = tracer.startSpan(`dispatch ${this.call.target}`, { kind: SpanKind.CLIENT }, this.context);
+    if (span.isRecording()) {
+      const attributes: Attributes = {
+        'flotilla.node_id': d.nodeId,
+        'flotilla.attempt': d.attempt,
+        'flotilla.call_id': this.call.callId,
+        'mcp.server': this.call.server,
+        'flotilla.balancer.strategy': d.strategy,
+        'flotilla.balancer.reason': d.reason(),
+        ...(d.address ? { 'server.address': d.address.host, 'server.port': d.address.port } : {}),
+        ...(d.excluded.length ? { 'flotilla.balancer.excluded': d.excluded.map((e) => `${e.nodeId}: ${e.why}`).join(', ') } : {}),
+        ...(d.hedge ? { 'flotilla.hedge': true } : {}),
+      };
+      span.setAttributes(attributes);
+    }
     return new DispatchTrace(span, trace.setSpan(this.parent, span));
+  }
+
+  /** An attempt failed on its node; a breaker's refusal is an event (whether or not another attempt follows). */
+  attemptFailed(failed: FailedAttemptDetails): void {
+    if (failed.reason === 'breaker_open') this.breakerRejected(failed.nodeId, undefined, failed.attempt, failed.message);
   }
 
   /**
    * Another attempt follows a failed one: `flotilla.retry` when the node never started the call,
-   * `flotilla.failover` when it had; a breaker's refusal also adds `flotilla.breaker.rejected`.
+   * `flotilla.failover` when it had.
    */
   anotherAttempt(kind: 'retry' | 'failover', failed: FailedAttemptDetails): void {
-    if (failed.reason === 'breaker_open') this.breakerRejected(failed.nodeId, undefined, failed.attempt, failed.message);
     this.span.addEvent(`flotilla.${kind}`, {
       'flotilla.reason': failed.reason,
       'flotilla.node_id': failed.nodeId,
@@ -156,7 +168,7 @@ export class CallTrace {
     this.span.addEvent('flotilla.call.deadline_exceeded', nodeId ? { 'flotilla.node_id': nodeId } : {});
   }
 
-  /** Ends the server span with the outcome the client got. */
+  /** Ends the server span with the outcome the client got; `answeredBy` is the node whose answer it was, if any. */
   end(outcome: CallOutcome, answeredBy: string | undefined, attempts: number, err?: unknown): void {
     if (answeredBy !== undefined) this.span.setAttribute('flotilla.node_id', answeredBy);
     this.span.setAttributes({ 'flotilla.outcome': outcome, 'flotilla.attempts': attempts });

@@ -15,12 +15,6 @@ export class CallActivityRecorder implements CallObserver {
     private readonly now: () => number = Date.now,
   ) {}
 
-  attempt(): void {}
-
-  retry(): void {}
-
-  failover(): void {}
-
   finished(tool: string, nodeId: string | undefined, outcome: CallOutcome, seconds: number, record?: CallRecord): void {
     this.rates.record(tool, outcome, seconds);
     if (outcome === 'ok') return;

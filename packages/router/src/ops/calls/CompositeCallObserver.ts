@@ -3,8 +3,7 @@ import type { BreakerState } from '../../endpoint/NodeGuard.js';
 import type { AttemptResult, CallObserver, CallOutcome, CallRecord } from '../../forwarding/CallObserver.js';
 
 /**
- * Hands every call event to several observers (metrics, the dashboard's recorder, span events), in
- * order. Observers run inside the call path, so one that throws is logged and skipped: watching a call
+ * Hands every call event to several observers (metrics, the dashboard's recorder), in order. Observers run inside the call path, so one that throws is logged and skipped: watching a call
  * must never fail it.
  */
 export class CompositeCallObserver implements CallObserver {
@@ -15,15 +14,15 @@ export class CompositeCallObserver implements CallObserver {
   }
 
   attempt(tool: string, nodeId: string, result: AttemptResult): void {
-    this.each('attempt', (o) => o.attempt(tool, nodeId, result));
+    this.each('attempt', (o) => o.attempt?.(tool, nodeId, result));
   }
 
   retry(tool: string, reason: AttemptResult): void {
-    this.each('retry', (o) => o.retry(tool, reason));
+    this.each('retry', (o) => o.retry?.(tool, reason));
   }
 
   failover(tool: string, reason: AttemptResult): void {
-    this.each('failover', (o) => o.failover(tool, reason));
+    this.each('failover', (o) => o.failover?.(tool, reason));
   }
 
   finished(tool: string, nodeId: string | undefined, outcome: CallOutcome, seconds: number, record?: CallRecord): void {
