@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { RouterMetrics, type BreakerState, type RouterMetricsSources } from '../src/index.js';
+import { NodeSeriesRetention } from '../src/metrics/NodeSeriesRetention.js';
 
 /** One node as the metrics' sources give it; the test changes `toolBreakers` to play the node's guard. */
 interface FakeNode {
@@ -8,7 +9,7 @@ interface FakeNode {
   toolBreakers?: Record<string, BreakerState>;
 }
 
-function metricsOver(nodes: FakeNode[]): RouterMetrics {
+function metricsOver(nodes: FakeNode[], nodeSeries?: NodeSeriesRetention): RouterMetrics {
   const sources: RouterMetricsSources = {
     nodes: () =>
       nodes.map((n) => ({
@@ -25,7 +26,7 @@ function metricsOver(nodes: FakeNode[]): RouterMetrics {
     natsConnected: () => true,
     lastLoadReportAt: () => undefined,
   };
-  return new RouterMetrics(sources);
+  return new RouterMetrics(sources, nodeSeries);
 }
 
 /** Every sample of a metric as `label=value,...` → value, read from the prom-client registry. */
@@ -121,5 +122,44 @@ describe('RouterMetrics: per-tool breakers', () => {
     const text = (await metrics.exposition()).body;
     assert.match(text, /^# TYPE flotilla_router_tool_breaker_state gauge$/m);
     assert.match(text, /^flotilla_router_tool_breaker_state\{node="a",server="failing",tool="crash"\} 1$/m);
+  });
+});
+
+describe('RouterMetrics: series of nodes that left', () => {
+  it('keep the counters of a node that left for the retention, then drop them; other nodes keep theirs', async () => {
+    const nodes: FakeNode[] = [{ nodeId: 'a' }, { nodeId: 'b' }];
+    let now = 1_000_000;
+    const metrics = metricsOver(nodes, new NodeSeriesRetention(60_000, () => now));
+    for (const nodeId of ['a', 'b']) {
+      metrics.attempt('echo_echo', nodeId, 'ok');
+      metrics.finished('echo_echo', nodeId, 'ok', 0.01);
+      metrics.breakerTransition(nodeId, 'open');
+      metrics.toolBreakerTransition(nodeId, 'echo/echo', 'open');
+    }
+    metrics.finished('echo_echo', undefined, 'no_replica', 0.01);
+    const nodesIn = async (name: string): Promise<string[]> =>
+      [...new Set(Object.keys(await samples(metrics, name)).map((k) => /node=([^,]+)/.exec(k)?.[1] ?? '?'))].sort();
+    const counters = ['flotilla_router_attempts_total', 'flotilla_router_calls_total', 'flotilla_router_breaker_transitions_total', 'flotilla_router_tool_breaker_transitions_total'];
+
+    nodes.splice(0, 1); // a leaves
+    await metrics.exposition();
+    now += 59_000;
+    await metrics.exposition();
+    assert.deepEqual(await nodesIn('flotilla_router_attempts_total'), ['a', 'b'], 'kept during the retention');
+    now += 2_000;
+    await metrics.exposition();
+    assert.deepEqual(await nodesIn('flotilla_router_attempts_total'), ['b']);
+    assert.deepEqual(await nodesIn('flotilla_router_calls_total'), ['b', 'none'], 'calls no node answered are kept');
+    for (const name of counters.slice(2)) assert.deepEqual(await nodesIn(name), ['b'], name);
+
+    // A node that comes back before its retention ran out keeps its series.
+    metrics.attempt('echo_echo', 'a', 'ok');
+    nodes.push({ nodeId: 'c' });
+    await metrics.exposition();
+    nodes.push({ nodeId: 'a' });
+    now += 120_000;
+    await metrics.exposition();
+    assert.deepEqual(await nodesIn('flotilla_router_attempts_total'), ['a', 'b']);
+    assert.equal((await samples(metrics, 'flotilla_router_attempts_total'))['tool=echo_echo,node=a,result=ok'], 1, 'counting from 0 again after the drop');
   });
 });

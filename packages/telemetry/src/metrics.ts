@@ -1,6 +1,6 @@
 import { Registry, collectDefaultMetrics } from 'prom-client';
 
-export { Counter, Gauge, Histogram, Registry } from 'prom-client';
+export { Counter, Gauge, Histogram, Registry, type LabelValues } from 'prom-client';
 
 /** A Prometheus registry for one process, with Node's default metrics under the given prefix. */
 export function createMetricsRegistry(prefix: string, labels: Record<string, string> = {}): Registry {

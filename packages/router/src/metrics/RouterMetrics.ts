@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, LATENCY_BUCKETS, createMetricsRegistry, type Registry } from '@flotilla/telemetry';
 import type { BreakerState } from '../endpoint/NodeGuard.js';
 import type { AttemptResult, CallObserver, CallOutcome } from '../forwarding/CallObserver.js';
+import { NodeSeriesRetention } from './NodeSeriesRetention.js';
 
 /** Every metric name of the router starts with this (process and Node.js defaults included). */
 export const ROUTER_METRICS_PREFIX = 'flotilla_router';
@@ -66,8 +67,11 @@ export class RouterMetrics implements CallObserver {
    * keeps the gauge's cardinality to the tools that actually failed somewhere.
    */
   private readonly troubledToolBreakers = new Map<string, Map<string, BreakerState>>();
+  /** Node-labelled counter series, dropped a while after their node left. */
+  private readonly nodeSeries: NodeSeriesRetention;
 
-  constructor(sources: RouterMetricsSources) {
+  constructor(private readonly sources: RouterMetricsSources, nodeSeries = new NodeSeriesRetention()) {
+    this.nodeSeries = nodeSeries;
     const p = ROUTER_METRICS_PREFIX;
     const registry = createMetricsRegistry(p);
     this.registry = registry;
@@ -166,7 +170,7 @@ export class RouterMetrics implements CallObserver {
   }
 
   attempt(tool: string, nodeId: string, result: AttemptResult): void {
-    this.attempts.inc({ tool, node: nodeId, result });
+    this.nodeSeries.inc(this.attempts, nodeId, { tool, node: nodeId, result });
   }
 
   retry(tool: string, reason: AttemptResult): void {
@@ -178,7 +182,8 @@ export class RouterMetrics implements CallObserver {
   }
 
   finished(tool: string, nodeId: string | undefined, outcome: CallOutcome, seconds: number): void {
-    this.calls.inc({ tool, node: nodeId ?? 'none', outcome });
+    if (nodeId === undefined) this.calls.inc({ tool, node: 'none', outcome });
+    else this.nodeSeries.inc(this.calls, nodeId, { tool, node: nodeId, outcome });
     this.duration.observe({ tool, outcome }, seconds);
   }
 
@@ -188,12 +193,12 @@ export class RouterMetrics implements CallObserver {
   }
 
   breakerTransition(nodeId: string, to: BreakerState): void {
-    this.breakerTransitions.inc({ node: nodeId, to: transitionLabel(to) });
+    this.nodeSeries.inc(this.breakerTransitions, nodeId, { node: nodeId, to: transitionLabel(to) });
   }
 
   /** A per-tool breaker changed state (`tool` is `<server>/<tool>`, as the node guard names it). */
   toolBreakerTransition(nodeId: string, tool: string, to: BreakerState): void {
-    this.toolBreakerTransitions.inc({ node: nodeId, ...splitToolKey(tool), to: transitionLabel(to) });
+    this.nodeSeries.inc(this.toolBreakerTransitions, nodeId, { node: nodeId, ...splitToolKey(tool), to: transitionLabel(to) });
     let tools = this.troubledToolBreakers.get(nodeId);
     if (!tools) this.troubledToolBreakers.set(nodeId, (tools = new Map()));
     tools.set(tool, to);
@@ -205,6 +210,7 @@ export class RouterMetrics implements CallObserver {
 
   /** The text exposition for `GET /metrics`. */
   async exposition(): Promise<{ contentType: string; body: string }> {
+    this.nodeSeries.prune(new Set(this.sources.nodes().map((n) => n.nodeId)));
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };
   }
 }
