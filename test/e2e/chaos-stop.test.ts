@@ -74,15 +74,16 @@ describe('SIGSTOP of an agent under load', () => {
     const pausedMs = resumedAt - stoppedAt;
     const frozen = await p3.waitFor((l) => typeof l.msg === 'string' && l.msg.startsWith('process was frozen'), 10_000);
     assert.ok(Number(frozen.frozenMs) >= pausedMs / 2, `p3 saw ${String(frozen.frozenMs)} ms frozen of a ${pausedMs} ms pause`);
-    // Back in rotation: p3 runs calls again. The bound is generous for a contended machine; it still fails
-    // if p3 never gets traffic back.
+    // Back in rotation: p3 runs calls again, within seconds (0.7–5.4 s measured; the breaker's next probe
+    // sets the pace). The bound is loose for a contended machine, but tighter than the 34 s seen before the
+    // agent took frozen time out of its statistics, so a return of that fails here.
     await mesh.waitForReplicas('slow_work', ['p1', 'p2', 'p3']);
     const before = await mesh.callDirect<SlowStatus>('p3', 'slow', 'status');
     await eventually(async () => {
       const now = await mesh.callDirect<SlowStatus>('p3', 'slow', 'status');
       const p3View = (await mesh.api<NodesView & { nodes: Array<{ load?: { tools?: unknown } }> }>('/api/v1/nodes')).nodes.find((n) => n.nodeId === 'p3');
       assert.ok(now.completed > before.completed, `p3 serves slow_work again; p3: ${JSON.stringify({ breaker: p3View?.breaker, outstanding: p3View?.outstanding, load: p3View?.load })}`);
-    }, 90_000, 200);
+    }, 30_000, 200);
     process.stderr.write(`# chaos-stop: p3 served slow_work again ${Date.now() - resumedAt} ms after SIGCONT\n`);
     const outcomes = await load.stop();
     const summary = summarizeOutcomes(outcomes);

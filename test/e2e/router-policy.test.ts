@@ -113,7 +113,7 @@ describe('flotilla router: policy flags on a mesh', () => {
     const defaultMetrics = await scrape(defaultRouter);
     const oneAttemptMetrics = await scrape(oneAttemptRouter);
     assert.ok(defaultMetrics.valueOrZero('flotilla_router_retries_total', { tool: 'echo_echo', reason: 'busy' }) >= 1, 'the default router retried busy refusals');
-    assert.equal(sum(oneAttemptMetrics, 'flotilla_router_retries_total'), 0, 'the one-attempt router never retried');
+    assert.equal(oneAttemptMetrics.sum('flotilla_router_retries_total'), 0, 'the one-attempt router never retried');
     assert.equal(oneAttemptMetrics.valueOrZero('flotilla_router_attempts_total', { tool: 'echo_echo', node: 'tiny', result: 'busy' }), refused.length);
     process.stderr.write(`# router-policy: --max-attempts 1 gave ${refused.length} of ${viaOneAttempt.length} calls the busy error; the default router retried ${defaultMetrics.valueOrZero('flotilla_router_retries_total', { tool: 'echo_echo', reason: 'busy' })}\n`);
     await tinyIsFree();
@@ -145,7 +145,7 @@ describe('flotilla router: policy flags on a mesh', () => {
       assert.ok(cancelled >= 1, `cancelled attempts on tiny: ${cancelled}`);
     }, 30_000);
     const notHedging = await scrape(defaultRouter);
-    assert.equal(sum(notHedging, 'flotilla_router_hedges_total'), 0, 'the router without --hedge-read-only never hedged');
+    assert.equal(notHedging.sum('flotilla_router_hedges_total'), 0, 'the router without --hedge-read-only never hedged');
     await tinyIsFree();
   });
 });
@@ -209,9 +209,4 @@ async function scrape(routerUrl: string): Promise<Exposition> {
   const res = await fetch(routerUrl.replace(/\/mcp$/, '/metrics'));
   assert.equal(res.status, 200);
   return parseExposition(await res.text());
-}
-
-/** Sum of every sample of a counter (0 when it has none). */
-function sum(metrics: Exposition, name: string): number {
-  return metrics.samples(name).reduce((total, s) => total + s.value, 0);
 }
