@@ -304,10 +304,14 @@ describe('start-up errors', () => {
   });
 
   test('a node id already held by a live agent fails the start', async () => {
+    // Listening before the first agent starts: its own `joined` may come just after it says ready.
+    const events = new CollectedSubject(nc, subj.events, NodeEventSchema);
+    await nc.flush(); // the subscription is on the server before the agent can publish
     const { agent } = await startTestAgent({ natsUrl: nats.url, servers: [{ name: 'echo', module: '@flotilla/examples/echo' }] });
     try {
-      const events = new CollectedSubject(nc, subj.events, NodeEventSchema);
       const original = await view.waitForNode(agent.nodeId);
+      await events.waitFor((e) => e.nodeId === agent.nodeId && e.type === 'joined');
+      const heardBefore = events.values.length;
       await assert.rejects(
         startAgent({ nodeId: agent.nodeId, natsUrl: nats.url, servers: [{ name: 'echo', module: '@flotilla/examples/echo' }], logger: quiet }),
         /already registered by another live agent/,
@@ -317,11 +321,11 @@ describe('start-up errors', () => {
       const marker = { v: PROTOCOL_VERSION, type: 'joined' as const, nodeId: 'marker', at: Date.now() };
       nc.publish(subj.events, encodeJson(marker));
       await events.waitFor((e) => e.nodeId === 'marker');
-      assert.deepEqual(events.values.filter((e) => e.nodeId === agent.nodeId), []);
+      assert.deepEqual(events.values.slice(heardBefore).filter((e) => e.nodeId === agent.nodeId), []);
       assert.equal(view.node(agent.nodeId)?.record.instanceId, original.record.instanceId);
       assert.equal(view.hasVanished(agent.nodeId), false);
-      events.stop();
     } finally {
+      events.stop();
       await agent.stop();
     }
   });
