@@ -18,6 +18,7 @@ let routerUrl: string;
 let c: TestClient;
 
 const sessionHeaders = (): Record<string, string> => ({ 'mcp-session-id': c.transport.sessionId!, 'mcp-protocol-version': '2025-06-18' });
+const textOf = (r: Record<string, unknown>): string => ((r["content"] as Array<{ type: string; text?: string }> | undefined) ?? []).map((c) => c.text ?? '').join(' ');
 const errorOf = (json: unknown): { code: number; message: string } => (json as { error: { code: number; message: string } }).error;
 const text = (r: unknown): string => CallToolResultSchema.parse(r).content.map((x) => (x.type === 'text' ? x.text : '')).join('');
 
@@ -59,15 +60,14 @@ describe('router front, bad input', () => {
     await assert.rejects(c.client.callTool({ name: 'nope_nothing', arguments: {} }), (e: McpError) => e.code === ErrorCode.InvalidParams && /Unknown tool: nope_nothing/.test(e.message));
   });
 
-  it('invalid arguments: invalid params saying what was wrong', async () => {
-    await assert.rejects(
-      c.client.callTool({ name: 'echo_echo', arguments: { text: 42 } }),
-      (e: McpError) => e.code === ErrorCode.InvalidParams && /Invalid arguments for tool echo_echo/.test(e.message) && /\/text must be string/.test(e.message),
-    );
-    await assert.rejects(
-      c.client.callTool({ name: 'slow_work', arguments: { steps: 0 } }),
-      (e: McpError) => e.code === ErrorCode.InvalidParams && /\/steps must be >= 1/.test(e.message),
-    );
+  it('invalid arguments: a tool error result saying what was wrong (spec 2025-11-25, SEP-1303)', async () => {
+    const wrongType = await c.client.callTool({ name: 'echo_echo', arguments: { text: 42 } });
+    assert.equal(wrongType.isError, true);
+    assert.match(textOf(wrongType), /Invalid arguments for tool echo_echo/);
+    assert.match(textOf(wrongType), /\/text must be string/);
+    const outOfRange = await c.client.callTool({ name: 'slow_work', arguments: { steps: 0 } });
+    assert.equal(outOfRange.isError, true);
+    assert.match(textOf(outOfRange), /\/steps must be >= 1/);
   });
 
   it('oversized body: 413 with a JSON-RPC error body', async () => {

@@ -50,6 +50,18 @@ export interface RouterOptions {
   callTimeoutMs?: number;
   /** A client session with no HTTP activity for this long is closed, ms (default 30 min). */
   sessionIdleTimeoutMs?: number;
+  /** Most client sessions at once; `initialize` past it gets HTTP 503 (default 10,000). */
+  maxClientSessions?: number;
+  /**
+   * Most upstream sessions (one per client session × node × server it used) the router holds; past it the
+   * least recently used idle one is closed, and when none is idle the call is refused (default 50,000).
+   */
+  maxUpstreamSessions?: number;
+  /**
+   * An upstream session no request used for this long is closed, unless its client keeps state there (a
+   * subscription, a task, a sticky binding), ms (default 10 min). The client's next call there opens a new one.
+   */
+  upstreamIdleTimeoutMs?: number;
   logger?: Logger;
 }
 
@@ -81,6 +93,9 @@ const RouterOptionsSchema = z.object({
   heartbeatIntervalMs: z.number().int().positive().default(DEFAULT_REGISTRY_TIMINGS.heartbeatIntervalMs),
   callTimeoutMs: z.number().int().positive().default(10 * 60_000),
   sessionIdleTimeoutMs: z.number().int().positive().default(30 * 60_000),
+  maxClientSessions: z.number().int().positive().default(10_000),
+  maxUpstreamSessions: z.number().int().positive().default(50_000),
+  upstreamIdleTimeoutMs: z.number().int().positive().default(10 * 60_000),
 });
 
 /** Router options with every default applied. */

@@ -8,10 +8,10 @@ import { Catalog } from './catalog/Catalog.js';
 import type { CatalogChange } from './catalog/CatalogEntries.js';
 import { MeshDiscovery } from './discovery/MeshDiscovery.js';
 import { NodeLoadView } from './discovery/NodeLoadView.js';
-import { CallDirectory } from './forwarding/CallDirectory.js';
+import { ProfileListings } from './catalog/ProfileListings.js';
+import { RouterPeer } from './endpoint/RouterPeer.js';
 import { CallForwarder } from './forwarding/CallForwarder.js';
-import { ResourceSubscriptions } from './forwarding/ResourceSubscriptions.js';
-import { ServerToClientRelay } from './forwarding/ServerToClientRelay.js';
+import { UpstreamSessionPool } from './upstream/UpstreamSessionPool.js';
 import { FrontHttpServer } from './front/FrontHttpServer.js';
 import { HostOriginPolicy } from './front/HostOriginPolicy.js';
 import { McpEndpoint } from './front/McpEndpoint.js';
@@ -49,14 +49,19 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     prefix: opts.prefix,
     timings: { staleAfterMs: opts.staleAfterMs, heartbeatIntervalMs: opts.heartbeatIntervalMs },
   });
-  const dispatcher = new Agent({
-    connections: 256,
-    connectTimeout: 5000,
-    // Call streams stay quiet while a tool works; liveness comes from the watchdog, not from body timeouts.
-    bodyTimeout: 0,
-    headersTimeout: 60_000,
-    keepAliveTimeout: 4000,
-  });
+  const dispatchers = {
+    calls: new Agent({
+      connections: 256,
+      connectTimeout: 5000,
+      // Call streams stay quiet while a tool works; liveness comes from the watchdog, not from body timeouts.
+      bodyTimeout: 0,
+      headersTimeout: 60_000,
+      keepAliveTimeout: 4000,
+    }),
+    // One standalone stream per upstream session stays open for the session's life: they get their own
+    // connections, so they never take the calls' pool.
+    streams: new Agent({ connectTimeout: 5000, bodyTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 4000 }),
+  };
 
   let natsConnected = true;
   void (async () => {
@@ -70,16 +75,24 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
   const catalog = new Catalog();
   const loadView = new NodeLoadView(nc, names, logger);
   loadView.start();
-  const calls = new CallDirectory();
-  let subscriptions: ResourceSubscriptions | undefined;
-  const relay = new ServerToClientRelay(calls, opts.callTimeoutMs, logger, (uri, origin) => subscriptions?.notifyUpdated(uri, origin));
   let metrics: RouterMetrics | undefined;
+  const pool = new UpstreamSessionPool({
+    dispatchers,
+    limits: { maxSessions: opts.maxUpstreamSessions, idleTimeoutMs: opts.upstreamIdleTimeoutMs },
+    logger,
+    observer: {
+      opened: (nodeId, server, ms) => metrics?.opened(nodeId, server, ms),
+      closed: (reason) => metrics?.closed(reason),
+      refused: () => metrics?.refused(),
+    },
+  });
   const discovery = new MeshDiscovery(
     registry,
     {
       catalog,
-      dispatcher,
-      relay,
+      dispatchers,
+      pool,
+      routerPeer: new RouterPeer(logger),
       logger,
       onBreakerChange: (nodeId, to) => metrics?.breakerTransition(nodeId, to),
       ...(opts.perNodeConcurrency ? { perNodeConcurrency: opts.perNodeConcurrency } : {}),
@@ -87,12 +100,13 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     loadView,
     logger,
   );
-  const sessions = new SessionTable(opts.sessionIdleTimeoutMs, logger);
+  const sessions = new SessionTable(opts.sessionIdleTimeoutMs, logger, () => metrics?.clientSessionExpired());
   metrics = new RouterMetrics({
     nodes: () => discovery.listEndpoints(),
     catalogTools: () => catalog.listTools().length,
     catalogNodes: () => new Set(catalog.listServers().flatMap((s) => s.replicas)).size,
     clientSessions: () => sessions.size,
+    upstreamSessions: () => pool.size,
     registryUp: () => discovery.registryStatus().reachable,
     natsConnected: natsUp,
     lastLoadReportAt: (nodeId) => loadView.snapshot(nodeId)?.loadReceivedAt,
@@ -101,9 +115,9 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
   const failures = new RecentFailures();
   const observer = new CompositeCallObserver([metrics, new CallActivityRecorder(rates, failures)], logger);
   const forwarding = { maxAttempts: opts.maxAttempts, retryWindowMs: opts.retryWindowMs, hedgeReadOnly: opts.hedgeReadOnly };
-  const forwarder = new CallForwarder(discovery, createBalancer(opts.strategy), calls, opts.callTimeoutMs, logger, observer, forwarding);
+  const forwarder = new CallForwarder({ directory: discovery, balancer: createBalancer(opts.strategy), callTimeoutMs: opts.callTimeoutMs, logger, observer, policy: forwarding });
   const validator = new ToolArgumentValidator(logger);
-  subscriptions = new ResourceSubscriptions(catalog, discovery, logger);
+  const profiles = new ProfileListings({ catalog, source: (nodeId) => discovery.endpoint(nodeId), logger });
 
   // Joins and leaves often come in bursts (a node's servers connect one by one): coalesce per tick.
   let pending: CatalogChange | undefined;
@@ -117,7 +131,6 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
           logger.info({ tools: catalog.listTools().length, servers: catalog.listServers().map((s) => s.name), change: c }, 'catalog changed');
         }
         sessions.broadcast(c);
-        subscriptions?.refresh();
       });
     } else {
       pending.tools ||= change.tools;
@@ -128,7 +141,14 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
   });
 
   let policy: HostOriginPolicy | undefined;
-  const mcp = new McpEndpoint(sessions, { catalog, forwarder, validator, subscriptions, logger, observer }, opts.maxBodyBytes, logger);
+  const mcp = new McpEndpoint({
+    sessions,
+    services: { catalog, forwarder, validator, profiles, pool, servers: discovery, logger, clientRequestTimeoutMs: opts.callTimeoutMs, observer },
+    maxBodyBytes: opts.maxBodyBytes,
+    maxSessions: opts.maxClientSessions,
+    logger,
+    onSessionRefused: () => metrics?.clientSessionRefused(),
+  });
   const readiness = new ReadinessCheck({
     discovery,
     catalog,
@@ -157,7 +177,8 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     loadView.stop();
     await registry.close();
     await nc.close();
-    await dispatcher.close();
+    await pool.stop(false);
+    await Promise.all([dispatchers.calls.close(), dispatchers.streams.close()]);
     throw err;
   }
   policy = new HostOriginPolicy({ host: opts.host, port, ...(opts.allowedHosts ? { allowedHosts: opts.allowedHosts } : {}), ...(opts.allowedOrigins ? { allowedOrigins: opts.allowedOrigins } : {}) });
@@ -174,11 +195,12 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
       dashboardStream.close();
       dashboardModel.stop();
       await discovery.stop();
+      await pool.stop(true);
       loadView.stop();
       await registry.close();
       await front.close();
       await nc.drain().catch(() => nc.close());
-      await dispatcher.close().catch(() => {});
+      await Promise.all([dispatchers.calls.close().catch(() => {}), dispatchers.streams.destroy().catch(() => {})]);
       logger.info('router stopped');
     })());
 

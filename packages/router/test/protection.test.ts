@@ -3,9 +3,9 @@ import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { FlotillaErrorCode } from '@flotilla/protocol';
 import { createLogger } from '@flotilla/telemetry';
-import { StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
-import { CallCancelledError, JsonRpcError, NodeGuard, NoResponseError, UpstreamFailure, classifyUpstreamError, isNodeFault, isToolFault, type BreakerState } from '../src/index.js';
+import { ErrorCode } from '@modelcontextprotocol/sdk/types.js';
+import { CallCancelledError, HttpStatusError, JsonRpcError, NodeGuard, NoResponseError, UpstreamFailure, classifyExchangeError, isNodeFault, isToolFault, type BreakerState } from '../src/index.js';
+import { MalformedServerMessage } from '../src/upstream/ServerMessage.js';
 
 const logger = createLogger({ name: 'test', level: 'silent' });
 
@@ -119,10 +119,7 @@ describe('NodeGuard per-tool breakers', () => {
     guard.shutdown();
   });
 
-  it('counts a hung tool (no answer or progress in time) against the tool, not the node', async () => {
-    const timeout = classifyUpstreamError(new McpError(ErrorCode.RequestTimeout, 'Request timed out'), 'n1', { cancelled: false, timeoutMs: 50 });
-    assert.equal(isToolFault(timeout), true);
-    assert.equal(isNodeFault(timeout), false);
+  it('counts a lost connection against the node, not the tool', async () => {
     const reset = new UpstreamFailure('lost', 'n1', 'connection reset', true);
     assert.equal(isNodeFault(reset), true);
     assert.equal(isToolFault(reset), false);
@@ -161,49 +158,50 @@ describe('NodeGuard.trip', () => {
   });
 });
 
-describe('classifyUpstreamError', () => {
-  const ctx = { cancelled: false, timeoutMs: 1000 };
+describe('classifyExchangeError', () => {
+  const socketError = (code: string): Error => Object.assign(new Error(`socket ${code}`), { code });
 
-  it('treats busy and draining answers as not accepted, without counting them against the node', () => {
-    const busy = classifyUpstreamError(new McpError(FlotillaErrorCode.NodeBusy, 'queue full'), 'n1', ctx);
+  it('treats an agent busy or draining answer at the HTTP level as not accepted, without counting it against the node', () => {
+    const busy = classifyExchangeError(new HttpStatusError(503, { code: FlotillaErrorCode.NodeBusy, message: 'queue full' }), 'n1');
     assert.ok(busy instanceof UpstreamFailure);
     assert.equal(busy.kind, 'refused');
     assert.equal(busy.countsAgainstNode, false);
     assert.equal(busy.code, FlotillaErrorCode.NodeBusy);
-    const draining = classifyUpstreamError(new McpError(FlotillaErrorCode.NodeDraining, 'draining'), 'n1', ctx) as UpstreamFailure;
-    assert.equal(draining.kind, 'refused');
   });
 
-  it('treats refused connections and HTTP-level rejections as not accepted', () => {
-    const refused = classifyUpstreamError(new TypeError('fetch failed', { cause: Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }) }), 'n1', ctx);
+  it('treats refused connections and HTTP-level rejections as not accepted; a 404 means the session is gone', () => {
+    const refused = classifyExchangeError(new NoResponseError(Object.assign(new Error('connect'), { cause: socketError('ECONNREFUSED') })), 'n1');
     assert.ok(refused instanceof UpstreamFailure && refused.kind === 'refused' && refused.countsAgainstNode);
-    const http = classifyUpstreamError(new StreamableHTTPError(404, 'Session not found'), 'n1', ctx);
-    assert.ok(http instanceof UpstreamFailure && http.kind === 'refused');
+    const gone = classifyExchangeError(new HttpStatusError(404, { code: -32001, message: 'Session not found' }), 'n1');
+    assert.ok(gone instanceof UpstreamFailure && gone.kind === 'refused' && gone.sessionGone && !gone.countsAgainstNode);
   });
 
-  it('treats resets and timeouts after sending as lost', () => {
-    const reset = classifyUpstreamError(new TypeError('fetch failed', { cause: Object.assign(new Error('socket'), { code: 'UND_ERR_SOCKET' }) }), 'n1', ctx);
-    assert.ok(reset instanceof UpstreamFailure && reset.kind === 'lost');
-    const timeout = classifyUpstreamError(new McpError(ErrorCode.RequestTimeout, 'Request timed out'), 'n1', ctx);
-    assert.ok(timeout instanceof UpstreamFailure && timeout.kind === 'lost' && /1000 ms/.test(timeout.reason));
+  it('keeps an HTML error page out of the reason: only the status reaches clients, and a 5xx counts against the node', () => {
+    const bad = classifyExchangeError(new HttpStatusError(502, undefined), 'n1');
+    assert.ok(bad instanceof UpstreamFailure && bad.kind === 'refused' && bad.countsAgainstNode);
+    assert.equal(bad.reason, 'HTTP 502');
   });
 
-  it('marks a connection that failed before any response (the node may still have started the call)', () => {
-    const cut = classifyUpstreamError(new NoResponseError(new TypeError('fetch failed', { cause: Object.assign(new Error('other side closed'), { code: 'UND_ERR_SOCKET' }) })), 'n1', ctx);
+  it('treats a connection that broke before any response as lost, and says so (the node may still have started the call)', () => {
+    const cut = classifyExchangeError(new NoResponseError(Object.assign(new Error('other side closed'), { cause: socketError('UND_ERR_SOCKET') })), 'n1');
     assert.ok(cut instanceof UpstreamFailure && cut.kind === 'lost' && cut.beforeResponse && /UND_ERR_SOCKET/.test(cut.reason));
-    const refused = classifyUpstreamError(new NoResponseError(new TypeError('fetch failed', { cause: Object.assign(new Error('connect'), { code: 'ECONNREFUSED' }) })), 'n1', ctx);
-    assert.ok(refused instanceof UpstreamFailure && refused.kind === 'refused');
+    const midStream = classifyExchangeError(socketError('ECONNRESET'), 'n1');
+    assert.ok(midStream instanceof UpstreamFailure && midStream.kind === 'lost' && !midStream.beforeResponse && midStream.countsAgainstNode);
   });
 
-  it('passes the server own JSON-RPC errors through without the SDK prefix', () => {
-    const err = classifyUpstreamError(new McpError(ErrorCode.InvalidParams, 'bad input', { field: 'x' }), 'n1', ctx);
+  it('answers a malformed server message with an internal error naming the node', () => {
+    const err = classifyExchangeError(new MalformedServerMessage('id: expected number'), 'n1');
     assert.ok(err instanceof JsonRpcError);
-    assert.equal(err.code, ErrorCode.InvalidParams);
-    assert.equal(err.message, 'bad input');
-    assert.deepEqual(err.data, { field: 'x' });
+    assert.equal(err.code, ErrorCode.InternalError);
+    assert.match(err.message, /node n1 sent an invalid answer/);
   });
 
-  it('reports a cancellation as such whatever the SDK threw', () => {
-    assert.ok(classifyUpstreamError(new McpError(ErrorCode.RequestTimeout, 'x'), 'n1', { ...ctx, cancelled: true }) instanceof CallCancelledError);
+  it('passes failures, server errors and cancellations through unchanged', () => {
+    const failure = new UpstreamFailure('lost', 'n1', 'x', true);
+    const rpc = new JsonRpcError(ErrorCode.InvalidParams, 'bad input', { field: 'x' });
+    const cancelled = new CallCancelledError('client');
+    assert.equal(classifyExchangeError(failure, 'n1'), failure);
+    assert.equal(classifyExchangeError(rpc, 'n1'), rpc);
+    assert.equal(classifyExchangeError(cancelled, 'n1'), cancelled);
   });
 });

@@ -175,17 +175,26 @@ describe('router (in-process nodes)', () => {
     await assert.rejects(mesh.c.client.readResource({ uri: 'nope://x' }), (e: McpError) => e.code === ErrorCode.InvalidParams && /Unknown resource: nope:\/\/x/.test(e.message));
   });
 
-  it('subscribes to a resource once upstream and tells every subscribed client when it changes', async () => {
+  it("holds each client's subscription in that client's own upstream session, so a change there reaches only that client", async () => {
     const other = await connectClient(mesh.router.url, 'other');
+    const docs = mesh.nodes[2]!.journal;
+    const subscribes = (): number => docs.started.filter((x) => x === 'subscribe docs://readme').length;
+    const unsubscribes = (): number => docs.started.filter((x) => x === 'unsubscribe docs://readme').length;
     try {
+      const before = { sub: subscribes(), unsub: unsubscribes(), mine: mesh.c.updated.length, theirs: other.updated.length };
       await mesh.c.client.subscribeResource({ uri: 'docs://readme' });
       await other.client.subscribeResource({ uri: 'docs://readme' });
-      assert.deepEqual(mesh.nodes[2]!.journal.started.filter((x) => x.startsWith('subscribe')), ['subscribe docs://readme']);
+      assert.equal(subscribes() - before.sub, 2, 'one subscription per client session, as each would make directly');
+      // The server keeps subscriptions per session: a change made in one session is told in that session.
       assert.equal(text(await mesh.c.client.callTool({ name: 'docs_touch', arguments: {} })), 'notified');
-      await until('both clients told', () => mesh.c.updated.includes('docs://readme') && other.updated.includes('docs://readme'));
+      await until('the subscribed client told', () => mesh.c.updated.length > before.mine);
+      assert.deepEqual(mesh.c.updated.slice(before.mine), ['docs://readme']);
+      assert.equal(text(await other.client.callTool({ name: 'docs_touch', arguments: {} })), 'notified');
+      await until('the other client told', () => other.updated.length > before.theirs);
+      assert.deepEqual(mesh.c.updated.slice(before.mine), ['docs://readme'], 'the first client hears nothing of the other session');
       await other.client.unsubscribeResource({ uri: 'docs://readme' });
       await mesh.c.client.unsubscribeResource({ uri: 'docs://readme' });
-      assert.deepEqual(mesh.nodes[2]!.journal.started.filter((x) => x.startsWith('unsubscribe')), ['unsubscribe docs://readme']);
+      assert.equal(unsubscribes() - before.unsub, 2);
       await assert.rejects(mesh.c.client.subscribeResource({ uri: 'nope://x' }), (e: McpError) => e.code === ErrorCode.InvalidParams);
     } finally {
       await other.close();
@@ -270,15 +279,18 @@ describe('router (in-process nodes)', () => {
       await assert.rejects(mesh.c.client.callTool({ name: 'nope_tool', arguments: {} }), (e: McpError) => e.code === ErrorCode.InvalidParams && e.message.includes('Unknown tool: nope_tool'));
     });
 
-    it('answers invalid arguments with invalid params saying what is wrong', async () => {
-      await assert.rejects(
-        mesh.c.client.callTool({ name: 'echo_say', arguments: { text: 7, bogus: true } }),
-        (e: McpError) => e.code === ErrorCode.InvalidParams && /Invalid arguments for tool echo_say/.test(e.message) && /\/text must be string/.test(e.message),
-      );
+    it('answers invalid arguments with a tool error result saying what is wrong (spec 2025-11-25, SEP-1303), and nothing runs', async () => {
+      const started = mesh.nodes.reduce((n, node) => n + node.journal.started.length, 0);
+      const bad = await mesh.c.client.callTool({ name: 'echo_say', arguments: { text: 7, bogus: true } });
+      assert.equal(bad.isError, true);
+      assert.match(text(bad), /Invalid arguments for tool echo_say/);
+      assert.match(text(bad), /\/text must be string/);
       const r = await rawPost(mesh.router.url, JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'slow_work', arguments: { steps: 'many' } } }), headers());
       assert.equal(r.status, 200);
-      assert.equal(errorOf(r.json).code, ErrorCode.InvalidParams);
-      assert.match(errorOf(r.json).message, /must have required property 'delayMs'/);
+      const result = (r.json as { result: { isError?: boolean; content: Array<{ text: string }> } }).result;
+      assert.equal(result.isError, true);
+      assert.match(result.content[0]!.text, /must have required property 'delayMs'/);
+      assert.equal(mesh.nodes.reduce((n, node) => n + node.journal.started.length, 0), started, 'no node ran anything');
     });
 
     it('answers an oversized body with 413 and a JSON-RPC error body', async () => {

@@ -22,6 +22,7 @@ function metricsOver(nodes: FakeNode[], nodeSeries?: NodeSeriesRetention): Route
     catalogTools: () => 0,
     catalogNodes: () => nodes.length,
     clientSessions: () => 0,
+    upstreamSessions: () => 0,
     registryUp: () => true,
     natsConnected: () => true,
     lastLoadReportAt: () => undefined,

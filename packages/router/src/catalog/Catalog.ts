@@ -37,6 +37,8 @@ export class Catalog {
   /** server → nodeId → listing fetched from that replica. */
   private readonly listings = new Map<string, Map<string, ServerListing>>();
   private readonly listeners = new Set<Listener>();
+  /** Bumped whenever a server's listings change: what caches of per-client views of it compare against. */
+  private readonly versions = new Map<string, number>();
   private view: MergedView = Catalog.merge(new Map());
 
   /** Records what `server` offers on `nodeId` (a new replica, or a refreshed listing). */
@@ -44,6 +46,7 @@ export class Catalog {
     let replicas = this.listings.get(server);
     if (!replicas) this.listings.set(server, (replicas = new Map()));
     replicas.set(nodeId, listing);
+    this.bump(server);
     this.rebuild();
   }
 
@@ -52,6 +55,7 @@ export class Catalog {
     const replicas = this.listings.get(server);
     if (!replicas?.delete(nodeId)) return;
     if (replicas.size === 0) this.listings.delete(server);
+    this.bump(server);
     this.rebuild();
   }
 
@@ -59,10 +63,26 @@ export class Catalog {
   removeNode(nodeId: string): void {
     let removed = false;
     for (const [server, replicas] of this.listings) {
-      if (replicas.delete(nodeId)) removed = true;
+      if (replicas.delete(nodeId)) {
+        removed = true;
+        this.bump(server);
+      }
       if (replicas.size === 0) this.listings.delete(server);
     }
     if (removed) this.rebuild();
+  }
+
+  /** A number that changes whenever what `server` offers on any replica changes. */
+  serverVersion(server: string): number {
+    return this.versions.get(server) ?? 0;
+  }
+
+  /** What `server` offers, as its replica with the smallest node id lists it (instructions come from here). */
+  serverListing(server: string): ServerListing | undefined {
+    const replicas = this.listings.get(server);
+    if (!replicas) return undefined;
+    const first = [...replicas.keys()].sort()[0];
+    return first === undefined ? undefined : replicas.get(first);
   }
 
   /** Subscribes to changes; returns the unsubscribe function. */
@@ -112,6 +132,10 @@ export class Catalog {
   /** The template entry whose template string is exactly `uriTemplate` (completion references name templates). */
   resourceTemplate(uriTemplate: string): ResourceTemplateEntry | undefined {
     return this.view.templates.find((t) => t.uriTemplate === uriTemplate);
+  }
+
+  private bump(server: string): void {
+    this.versions.set(server, this.serverVersion(server) + 1);
   }
 
   private rebuild(): void {

@@ -49,6 +49,12 @@ export class MeshDiscovery implements ReplicaDirectory {
     return this.deps.catalog;
   }
 
+  /** Whether any live replica of `server` asks for sticky affinity (its state is per client session). */
+  isSticky(server: string): boolean {
+    for (const e of this.endpoints.values()) if (e.isSticky(server)) return true;
+    return false;
+  }
+
   isReadOnlyTool(name: string): boolean {
     return this.deps.catalog.tool(name)?.definition.annotations?.readOnlyHint === true;
   }

@@ -2,26 +2,30 @@ import { performance } from 'node:perf_hooks';
 import { FlotillaErrorCode, type HostedServer } from '@flotilla/protocol';
 import type { RegisteredNode } from '@flotilla/registry';
 import type { Logger } from '@flotilla/telemetry';
-import type { AnySchema, SchemaOutput } from '@modelcontextprotocol/sdk/server/zod-compat.js';
-import type { ClientRequest } from '@modelcontextprotocol/sdk/types.js';
-import type { Dispatcher } from 'undici';
-import type { ForwardTarget, Unavailability } from './ForwardTarget.js';
+import type { CallOptions, ForwardTarget, Unavailability, UpstreamCall } from './ForwardTarget.js';
 import type { LoadSignals, ReportedCallProgress, ReportedLoad, ToolLatencyEstimate } from '../balancer/LoadSignals.js';
 import type { Catalog } from '../catalog/Catalog.js';
+import type { ServerListing } from '../catalog/ServerListing.js';
 import type { NodeLoadView } from '../discovery/NodeLoadView.js';
 import { JsonRpcError } from '../errors/JsonRpcError.js';
+import type { UpstreamDispatchers } from '../upstream/McpHttpChannel.js';
+import { CallCancelledError, UpstreamFailure } from '../upstream/UpstreamFailure.js';
+import type { UpstreamPeer } from '../upstream/UpstreamPeer.js';
+import type { UpstreamSession } from '../upstream/UpstreamSession.js';
+import type { PoolNode, UpstreamSessionPool } from '../upstream/UpstreamSessionPool.js';
 import { NodeGuard, type BreakerState } from './NodeGuard.js';
 import { NodeLatency } from './NodeLatency.js';
+import { NodeListings } from './NodeListings.js';
 import { OwnCallLedger } from './OwnCallLedger.js';
-import type { ServerMessageRelay } from './ServerMessageRelay.js';
-import { CallCancelledError, UpstreamFailure } from './UpstreamFailure.js';
-import { UpstreamSession, type UpstreamRequestOptions } from './UpstreamSession.js';
 
 /** What a {@link NodeEndpoint} needs from the router. */
 export interface NodeEndpointDeps {
   catalog: Catalog;
-  dispatcher: Dispatcher;
-  relay: ServerMessageRelay;
+  dispatchers: UpstreamDispatchers;
+  /** Where clients' own upstream sessions live. */
+  pool: UpstreamSessionPool;
+  /** The router itself, as the peer of its listing sessions. */
+  routerPeer: UpstreamPeer;
   logger: Logger;
   /** Fixed per-node concurrency; when absent, derived from the node's announced capacity. */
   perNodeConcurrency?: number;
@@ -37,15 +41,11 @@ export interface NodeEndpointDeps {
 export const LOAD_REPORT_FRESH_MS = 3000;
 
 /** `<server>/<tool>` of a `tools/call` request: the key of per-tool statistics and breakers. */
-export function toolKeyOf(server: string, request: ClientRequest): string | undefined {
+export function toolKeyOf(server: string, request: UpstreamCall): string | undefined {
   if (request.method !== 'tools/call') return undefined;
-  const name = (request.params as { name?: unknown } | undefined)?.name;
+  const name = request.params['name'];
   return typeof name === 'string' ? `${server}/${name}` : undefined;
 }
-
-/** Backoff between attempts to (re)open an upstream session, ms. */
-const RECONNECT_MIN_MS = 250;
-const RECONNECT_MAX_MS = 5000;
 
 /** Status of one hosted server on a node, for `/api/v1/nodes`. */
 export interface HostedServerStatus {
@@ -55,22 +55,25 @@ export interface HostedServerStatus {
   toolDigest: string;
   toolCount: number;
   connected: boolean;
+  /** Calls in flight there through this router. */
   inflight: number;
+  /** Clients' own upstream sessions to the server on this node. */
+  clientSessions: number;
   /** Per-tool breakers of this server's tools on this node that have seen failures, by upstream tool name. */
   toolBreakers: Record<string, BreakerState>;
 }
 
 /**
- * One node of the mesh as the router sees it: its registry record, one pooled upstream session per hosted
- * server, and its protection (breaker → queue). It keeps the catalog's view of the node current: a
- * server's listing is in the catalog only while its session works.
+ * One node of the mesh as the router sees it: its registry record, the router's own listing session per
+ * hosted server (which keeps the catalog's view of the node current: a server's listing is in the catalog
+ * only while that session works), and its protection (breaker → queue). Calls run on the calling client's
+ * own upstream session, from the session pool.
  */
 export class NodeEndpoint implements ForwardTarget {
   private node: RegisteredNode;
   private readonly guard: NodeGuard;
-  private readonly sessions = new Map<string, UpstreamSession>();
-  private readonly reconnectTimers = new Map<string, NodeJS.Timeout>();
-  private readonly refreshes = new Map<string, { running: boolean; again: boolean }>();
+  private readonly listings: NodeListings;
+  private readonly poolNode: PoolNode;
   /** Calls waiting in the queue, failed at once when the node leaves. */
   private readonly waiting = new Set<AbortController>();
   private readonly ledger = new OwnCallLedger();
@@ -95,7 +98,12 @@ export class NodeEndpoint implements ForwardTarget {
       },
       this.logger,
     );
-    for (const hosted of node.record.servers) this.openSession(hosted, 0);
+    this.poolNode = { nodeId, instanceId: node.record.instanceId, mcpBaseUrl: node.record.mcpBaseUrl };
+    this.listings = new NodeListings(
+      { nodeId, catalog: deps.catalog, dispatchers: deps.dispatchers, peer: deps.routerPeer, logger: this.logger },
+      node.record.mcpBaseUrl,
+    );
+    this.listings.apply(node.record.servers);
   }
 
   get nodeId(): string {
@@ -158,7 +166,7 @@ export class NodeEndpoint implements ForwardTarget {
     if (this.draining) return 'draining';
     if (this.guard.breakerState === 'open') return 'breaker_open';
     if (tool !== undefined && this.guard.toolBreakerState(tool) === 'open') return 'tool_breaker_open';
-    if (this.sessions.get(server)?.connected !== true) return 'disconnected';
+    if (!this.listings.connected(server)) return 'disconnected';
     return undefined;
   }
 
@@ -222,32 +230,51 @@ export class NodeEndpoint implements ForwardTarget {
     };
   }
 
-  /** The working upstream session to `server`, for subscriptions (calls go through {@link call}). */
-  connectedSession(server: string): UpstreamSession | undefined {
-    const session = this.sessions.get(server);
-    return !this.closed && !this.retiring && session?.connected ? session : undefined;
+  /** Whether at least one hosted server has a working listing session. */
+  get connected(): boolean {
+    return this.listings.anyConnected;
   }
 
-  /** Whether at least one hosted server has a working session. */
-  get connected(): boolean {
-    for (const s of this.sessions.values()) if (s.connected) return true;
-    return false;
+  /** The hosted server `server` as the node announced it. */
+  hostedServer(server: string): HostedServer | undefined {
+    return this.node.record.servers.find((s) => s.name === server);
+  }
+
+  /** What `server` here shows a client with `peer`'s capabilities (read on a throwaway session). */
+  async listingFor(server: string, peer: UpstreamPeer): Promise<ServerListing> {
+    const hosted = this.hostedServer(server);
+    if (!hosted || this.closed || this.retiring) throw new UpstreamFailure('refused', this.nodeId, `no working session to ${server}`, false);
+    return this.listings.readAs(hosted, peer);
+  }
+
+  /** Whether the server keeps per-session state and asked for sticky affinity. */
+  isSticky(server: string): boolean {
+    return (this.hostedServer(server) as { affinity?: unknown } | undefined)?.affinity === 'sticky';
   }
 
   serverStatus(): HostedServerStatus[] {
     const breakers = this.guard.toolBreakerStates();
+    const clientSessions = this.deps.pool.ofInstance(this.poolNode.instanceId);
     return this.node.record.servers.map((s) => {
-      const session = this.sessions.get(s.name);
+      const listing = this.listings.session(s.name);
       const toolBreakers: Record<string, BreakerState> = {};
       for (const [key, state] of Object.entries(breakers)) if (key.startsWith(`${s.name}/`)) toolBreakers[key.slice(s.name.length + 1)] = state;
+      let inflight = 0;
+      let sessions = 0;
+      for (const c of clientSessions) {
+        if (c.server !== s.name) continue;
+        sessions++;
+        inflight += c.inflightCount;
+      }
       return {
         name: s.name,
         path: s.path,
-        url: session?.url ?? '',
+        url: listing?.url ?? '',
         toolDigest: s.toolDigest,
         toolCount: s.toolCount,
-        connected: session?.connected ?? false,
-        inflight: session?.inflightCount ?? 0,
+        connected: listing !== undefined,
+        inflight,
+        clientSessions: sessions,
         toolBreakers,
       };
     });
@@ -255,28 +282,19 @@ export class NodeEndpoint implements ForwardTarget {
 
   /** Applies a newer registry view of the node (same instance): servers added, removed or changed, draining. */
   update(node: RegisteredNode): void {
-    const before = new Map(this.node.record.servers.map((s) => [s.name, s]));
     this.node = node;
-    const after = new Map(node.record.servers.map((s) => [s.name, s]));
-    for (const [name] of before) if (!after.has(name)) this.closeSession(name, 'server no longer hosted');
-    for (const [name, hosted] of after) {
-      const old = before.get(name);
-      if (!old) this.openSession(hosted, 0);
-      else if (old.path !== hosted.path) {
-        this.closeSession(name, 'server moved');
-        this.openSession(hosted, 0);
-      } else if (old.toolDigest !== hosted.toolDigest) this.refreshListing(name);
-    }
+    this.listings.apply(node.record.servers);
   }
 
   /**
-   * Runs one request on `server` here, through the breaker and the queue. Rejects with
+   * Runs one request on `server` here, through the breaker and the queue, on the calling client's own
+   * upstream session (opened on first use). Resolves with the server's result, untouched. Rejects with
    * {@link UpstreamFailure}, a `JsonRpcError` from the server, or {@link CallCancelledError}.
    */
-  async call<S extends AnySchema>(server: string, request: ClientRequest, schema: S, options: UpstreamRequestOptions): Promise<SchemaOutput<S>> {
-    const session = this.sessions.get(server);
+  async call(server: string, request: UpstreamCall, options: CallOptions): Promise<Record<string, unknown>> {
     if (this.closed || this.retiring) throw new UpstreamFailure('refused', this.nodeId, 'node left the mesh', false);
-    if (!session?.connected) throw new UpstreamFailure('refused', this.nodeId, `no working session to ${server}`, false);
+    const hosted = this.hostedServer(server);
+    if (!hosted || !this.listings.connected(server)) throw new UpstreamFailure('refused', this.nodeId, `no working session to ${server}`, false);
     const tool = toolKeyOf(server, request);
     const { callId } = options;
     this.ledger.placed(callId, tool, Date.now());
@@ -289,11 +307,13 @@ export class NodeEndpoint implements ForwardTarget {
       return await this.guard.run(
         async () => {
           this.waiting.delete(waiting);
+          // A client's first call here opens its session first; that handshake is not the tool's latency.
+          const session = await this.openSessionFor(hosted, options);
           this.ledger.sent(callId, Date.now());
           const sentAt = performance.now();
           options.ondequeued?.(sentAt - placedAt);
           try {
-            const result = await session.request(request, schema, options);
+            const result = await this.send(session, hosted, request, options);
             this.latency.observe(tool, performance.now() - sentAt, Date.now());
             return result;
           } catch (err) {
@@ -315,6 +335,34 @@ export class NodeEndpoint implements ForwardTarget {
   }
 
   /**
+   * Sends the request on `session`. A node that no longer knows the client's session (its server
+   * restarted, or it expired the session) never saw the request: it goes once more on a fresh session.
+   */
+  private async send(session: UpstreamSession, hosted: HostedServer, request: UpstreamCall, options: CallOptions): Promise<Record<string, unknown>> {
+    try {
+      return await session.request(request.method, request.params, options);
+    } catch (err) {
+      if (!(err instanceof UpstreamFailure && err.sessionGone && options.client)) throw err;
+      this.logger.info({ server: hosted.name, clientSession: options.client.id }, 'node no longer knows the client session; opening a new one');
+      const fresh = await this.openSessionFor(hosted, options);
+      return fresh.request(request.method, request.params, options);
+    }
+  }
+
+  /** The client's session (the router's own without a client), open. */
+  private async openSessionFor(hosted: HostedServer, options: CallOptions): Promise<UpstreamSession> {
+    let session: UpstreamSession;
+    if (options.client) session = this.deps.pool.acquire(options.client, this.poolNode, hosted);
+    else {
+      const own = this.listings.session(hosted.name);
+      if (!own) throw new UpstreamFailure('refused', this.nodeId, `no working session to ${hosted.name}`, false);
+      session = own;
+    }
+    await session.open();
+    return session;
+  }
+
+  /**
    * A connection that failed before any response, on a node that is draining, carried a call the node
    * never started: a draining agent answers new calls with NodeDraining and closes its connections only
    * once idle, so a request it sent nothing back for was cut off on the way in (typically a keep-alive
@@ -330,7 +378,7 @@ export class NodeEndpoint implements ForwardTarget {
    * works, which the sessions' own reconnect logic handles).
    */
   async checkLiveness(timeoutMs: number): Promise<boolean | undefined> {
-    const session = [...this.sessions.values()].find((s) => s.connected);
+    const session = this.listings.all().find((s) => s.connected);
     if (this.closed || !session) return undefined;
     return session.ping(timeoutMs);
   }
@@ -346,7 +394,12 @@ export class NodeEndpoint implements ForwardTarget {
     this.guard.trip(reason);
     for (const w of this.waiting) w.abort(new UpstreamFailure('refused', this.nodeId, reason, false));
     this.waiting.clear();
-    for (const s of this.sessions.values()) s.failInflight(`node ${this.nodeId} ${reason}`);
+    for (const s of this.upstreamSessions()) s.failInflight(`node ${this.nodeId} ${reason}`);
+  }
+
+  /** Every upstream session to this node: the router's listing sessions and the clients' own. */
+  private upstreamSessions(): UpstreamSession[] {
+    return [...this.listings.all(), ...this.deps.pool.ofInstance(this.poolNode.instanceId)];
   }
 
   /**
@@ -361,8 +414,7 @@ export class NodeEndpoint implements ForwardTarget {
     if (this.closed || this.retiring) return;
     this.retiring = true;
     this.deps.catalog.removeNode(this.nodeId);
-    for (const t of this.reconnectTimers.values()) clearTimeout(t);
-    this.reconnectTimers.clear();
+    this.listings.stopReconnecting();
     for (const w of this.waiting) w.abort(new UpstreamFailure('refused', this.nodeId, reason, false));
     this.waiting.clear();
     if (this.ledger.outstanding > 0) {
@@ -389,106 +441,18 @@ export class NodeEndpoint implements ForwardTarget {
     const inCatalog = !this.retiring;
     this.closed = true;
     this.retiring = false;
-    for (const t of this.reconnectTimers.values()) clearTimeout(t);
-    this.reconnectTimers.clear();
+    this.listings.stopReconnecting();
     for (const w of this.waiting) w.abort(new UpstreamFailure('refused', this.nodeId, reason, false));
     this.waiting.clear();
     for (const w of this.idleWaiters.splice(0)) w();
-    const sessions = [...this.sessions.values()];
-    this.sessions.clear();
     if (inCatalog) this.deps.catalog.removeNode(this.nodeId);
-    await Promise.all(sessions.map((s) => s.close(`node ${this.nodeId} ${reason}`, terminate)));
+    const why = `node ${this.nodeId} ${reason}`;
+    await Promise.all([this.listings.close(why, terminate), this.deps.pool.closeInstance(this.poolNode.instanceId, why, terminate)]);
     this.guard.shutdown();
   }
 
   private concurrencyFor(node: RegisteredNode): number {
     // Twice the node's capacity keeps its own queue fed without letting one router flood it.
     return this.deps.perNodeConcurrency ?? Math.max(16, node.record.capacity * 2);
-  }
-
-  private openSession(hosted: HostedServer, attempt: number): void {
-    if (this.closed) return;
-    const session = new UpstreamSession(this.nodeId, hosted, this.node.record.mcpBaseUrl, this.deps.dispatcher, this.deps.relay, {
-      onListChanged: (s) => {
-        if (this.sessions.get(s.server) === s) this.refreshListing(s.server);
-      },
-      onLost: (s, reason) => {
-        if (this.sessions.get(s.server) !== s || this.retiring) return;
-        this.logger.warn({ server: s.server, reason }, 'upstream session lost; reconnecting');
-        this.sessions.delete(s.server);
-        this.deps.catalog.removeListing(s.server, this.nodeId);
-        void s.close(reason);
-        this.scheduleReconnect(hosted.name, 0);
-      },
-    }, this.logger);
-    this.sessions.set(hosted.name, session);
-    void (async () => {
-      try {
-        await session.connect();
-        const listing = await session.fetchListing();
-        if (this.closed || this.retiring || this.sessions.get(hosted.name) !== session || !session.connected) return;
-        this.deps.catalog.setListing(hosted.name, this.nodeId, listing);
-        this.logger.info(
-          { server: hosted.name, url: session.url, tools: listing.tools.length, resources: listing.resources.length, prompts: listing.prompts.length },
-          'upstream session ready',
-        );
-      } catch (err) {
-        if (this.closed || this.sessions.get(hosted.name) !== session) return;
-        this.sessions.delete(hosted.name);
-        await session.close('connect failed');
-        const log = attempt === 0 ? this.logger.warn.bind(this.logger) : this.logger.debug.bind(this.logger);
-        log({ server: hosted.name, url: session.url, err, attempt }, 'cannot open upstream session; retrying');
-        this.scheduleReconnect(hosted.name, attempt + 1);
-      }
-    })();
-  }
-
-  private scheduleReconnect(server: string, attempt: number): void {
-    if (this.closed || this.retiring || this.reconnectTimers.has(server)) return;
-    const delay = Math.min(RECONNECT_MAX_MS, RECONNECT_MIN_MS * 2 ** attempt);
-    const timer = setTimeout(() => {
-      this.reconnectTimers.delete(server);
-      const hosted = this.node.record.servers.find((s) => s.name === server);
-      if (hosted && !this.sessions.has(server)) this.openSession(hosted, attempt);
-    }, delay);
-    timer.unref();
-    this.reconnectTimers.set(server, timer);
-  }
-
-  private closeSession(server: string, reason: string): void {
-    const session = this.sessions.get(server);
-    this.sessions.delete(server);
-    const timer = this.reconnectTimers.get(server);
-    if (timer) clearTimeout(timer);
-    this.reconnectTimers.delete(server);
-    this.deps.catalog.removeListing(server, this.nodeId);
-    if (session) void session.close(reason);
-  }
-
-  /** Refetches a server's lists; coalesces bursts of list_changed into at most one extra fetch. */
-  private refreshListing(server: string): void {
-    let state = this.refreshes.get(server);
-    if (!state) this.refreshes.set(server, (state = { running: false, again: false }));
-    if (state.running) {
-      state.again = true;
-      return;
-    }
-    state.running = true;
-    const current = state;
-    void (async () => {
-      try {
-        do {
-          current.again = false;
-          const session = this.sessions.get(server);
-          if (!session?.connected || this.closed) return;
-          const listing = await session.fetchListing();
-          if (this.sessions.get(server) === session && session.connected && !this.closed && !this.retiring) this.deps.catalog.setListing(server, this.nodeId, listing);
-        } while (current.again);
-      } catch (err) {
-        this.logger.warn({ server, err }, 'cannot refresh upstream lists');
-      } finally {
-        current.running = false;
-      }
-    })();
   }
 }

@@ -3,7 +3,7 @@ import type { Logger } from '@flotilla/telemetry';
 import CircuitBreaker from 'opossum';
 import PQueue from 'p-queue';
 import { isNodeFault, isToolFault } from './breakerFaults.js';
-import { UpstreamFailure } from './UpstreamFailure.js';
+import { UpstreamFailure } from '../upstream/UpstreamFailure.js';
 
 /** State of a circuit breaker. */
 export type BreakerState = 'closed' | 'open' | 'half-open';

@@ -1,7 +1,7 @@
 import { FlotillaErrorCode } from '@flotilla/protocol';
 import { ErrorCode } from '@modelcontextprotocol/sdk/types.js';
 import { JsonRpcError } from '../errors/JsonRpcError.js';
-import { UpstreamFailure } from './UpstreamFailure.js';
+import { UpstreamFailure } from '../upstream/UpstreamFailure.js';
 
 /** JSON-RPC errors that are the caller's fault, not the tool's. */
 const CALLER_FAULTS: ReadonlySet<number> = new Set([ErrorCode.ParseError, ErrorCode.InvalidRequest, ErrorCode.MethodNotFound, ErrorCode.InvalidParams]);

@@ -53,3 +53,21 @@ export function deadlineExceeded(target: string, nodeId?: string): JsonRpcError 
     { target, ...(nodeId ? { nodeId } : {}) },
   );
 }
+
+/** A request about state that lives on one node (a task, a subscription) could not reach that node. */
+export function stateUnavailable(target: string, nodeId: string, what: string, attempts: FailedAttempt[]): JsonRpcError {
+  const detail = attempts.length ? `: ${attempts.map((a) => a.reason).join('; ')}` : ': it is not available (left, draining, or its breaker is open)';
+  return new JsonRpcError(FlotillaErrorCode.NoReplica, `${what} lives on node ${nodeId}, which cannot take ${target} now${detail}`, { target, nodeId, attempts });
+}
+
+/**
+ * The node a client's session is bound to (sticky affinity) is busy. The call is not moved, since the
+ * server keeps the client's session state there; nothing ran, so the client may retry.
+ */
+export function stickyNodeBusy(target: string, nodeId: string, reason: string): JsonRpcError {
+  return new JsonRpcError(
+    FlotillaErrorCode.NodeBusy,
+    `Node ${nodeId} is busy (${reason}); ${target} stays there because its server keeps this session's state on that node (sticky affinity). Nothing ran; retry later.`,
+    { target, nodeId },
+  );
+}

@@ -153,6 +153,11 @@ export class CallTrace {
     });
   }
 
+  /** The client's sticky binding for the call's server moved from `from` to `to`, because `why`. */
+  affinityMoved(from: string, to: string, why: string): void {
+    this.span.addEvent('flotilla.affinity.moved', { 'flotilla.from_node_id': from, 'flotilla.node_id': to, 'flotilla.reason': why });
+  }
+
   /** A second copy of a read-only call went to `nodeId` after the first ran `afterMs`. */
   hedged(nodeId: string, firstNodeId: string, afterMs: number): void {
     this.span.addEvent('flotilla.hedge', { 'flotilla.node_id': nodeId, 'flotilla.first_node_id': firstNodeId, 'flotilla.after_ms': Math.round(afterMs) });

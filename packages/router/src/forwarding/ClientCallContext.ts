@@ -1,17 +1,11 @@
-import type { RequestOptions } from '@modelcontextprotocol/sdk/shared/protocol.js';
-import type { AnySchema, SchemaOutput } from '@modelcontextprotocol/sdk/server/zod-compat.js';
-import type {
-  ClientCapabilities,
-  LoggingLevel,
-  ProgressToken,
-  RequestId,
-  ServerNotification,
-  ServerRequest,
-} from '@modelcontextprotocol/sdk/types.js';
+import type { ProgressToken, RequestId } from '@modelcontextprotocol/sdk/types.js';
+import type { ServerMessageSink } from '../upstream/UpstreamPeer.js';
+import type { PoolClient } from '../upstream/UpstreamSessionPool.js';
 
 /**
- * The client side of one forwarded call: which client session and request it answers, and how to send
- * that client messages tied to the request (they travel on the request's own response stream).
+ * The client side of one forwarded call: which client session and request it answers, where the server's
+ * messages during the call go (they travel on the request's own response stream), and whose upstream
+ * sessions carry it.
  */
 export interface ClientCallContext {
   readonly sessionId: string;
@@ -21,11 +15,12 @@ export interface ClientCallContext {
   /** `params._meta` of the client's request (progress token, trace context, deadline). */
   readonly meta: Readonly<Record<string, unknown>> | undefined;
   readonly progressToken: ProgressToken | undefined;
-  sendNotification(notification: ServerNotification): Promise<void>;
-  sendRequest<S extends AnySchema>(request: ServerRequest, resultSchema: S, options?: RequestOptions): Promise<SchemaOutput<S>>;
-  clientCapabilities(): ClientCapabilities | undefined;
-  /** Minimum log level the client asked for with `logging/setLevel`, if any. */
-  logLevel(): LoggingLevel | undefined;
+  /** Sends the client a notification about this request (its progress). */
+  sendNotification(notification: { method: string; params: Record<string, unknown> }): Promise<void>;
+  /** Where the server's messages on the call's response stream go: this client request. */
+  readonly sink: ServerMessageSink;
+  /** The client session whose own upstream sessions carry the call. */
+  readonly upstream: PoolClient;
 }
 
 /** The reason a call's signal carries when the client dropped its connection instead of cancelling. */

@@ -1,56 +1,70 @@
 import { randomUUID } from 'node:crypto';
-import { performance } from 'node:perf_hooks';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '@flotilla/telemetry';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import {
-  CallToolRequestSchema,
-  CallToolResultSchema,
-  CompleteRequestSchema,
-  CompleteResultSchema,
-  ErrorCode,
-  GetPromptRequestSchema,
-  GetPromptResultSchema,
-  ListPromptsRequestSchema,
-  ListResourceTemplatesRequestSchema,
-  ListResourcesRequestSchema,
-  ListToolsRequestSchema,
-  ReadResourceRequestSchema,
-  ReadResourceResultSchema,
-  SetLevelRequestSchema,
-  SubscribeRequestSchema,
-  UnsubscribeRequestSchema,
-  type CompleteResult,
-  type LoggingLevel,
+  LATEST_PROTOCOL_VERSION,
+  SUPPORTED_PROTOCOL_VERSIONS,
+  type ClientCapabilities,
+  type Implementation,
   type RequestId,
   type ServerNotification,
   type ServerRequest,
 } from '@modelcontextprotocol/sdk/types.js';
 import type { Catalog } from '../catalog/Catalog.js';
 import type { CatalogChange } from '../catalog/CatalogEntries.js';
-import { JsonRpcError } from '../errors/JsonRpcError.js';
-import { invalidArguments, unknownPrompt, unknownResource, unknownTool } from '../errors/routingErrors.js';
+import type { ProfileListings } from '../catalog/ProfileListings.js';
+import { profileKey } from '../catalog/ProfileListings.js';
 import type { CallForwarder } from '../forwarding/CallForwarder.js';
-import { UNKNOWN_TOOL, type CallObserver } from '../forwarding/CallObserver.js';
-import type { ResourceSubscriber, ResourceSubscriptions } from '../forwarding/ResourceSubscriptions.js';
+import type { CallObserver } from '../forwarding/CallObserver.js';
+import { BALANCED, type CallPlacement } from '../forwarding/CallPlacement.js';
 import { ClientDisconnectedError, type ClientCallContext } from '../forwarding/ClientCallContext.js';
-import { listPage } from './ListPage.js';
+import type { UpstreamPeer } from '../upstream/UpstreamPeer.js';
+import type { ListKind, UpstreamSession } from '../upstream/UpstreamSession.js';
+import type { PoolClient, UpstreamSessionPool } from '../upstream/UpstreamSessionPool.js';
+import { ClientCatalogView } from './ClientCatalogView.js';
+import { ClientMessageRelay, PASSTHROUGH_RESULT, type ClientChannel } from './ClientMessageRelay.js';
+import { ClientSubscriptions } from './ClientSubscriptions.js';
+import { installSessionHandlers } from './handlers/installSessionHandlers.js';
+import { mergedInstructions } from './mergedInstructions.js';
+import { SessionState } from './SessionState.js';
 import type { ToolArgumentValidator } from './ToolArgumentValidator.js';
 
+/** Where a server runs, as client sessions need to know it. */
+export interface ServerPlacementSource {
+  /** Whether `server` keeps per-session state and asked for sticky affinity. */
+  isSticky(server: string): boolean;
+}
+
 /** What every client session shares. */
-export interface ClientSessionDeps {
-  catalog: Catalog;
-  forwarder: CallForwarder;
-  validator: ToolArgumentValidator;
-  subscriptions: ResourceSubscriptions;
-  logger: Logger;
+export interface ClientSessionServices {
+  readonly catalog: Catalog;
+  readonly forwarder: CallForwarder;
+  readonly validator: ToolArgumentValidator;
+  readonly profiles: ProfileListings;
+  readonly pool: UpstreamSessionPool;
+  readonly servers: ServerPlacementSource;
+  readonly logger: Logger;
+  /** How long a request relayed to the client (sampling, elicitation, roots) may take, ms. */
+  readonly clientRequestTimeoutMs: number;
   /** Hears tool calls refused before dispatch (metrics). */
-  observer?: CallObserver;
-  /** Called once the client's initialize request assigned the session id. */
+  readonly observer?: CallObserver;
+}
+
+/** What the client said about itself in `initialize`. */
+export interface ClientHello {
+  readonly protocolVersion: string;
+  readonly capabilities: ClientCapabilities;
+  readonly clientInfo: Implementation;
+}
+
+/** Lifecycle callbacks of one session. */
+export interface ClientSessionLifecycle {
+  /** The client's initialize request assigned the session id. */
   onInitialized(session: ClientSession): void;
-  /** Called once the session is gone (DELETE, idle, router stop). */
+  /** The session is gone (DELETE, idle, router stop). */
   onClosed(session: ClientSession): void;
 }
 
@@ -60,21 +74,34 @@ type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
 
 /**
  * One MCP client session on the router's front: an SDK low-level `Server` on its own Streamable HTTP
- * transport (stateful, SSE responses). Lists come from the merged catalog; calls are forwarded to
- * replicas. Tracks which JSON-RPC requests arrived on which HTTP request, because a client that just
- * drops its connection does not abort the SDK handler's signal.
+ * transport (stateful, SSE responses), and everything the client has set up across the mesh: its own
+ * upstream session on each node × server it uses (from the session pool, opened on first use with the
+ * client's capabilities and client info), its log level, sticky bindings, subscriptions and tasks
+ * ({@link SessionState}), and its view of the catalog. Server messages of its upstream sessions reach
+ * this client only. Tracks which JSON-RPC requests arrived on which HTTP request, because a client that
+ * just drops its connection does not abort the SDK handler's signal.
  */
-export class ClientSession implements ResourceSubscriber {
+export class ClientSession implements PoolClient {
   readonly server: Server;
   readonly transport: StreamableHTTPServerTransport;
-  private level: LoggingLevel | undefined;
+  readonly state = new SessionState();
+  readonly view: ClientCatalogView;
+  readonly subscriptions: ClientSubscriptions;
+  readonly peer: UpstreamPeer;
+  /** Relays server messages that belong to no call to the client's standalone stream. */
+  private readonly relay: ClientMessageRelay;
   /** Per in-flight JSON-RPC request: aborted when the HTTP request that carried it is dropped. */
   private readonly connectionSignals = new Map<RequestId, AbortSignal>();
   private openHttpRequests = 0;
   private lastActivity = Date.now();
   private closed = false;
+  private pendingListChange: CatalogChange | undefined;
 
-  constructor(private readonly deps: ClientSessionDeps) {
+  constructor(
+    readonly services: ClientSessionServices,
+    hello: ClientHello,
+    private readonly lifecycle: ClientSessionLifecycle,
+  ) {
     this.server = new Server(SERVER_INFO, {
       capabilities: {
         tools: { listChanged: true },
@@ -82,20 +109,41 @@ export class ClientSession implements ResourceSubscriber {
         prompts: { listChanged: true },
         completions: {},
         logging: {},
+        tasks: { list: {}, cancel: {}, requests: { tools: { call: {} } } },
       },
-      instructions: 'Flotilla router: one MCP endpoint for every server hosted in the mesh. Tools and prompts are named <server>_<name>.',
+      instructions: mergedInstructions(services.catalog),
     });
     this.transport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
-      onsessioninitialized: () => deps.onInitialized(this),
+      onsessioninitialized: () => lifecycle.onInitialized(this),
     });
-    this.transport.onerror = (err) => deps.logger.debug({ err, sessionId: this.sessionId }, 'client transport error');
+    this.transport.onerror = (err) => services.logger.debug({ err, sessionId: this.sessionId }, 'client transport error');
     this.server.onclose = () => this.onClosed();
-    this.installHandlers();
+    this.relay = new ClientMessageRelay(this.sessionChannel(), services.clientRequestTimeoutMs, services.logger);
+    const protocolVersion = SUPPORTED_PROTOCOL_VERSIONS.includes(hello.protocolVersion) ? hello.protocolVersion : LATEST_PROTOCOL_VERSION;
+    this.peer = { clientInfo: hello.clientInfo, capabilities: hello.capabilities, protocolVersion, sink: this.relay };
+    this.view = new ClientCatalogView({
+      catalog: services.catalog,
+      profiles: services.profiles,
+      peer: this.peer,
+      profileKey: profileKey(hello.capabilities, protocolVersion),
+      ownSession: (server) => this.ownSessions(server)[0],
+    });
+    this.subscriptions = new ClientSubscriptions(this);
+    installSessionHandlers(this);
+  }
+
+  /** The client session's id (the router's `Mcp-Session-Id`); empty until initialize assigned it. */
+  get id(): string {
+    return this.transport.sessionId ?? '';
   }
 
   get sessionId(): string | undefined {
     return this.transport.sessionId;
+  }
+
+  get logger(): Logger {
+    return this.services.logger;
   }
 
   async start(): Promise<void> {
@@ -121,7 +169,7 @@ export class ClientSession implements ResourceSubscriber {
       this.openHttpRequests--;
       this.lastActivity = Date.now();
       if (!res.writableFinished && requestIds.length) {
-        this.deps.logger.info({ sessionId: this.sessionId, requestIds }, 'client dropped its connection; cancelling its calls');
+        this.logger.info({ sessionId: this.sessionId, requestIds }, 'client dropped its connection; cancelling its calls');
         gone.abort(new ClientDisconnectedError());
       }
       for (const id of requestIds) if (this.connectionSignals.get(id) === gone.signal && !gone.signal.aborted) this.connectionSignals.delete(id);
@@ -129,20 +177,27 @@ export class ClientSession implements ResourceSubscriber {
     await this.transport.handleRequest(req, res, parsedBody);
   }
 
-  /** Tells the client which lists changed (on its standalone SSE stream). */
+  /** Tells the client which lists changed (on its standalone SSE stream), coalescing what arrives in one tick. */
   notifyListChanged(change: CatalogChange): void {
     if (this.closed || !this.sessionId) return;
-    const send = (p: Promise<void>): void => {
-      p.catch((err: unknown) => this.deps.logger.debug({ err, sessionId: this.sessionId }, 'could not send list_changed'));
-    };
-    if (change.tools) send(this.server.sendToolListChanged());
-    if (change.resources) send(this.server.sendResourceListChanged());
-    if (change.prompts) send(this.server.sendPromptListChanged());
-  }
-
-  sendResourceUpdated(uri: string): void {
-    if (this.closed) return;
-    this.server.sendResourceUpdated({ uri }).catch((err: unknown) => this.deps.logger.debug({ err, sessionId: this.sessionId }, 'could not send resources/updated'));
+    if (this.pendingListChange) {
+      this.pendingListChange.tools ||= change.tools;
+      this.pendingListChange.resources ||= change.resources;
+      this.pendingListChange.prompts ||= change.prompts;
+      return;
+    }
+    this.pendingListChange = { ...change };
+    setImmediate(() => {
+      const c = this.pendingListChange!;
+      this.pendingListChange = undefined;
+      if (this.closed) return;
+      const send = (p: Promise<void>): void => {
+        p.catch((err: unknown) => this.logger.debug({ err, sessionId: this.sessionId }, 'could not send list_changed'));
+      };
+      if (c.tools) send(this.server.sendToolListChanged());
+      if (c.resources) send(this.server.sendResourceListChanged());
+      if (c.prompts) send(this.server.sendPromptListChanged());
+    });
   }
 
   async close(): Promise<void> {
@@ -151,152 +206,114 @@ export class ClientSession implements ResourceSubscriber {
     this.onClosed();
   }
 
+  // ---- PoolClient: this client's upstream sessions ----
+
+  async sessionOpened(session: UpstreamSession): Promise<void> {
+    const level = this.state.logLevel;
+    if (level === undefined || !session.serverCapabilities.logging) return;
+    await session.request('logging/setLevel', { level }, { signal: AbortSignal.timeout(10_000), timeoutMs: 5000, duringOpen: true });
+  }
+
+  sessionLost(session: UpstreamSession, reason: string): void {
+    if (this.closed) return;
+    this.logger.info({ sessionId: this.sessionId, nodeId: session.nodeId, server: session.server, reason }, 'an upstream session of this client was lost');
+    this.subscriptions.moveFrom(session.nodeId, session.server);
+  }
+
+  listChanged(session: UpstreamSession, list: ListKind): void {
+    this.view.invalidate(session, list);
+    this.notifyListChanged({ tools: list === 'tools', resources: list === 'resources', prompts: list === 'prompts', replicas: false });
+  }
+
+  keeps(session: UpstreamSession): boolean {
+    return this.state.keeps(session.nodeId, session.server);
+  }
+
+  // ---- what the handlers use ----
+
+  /** The client's open upstream sessions to `server`: the sticky node's first, then the most recently used. */
+  ownSessions(server: string): UpstreamSession[] {
+    if (!this.sessionId) return [];
+    const bound = this.state.binding(server).nodeId;
+    return this.services.pool
+      .ofClient(this.id)
+      .filter((s) => s.server === server && s.connected)
+      .sort((a, b) => (a.nodeId === bound ? -1 : b.nodeId === bound ? 1 : b.lastUsedAt - a.lastUsedAt));
+  }
+
+  /** Every open upstream session of this client. */
+  allOwnSessions(): UpstreamSession[] {
+    return this.sessionId ? this.services.pool.ofClient(this.id).filter((s) => s.connected) : [];
+  }
+
+  /** Where calls of this client to `server` may go: its sticky node when the server asked for affinity, else any replica. */
+  placementFor(server: string): CallPlacement {
+    return this.services.servers.isSticky(server) ? { kind: 'sticky', binding: this.state.binding(server) } : BALANCED;
+  }
+
+  /**
+   * Where a request about session state of `server` (a session-scoped resource) goes: as calls go for a
+   * sticky server, else the nodes where this client has sessions first.
+   */
+  statePlacementFor(server: string): CallPlacement {
+    if (this.services.servers.isSticky(server)) return this.placementFor(server);
+    const nodeIds = this.ownSessions(server).map((s) => s.nodeId);
+    return nodeIds.length ? { kind: 'preferred', nodeIds } : BALANCED;
+  }
+
+  /** The client side of one forwarded request. */
+  callContext(extra: Extra): ClientCallContext {
+    const connection = this.connectionSignals.get(extra.requestId);
+    this.connectionSignals.delete(extra.requestId);
+    const signal = connection ? AbortSignal.any([extra.signal, connection]) : extra.signal;
+    const channel: ClientChannel = {
+      sendNotification: (n) => extra.sendNotification(n as ServerNotification),
+      sendRequest: (r, options) => extra.sendRequest(r as ServerRequest, PASSTHROUGH_RESULT, options),
+      capabilities: () => this.server.getClientCapabilities(),
+      logLevel: () => this.state.logLevel,
+    };
+    return {
+      sessionId: this.id,
+      requestId: extra.requestId,
+      signal,
+      meta: extra._meta as Record<string, unknown> | undefined,
+      progressToken: extra._meta?.progressToken,
+      sendNotification: channel.sendNotification,
+      sink: new ClientMessageRelay(channel, this.services.clientRequestTimeoutMs, this.logger, signal),
+      upstream: this,
+    };
+  }
+
+  /** A context for requests the router makes on the client's behalf (moving a subscription): never cancelled, no progress. */
+  backgroundContext(label: string): ClientCallContext {
+    return {
+      sessionId: this.id,
+      requestId: label,
+      signal: new AbortController().signal,
+      meta: undefined,
+      progressToken: undefined,
+      sendNotification: () => Promise.resolve(),
+      sink: this.relay,
+      upstream: this,
+    };
+  }
+
+  private sessionChannel(): ClientChannel {
+    return {
+      sendNotification: (n) => this.server.notification(n as ServerNotification),
+      sendRequest: (r, options) => this.server.request(r as ServerRequest, PASSTHROUGH_RESULT, options),
+      capabilities: () => this.server.getClientCapabilities(),
+      logLevel: () => this.state.logLevel,
+    };
+  }
+
   private onClosed(): void {
     if (this.closed) return;
     this.closed = true;
     this.connectionSignals.clear();
-    this.deps.subscriptions.removeSubscriber(this);
-    this.deps.onClosed(this);
-  }
-
-  private installHandlers(): void {
-    const { catalog, forwarder, validator } = this.deps;
-    const server = this.server;
-
-    server.setRequestHandler(SetLevelRequestSchema, (request) => {
-      this.level = request.params.level;
-      return {};
-    });
-
-    server.setRequestHandler(ListToolsRequestSchema, (request) => {
-      const page = listPage(catalog.listTools().map((t) => t.definition), request.params?.cursor);
-      return { tools: page.items, ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}) };
-    });
-
-    server.setRequestHandler(CallToolRequestSchema, (request, extra) => {
-      const started = performance.now();
-      const { name, arguments: args } = request.params;
-      const refused = (label: string): void => this.deps.observer?.finished(label, undefined, 'invalid_request', (performance.now() - started) / 1000);
-      const tool = catalog.tool(name);
-      if (!tool) {
-        refused(UNKNOWN_TOOL);
-        throw unknownTool(name);
-      }
-      const check = validator.check(tool.definition, args);
-      if (!check.ok) {
-        refused(name);
-        throw invalidArguments(name, check.problems);
-      }
-      return forwarder.forward({
-        target: name,
-        server: tool.server,
-        replicas: tool.replicas,
-        request: { method: 'tools/call', params: { ...request.params, name: tool.upstreamName } },
-        resultSchema: CallToolResultSchema,
-        retryAfterAcceptance: tool.retryableAfterAcceptance,
-        client: this.callContext(extra),
-      });
-    });
-
-    server.setRequestHandler(ListResourcesRequestSchema, (request) => {
-      const page = listPage(catalog.listResources().map((r) => r.definition), request.params?.cursor);
-      return { resources: page.items, ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}) };
-    });
-
-    server.setRequestHandler(ListResourceTemplatesRequestSchema, (request) => {
-      const page = listPage(catalog.listResourceTemplates().map((t) => t.definition), request.params?.cursor);
-      return { resourceTemplates: page.items, ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}) };
-    });
-
-    server.setRequestHandler(ReadResourceRequestSchema, (request, extra) => {
-      const route = catalog.routeResource(request.params.uri);
-      if (!route) throw unknownResource(request.params.uri);
-      return forwarder.forward({
-        target: request.params.uri,
-        server: route.server,
-        replicas: route.replicas,
-        request: { method: 'resources/read', params: request.params },
-        resultSchema: ReadResourceResultSchema,
-        retryAfterAcceptance: true,
-        client: this.callContext(extra),
-      });
-    });
-
-    server.setRequestHandler(SubscribeRequestSchema, async (request) => {
-      await this.deps.subscriptions.subscribe(this, request.params.uri);
-      return {};
-    });
-
-    server.setRequestHandler(UnsubscribeRequestSchema, async (request) => {
-      await this.deps.subscriptions.unsubscribe(this, request.params.uri);
-      return {};
-    });
-
-    server.setRequestHandler(ListPromptsRequestSchema, (request) => {
-      const page = listPage(catalog.listPrompts().map((p) => p.definition), request.params?.cursor);
-      return { prompts: page.items, ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}) };
-    });
-
-    server.setRequestHandler(GetPromptRequestSchema, (request, extra) => {
-      const prompt = catalog.prompt(request.params.name);
-      if (!prompt) throw unknownPrompt(request.params.name);
-      return forwarder.forward({
-        target: prompt.name,
-        server: prompt.server,
-        replicas: prompt.replicas,
-        request: { method: 'prompts/get', params: { ...request.params, name: prompt.upstreamName } },
-        resultSchema: GetPromptResultSchema,
-        retryAfterAcceptance: true,
-        client: this.callContext(extra),
-      });
-    });
-
-    server.setRequestHandler(CompleteRequestSchema, async (request, extra): Promise<CompleteResult> => {
-      const ref = request.params.ref;
-      let route: { target: string; server: string; replicas: readonly string[]; ref: typeof ref } | undefined;
-      if (ref.type === 'ref/prompt') {
-        const prompt = catalog.prompt(ref.name);
-        if (!prompt) throw unknownPrompt(ref.name);
-        route = { target: prompt.name, server: prompt.server, replicas: prompt.replicas, ref: { ...ref, name: prompt.upstreamName } };
-      } else {
-        const template = catalog.resourceTemplate(ref.uri);
-        const target = template ?? catalog.routeResource(ref.uri);
-        if (!target) throw unknownResource(ref.uri);
-        route = { target: ref.uri, server: target.server, replicas: target.replicas, ref };
-      }
-      try {
-        return await forwarder.forward({
-          target: route.target,
-          server: route.server,
-          replicas: route.replicas,
-          request: { method: 'completion/complete', params: { ...request.params, ref: route.ref } },
-          resultSchema: CompleteResultSchema,
-          retryAfterAcceptance: true,
-          client: this.callContext(extra),
-        });
-      } catch (err) {
-        // A server without completion support has nothing to suggest; that is not an error for the client.
-        if (err instanceof JsonRpcError && err.code === ErrorCode.MethodNotFound) return { completion: { values: [], hasMore: false } };
-        throw err;
-      }
-    });
-  }
-
-  private callContext(extra: Extra): ClientCallContext {
-    const connection = this.connectionSignals.get(extra.requestId);
-    this.connectionSignals.delete(extra.requestId);
-    const signal = connection ? AbortSignal.any([extra.signal, connection]) : extra.signal;
-    const meta = extra._meta as Record<string, unknown> | undefined;
-    return {
-      sessionId: this.sessionId ?? '',
-      requestId: extra.requestId,
-      signal,
-      meta,
-      progressToken: extra._meta?.progressToken,
-      sendNotification: (n) => extra.sendNotification(n),
-      sendRequest: (r, schema, options) => extra.sendRequest(r, schema, options),
-      clientCapabilities: () => this.server.getClientCapabilities(),
-      logLevel: () => this.level,
-    };
+    if (this.sessionId) {
+      void this.services.pool.closeClient(this.id).catch((err: unknown) => this.logger.debug({ err }, 'error closing upstream sessions'));
+    }
+    this.lifecycle.onClosed(this);
   }
 }

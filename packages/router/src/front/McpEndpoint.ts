@@ -1,19 +1,31 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '@flotilla/telemetry';
-import { ErrorCode, JSONRPCMessageSchema, isInitializeRequest, isJSONRPCRequest, type JSONRPCMessage, type RequestId } from '@modelcontextprotocol/sdk/types.js';
+import { ErrorCode, InitializeRequestSchema, JSONRPCMessageSchema, isJSONRPCRequest, type JSONRPCMessage, type RequestId } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
-import { ClientSession, type ClientSessionDeps } from './ClientSession.js';
+import { ClientSession, type ClientHello, type ClientSessionServices } from './ClientSession.js';
 import { sendJsonRpcError } from './JsonRpcHttpError.js';
 import { readRequestBody } from './RequestBody.js';
 import type { SessionTable } from './SessionTable.js';
+
+/** JSON-RPC error code of a refused initialize when the router holds its maximum of client sessions. */
+export const SESSION_LIMIT_CODE = -32016;
 
 /** Largest JSON-RPC batch accepted in one POST. */
 const MAX_BATCH = 100;
 
 const BodySchema = z.union([JSONRPCMessageSchema, z.array(JSONRPCMessageSchema).min(1).max(MAX_BATCH)]);
 
-/** Session-independent parts of a client session's dependencies. */
-export type SessionFactoryDeps = Omit<ClientSessionDeps, 'onInitialized' | 'onClosed'>;
+/** What the `/mcp` endpoint needs. */
+export interface McpEndpointDeps {
+  readonly sessions: SessionTable;
+  readonly services: ClientSessionServices;
+  readonly maxBodyBytes: number;
+  /** Most client sessions at once; `initialize` past it gets 503. */
+  readonly maxSessions: number;
+  readonly logger: Logger;
+  /** Hears refused initializes (metrics). */
+  onSessionRefused?(): void;
+}
 
 /**
  * The `/mcp` endpoint: reads and checks the body itself (size limit, JSON, JSON-RPC shape), routes each
@@ -21,12 +33,13 @@ export type SessionFactoryDeps = Omit<ClientSessionDeps, 'onInitialized' | 'onCl
  * with a JSON-RPC error body: 400 missing session, 404 unknown session, 413 too large, 415 not JSON.
  */
 export class McpEndpoint {
-  constructor(
-    private readonly sessions: SessionTable,
-    private readonly deps: SessionFactoryDeps,
-    private readonly maxBodyBytes: number,
-    private readonly logger: Logger,
-  ) {}
+  private readonly sessions: SessionTable;
+  private readonly logger: Logger;
+
+  constructor(private readonly deps: McpEndpointDeps) {
+    this.sessions = deps.sessions;
+    this.logger = deps.logger;
+  }
 
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     switch (req.method) {
@@ -46,7 +59,7 @@ export class McpEndpoint {
       req.resume();
       return sendJsonRpcError(res, 415, ErrorCode.InvalidRequest, 'Unsupported Media Type: Content-Type must be application/json');
     }
-    const body = await readRequestBody(req, this.maxBodyBytes);
+    const body = await readRequestBody(req, this.deps.maxBodyBytes);
     if (body.kind === 'aborted') return;
     if (body.kind === 'too-large') {
       // The rest of the body is not read, so the connection cannot carry another request.
@@ -68,7 +81,8 @@ export class McpEndpoint {
     const sessionId = header(req, 'mcp-session-id');
 
     if (!sessionId) {
-      if (messages.length === 1 && isInitializeRequest(messages[0])) return this.initialize(req, res, json);
+      const hello = messages.length === 1 ? InitializeRequestSchema.safeParse(messages[0]) : undefined;
+      if (hello?.success) return this.initialize(req, res, json, hello.data.params);
       return sendJsonRpcError(res, 400, ErrorCode.InvalidRequest, 'Bad Request: Mcp-Session-Id header is required (initialize first)');
     }
     const session = this.sessions.get(sessionId);
@@ -84,9 +98,13 @@ export class McpEndpoint {
     await session.handle(req, res);
   }
 
-  private async initialize(req: IncomingMessage, res: ServerResponse, body: unknown): Promise<void> {
-    const session = new ClientSession({
-      ...this.deps,
+  private async initialize(req: IncomingMessage, res: ServerResponse, body: unknown, hello: ClientHello): Promise<void> {
+    if (this.sessions.size >= this.deps.maxSessions) {
+      this.deps.onSessionRefused?.();
+      this.logger.warn({ sessions: this.sessions.size }, 'refused a client session: at the session limit');
+      return sendJsonRpcError(res, 503, SESSION_LIMIT_CODE, `Service Unavailable: the router holds its maximum of ${this.deps.maxSessions} client sessions; retry later`, { 'retry-after': '5' });
+    }
+    const session = new ClientSession(this.deps.services, hello, {
       onInitialized: (s) => {
         this.sessions.add(s);
         this.logger.info({ sessionId: s.sessionId, sessions: this.sessions.size }, 'client session opened');

@@ -10,6 +10,8 @@ export class SessionTable {
   constructor(
     private readonly idleTimeoutMs: number,
     private readonly logger: Logger,
+    /** Hears every session closed for idleness (metrics). */
+    private readonly onExpired: () => void = () => {},
   ) {
     this.sweep = setInterval(() => this.closeIdle(), Math.min(60_000, Math.max(1000, Math.floor(idleTimeoutMs / 4))));
     this.sweep.unref();
@@ -48,6 +50,7 @@ export class SessionTable {
     for (const s of [...this.sessions.values()]) {
       if (s.idleFor(this.idleTimeoutMs, now)) {
         this.logger.info({ sessionId: s.sessionId }, 'closing idle client session');
+        this.onExpired();
         void s.close();
       }
     }

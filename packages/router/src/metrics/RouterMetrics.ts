@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, LATENCY_BUCKETS, createMetricsRegistry, type Registry } from '@flotilla/telemetry';
 import type { BreakerState } from '../endpoint/NodeGuard.js';
 import type { AttemptResult, CallObserver, CallOutcome } from '../forwarding/CallObserver.js';
+import type { SessionCloseReason, SessionPoolObserver } from '../upstream/UpstreamSessionPool.js';
 import { NodeSeriesRetention } from './NodeSeriesRetention.js';
 
 /** Every metric name of the router starts with this (process and Node.js defaults included). */
@@ -28,6 +29,8 @@ export interface RouterMetricsSources {
   catalogTools(): number;
   catalogNodes(): number;
   clientSessions(): number;
+  /** Clients' own upstream sessions the router holds. */
+  upstreamSessions(): number;
   registryUp(): boolean;
   natsConnected(): boolean;
   /** Epoch ms of the last load report from the node, if any arrived. */
@@ -50,8 +53,14 @@ function splitToolKey(key: string): { server: string; tool: string } {
  * by the forwarder (as a {@link CallObserver}), the node guards and the HTTP server; gauges read the
  * router's state at scrape time, so a node that left has no gauge series any more.
  */
-export class RouterMetrics implements CallObserver {
+export class RouterMetrics implements CallObserver, SessionPoolObserver {
   readonly registry: Registry;
+  private readonly clientSessionsRefused: Counter<never>;
+  private readonly clientSessionsExpired: Counter<never>;
+  private readonly upstreamOpened: Counter<never>;
+  private readonly upstreamOpenDuration: Histogram<never>;
+  private readonly upstreamClosed: Counter<'reason'>;
+  private readonly upstreamRefused: Counter<never>;
   private readonly calls: Counter<'tool' | 'node' | 'outcome'>;
   private readonly duration: Histogram<'tool' | 'outcome'>;
   private readonly attempts: Counter<'tool' | 'node' | 'result'>;
@@ -96,6 +105,22 @@ export class RouterMetrics implements CallObserver {
       registers,
     });
     this.http = new Counter({ name: `${p}_http_requests_total`, help: 'HTTP requests by route and status code.', labelNames: ['route', 'status'], registers });
+    this.clientSessionsRefused = new Counter({ name: `${p}_client_sessions_refused_total`, help: 'Client initialize requests refused because the router held its maximum of client sessions.', registers });
+    this.clientSessionsExpired = new Counter({ name: `${p}_client_sessions_expired_total`, help: 'Client sessions closed after their idle timeout.', registers });
+    this.upstreamOpened = new Counter({ name: `${p}_upstream_sessions_opened_total`, help: "Clients' own upstream sessions opened (one per client session × node × server used).", registers });
+    this.upstreamOpenDuration = new Histogram({
+      name: `${p}_upstream_session_open_seconds`,
+      help: 'Time to open a client upstream session (initialize handshake, log level).',
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.upstreamClosed = new Counter({
+      name: `${p}_upstream_sessions_closed_total`,
+      help: "Clients' own upstream sessions closed, by reason: client_closed, idle, evicted, node_left, lost.",
+      labelNames: ['reason'],
+      registers,
+    });
+    this.upstreamRefused = new Counter({ name: `${p}_upstream_sessions_refused_total`, help: 'Calls refused because the router held its maximum of upstream sessions, all in use.', registers });
 
     const perNode = (name: string, help: string, read: (n: NodeGaugeView) => number): void => {
       new Gauge({
@@ -165,6 +190,7 @@ export class RouterMetrics implements CallObserver {
     single('catalog_tools', 'Tools in the merged catalog.', () => sources.catalogTools());
     single('catalog_nodes', 'Nodes whose servers are in the catalog.', () => sources.catalogNodes());
     single('client_sessions', 'Open client MCP sessions.', () => sources.clientSessions());
+    single('upstream_sessions', "Clients' own upstream MCP sessions the router holds.", () => sources.upstreamSessions());
     single('registry_up', '1 while the registry watch can read the registry.', () => (sources.registryUp() ? 1 : 0));
     single('nats_connected', '1 while the NATS connection is up.', () => (sources.natsConnected() ? 1 : 0));
   }
@@ -202,6 +228,29 @@ export class RouterMetrics implements CallObserver {
     let tools = this.troubledToolBreakers.get(nodeId);
     if (!tools) this.troubledToolBreakers.set(nodeId, (tools = new Map()));
     tools.set(tool, to);
+  }
+
+  /** A client initialize was refused at the session limit. */
+  clientSessionRefused(): void {
+    this.clientSessionsRefused.inc();
+  }
+
+  /** A client session was closed after its idle timeout. */
+  clientSessionExpired(): void {
+    this.clientSessionsExpired.inc();
+  }
+
+  opened(_nodeId: string, _server: string, ms: number): void {
+    this.upstreamOpened.inc();
+    this.upstreamOpenDuration.observe(ms / 1000);
+  }
+
+  closed(reason: SessionCloseReason): void {
+    this.upstreamClosed.inc({ reason });
+  }
+
+  refused(): void {
+    this.upstreamRefused.inc();
   }
 
   httpRequest(route: HttpRoute, status: number): void {

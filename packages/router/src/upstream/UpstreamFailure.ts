@@ -1,8 +1,8 @@
 import { FlotillaErrorCode, NOT_ACCEPTED_CODES } from '@flotilla/protocol';
-import { StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
+import { ErrorCode } from '@modelcontextprotocol/sdk/types.js';
 import { JsonRpcError } from '../errors/JsonRpcError.js';
-import { NoResponseError } from './UpstreamFetch.js';
+import { HttpStatusError, NoResponseError } from './McpHttpChannel.js';
+import { MalformedServerMessage } from './ServerMessage.js';
 
 /**
  * Why a call did not come back from a node.
@@ -42,12 +42,21 @@ export class UpstreamFailure extends Error {
   /** Set when the node sent no response at all: the connection failed before any response header. */
   beforeResponse = false;
 
+  /** Set when the node no longer knows the upstream session (HTTP 404): a fresh session may carry the request. */
+  sessionGone = false;
+
   /**
    * Whether the breaker of this tool on this node should count it: a call that got neither an answer nor
    * progress in time is a hung tool, not a dead node (a dead node is caught by its connection, its
    * heartbeats and the liveness probe), so one stuck tool does not take the whole node out of rotation.
    */
   countsAgainstTool = false;
+}
+
+/** A node's busy or draining answer: it never started the call. */
+export function notAccepted(nodeId: string, code: number, message: string): UpstreamFailure {
+  const what = code === FlotillaErrorCode.NodeBusy ? 'busy' : code === FlotillaErrorCode.NodeDraining ? 'draining' : 'refused';
+  return new UpstreamFailure('refused', nodeId, `${what}: ${message}`, false, code);
 }
 
 /** The client cancelled (or dropped) the call; nothing is answered. */
@@ -58,7 +67,7 @@ export class CallCancelledError extends Error {
   }
 }
 
-/** Error codes of the cause chain of a `fetch failed` error (undici puts the socket error in `cause`). */
+/** Error codes of the cause chain of a connection error (undici puts the socket error in `cause`). */
 function causeCodes(error: unknown): string[] {
   const codes: string[] = [];
   for (let e: unknown = error, depth = 0; e && typeof e === 'object' && depth < 5; depth++) {
@@ -73,46 +82,28 @@ function causeCodes(error: unknown): string[] {
 const CONNECT_FAILURES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT']);
 
 /**
- * Turns whatever the SDK client threw for an upstream request into an {@link UpstreamFailure} (node
- * trouble), a {@link JsonRpcError} (the server's own answer, passed through to the client) or a
- * {@link CallCancelledError}.
+ * Turns what went wrong with one HTTP exchange of an upstream session into an {@link UpstreamFailure}
+ * (node trouble) or a {@link JsonRpcError} (a server that answers with something that is not MCP).
+ * Errors that already are one of those, or a {@link CallCancelledError}, pass unchanged.
  */
-export function classifyUpstreamError(error: unknown, nodeId: string, context: { cancelled: boolean; timeoutMs: number }): Error {
-  if (context.cancelled) return new CallCancelledError('cancelled by the client');
-  if (error instanceof StreamableHTTPError) {
-    // The node's HTTP layer answered before the MCP server saw the message (e.g. 404 unknown session).
-    return new UpstreamFailure('refused', nodeId, `HTTP ${error.code ?? '?'}: ${error.message}`, (error.code ?? 0) >= 500);
+export function classifyExchangeError(error: unknown, nodeId: string): Error {
+  if (error instanceof UpstreamFailure || error instanceof JsonRpcError || error instanceof CallCancelledError) return error;
+  if (error instanceof HttpStatusError) {
+    // The node's HTTP layer answered before the MCP server saw the message: nothing ran.
+    const code = error.rpcError?.code;
+    if (code !== undefined && NOT_ACCEPTED_CODES.has(code)) return notAccepted(nodeId, code, error.rpcError!.message);
+    const failure = new UpstreamFailure('refused', nodeId, error.message, error.status >= 500 && code === undefined, code);
+    failure.sessionGone = error.status === 404;
+    return failure;
   }
-  if (error instanceof McpError) {
-    if (NOT_ACCEPTED_CODES.has(error.code)) {
-      const what = error.code === FlotillaErrorCode.NodeBusy ? 'busy' : error.code === FlotillaErrorCode.NodeDraining ? 'draining' : 'refused';
-      return new UpstreamFailure('refused', nodeId, `${what}: ${JsonRpcError.fromMcpError(error).message}`, false, error.code);
-    }
-    if (error.code === ErrorCode.RequestTimeout) {
-      const failure = new UpstreamFailure('lost', nodeId, `no response or progress within ${context.timeoutMs} ms`, false);
-      failure.timedOut = true;
-      failure.countsAgainstTool = true;
-      return failure;
-    }
-    if (error.code === ErrorCode.ConnectionClosed && /connection closed/i.test(error.message)) {
-      return new UpstreamFailure('lost', nodeId, 'upstream session closed', true);
-    }
-    return JsonRpcError.fromMcpError(error);
-  }
+  if (error instanceof MalformedServerMessage) return new JsonRpcError(ErrorCode.InternalError, `node ${nodeId} sent an invalid answer: ${error.message}`);
   const codes = causeCodes(error);
   const message = error instanceof Error ? error.message : String(error);
   if (codes.some((c) => CONNECT_FAILURES.has(c))) {
     return new UpstreamFailure('refused', nodeId, `cannot connect (${codes.join(', ')})`, true);
   }
-  const noResponse = error instanceof NoResponseError;
-  if (noResponse || (error instanceof TypeError && /fetch failed/i.test(message))) {
-    // The request may have reached the server before the connection broke: lost, unless the caller knows better.
-    const failure = new UpstreamFailure('lost', nodeId, `connection failed (${codes.join(', ') || message})`, true);
-    failure.beforeResponse = noResponse;
-    return failure;
-  }
-  if (error instanceof Error && error.name === 'ZodError') {
-    return new JsonRpcError(ErrorCode.InternalError, `node ${nodeId} sent an invalid result: ${message}`);
-  }
-  return new UpstreamFailure('lost', nodeId, message, true);
+  // The request may have reached the server before the connection broke: lost, unless the caller knows better.
+  const failure = new UpstreamFailure('lost', nodeId, `connection to node ${nodeId} lost (${codes.join(', ') || message})`, true);
+  failure.beforeResponse = error instanceof NoResponseError;
+  return failure;
 }

@@ -1,0 +1,62 @@
+import type { ClientCallContext } from '../forwarding/ClientCallContext.js';
+import type { ClientSession } from './ClientSession.js';
+import { routeResource } from './routeResource.js';
+
+/**
+ * One client's resource subscriptions across the mesh. Each is held on the client's own upstream session
+ * on one node (the one its sticky binding names, or where it already has a session with the server, or
+ * the balancer's pick), so the server's `notifications/resources/updated` for it reach this client only.
+ * Unsubscribing goes to the node holding it. When that session is lost, the subscription is placed again
+ * on another replica.
+ */
+export class ClientSubscriptions {
+  constructor(private readonly session: ClientSession) {}
+
+  async subscribe(uri: string, client: ClientCallContext): Promise<Record<string, unknown>> {
+    const route = await routeResource(this.session, uri);
+    const state = this.session.state;
+    return this.session.services.forwarder.forward({
+      target: uri,
+      server: route.server,
+      replicas: route.replicas,
+      request: { method: 'resources/subscribe', params: { uri } },
+      retryAfterAcceptance: true,
+      client,
+      placement: this.session.statePlacementFor(route.server),
+      onAnswered: (nodeId) => state.subscriptions.set(uri, { nodeId, server: route.server }),
+    });
+  }
+
+  async unsubscribe(uri: string, client: ClientCallContext): Promise<Record<string, unknown>> {
+    const held = this.session.state.subscriptions.get(uri);
+    if (!held) return {};
+    this.session.state.subscriptions.delete(uri);
+    try {
+      await this.session.services.forwarder.forward({
+        target: uri,
+        server: held.server,
+        replicas: [held.nodeId],
+        request: { method: 'resources/unsubscribe', params: { uri } },
+        retryAfterAcceptance: true,
+        client,
+        placement: { kind: 'pinned', nodeId: held.nodeId, what: `the subscription to ${uri}` },
+      });
+    } catch (err) {
+      // A subscription on a node that is gone is gone with it; the client's unsubscribe succeeded.
+      this.session.logger.debug({ uri, nodeId: held.nodeId, err }, 'could not unsubscribe upstream');
+    }
+    return {};
+  }
+
+  /** The client's session to `server` on `nodeId` was lost: its subscriptions there are placed again. */
+  moveFrom(nodeId: string, server: string): void {
+    for (const [uri, held] of this.session.state.subscriptions) {
+      if (held.nodeId !== nodeId || held.server !== server) continue;
+      this.session.state.subscriptions.delete(uri);
+      this.subscribe(uri, this.session.backgroundContext(`resubscribe ${uri}`)).then(
+        () => this.session.logger.info({ uri, from: nodeId, to: this.session.state.subscriptions.get(uri)?.nodeId }, 'resource subscription moved'),
+        (err: unknown) => this.session.logger.warn({ uri, nodeId, err }, 'cannot place a resource subscription again; the client gets no updates for it'),
+      );
+    }
+  }
+}

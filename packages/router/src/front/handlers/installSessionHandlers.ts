@@ -1,0 +1,19 @@
+import type { ClientSession } from '../ClientSession.js';
+import { installCompletionHandler } from './completionHandler.js';
+import { installLoggingHandlers } from './loggingHandlers.js';
+import { installPromptHandlers } from './promptHandlers.js';
+import { installResourceHandlers } from './resourceHandlers.js';
+import { installRootsHandlers } from './rootsHandlers.js';
+import { installTaskHandlers } from './taskHandlers.js';
+import { installToolHandlers } from './toolHandlers.js';
+
+/** Installs every request and notification handler of a client session's MCP server. */
+export function installSessionHandlers(session: ClientSession): void {
+  installToolHandlers(session);
+  installResourceHandlers(session);
+  installPromptHandlers(session);
+  installCompletionHandler(session);
+  installLoggingHandlers(session);
+  installTaskHandlers(session);
+  installRootsHandlers(session);
+}

@@ -1,0 +1,28 @@
+import { SetLevelRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import type { ClientSession } from '../ClientSession.js';
+
+/** Longest the router waits for one server to take a new log level, ms. */
+const SET_LEVEL_TIMEOUT_MS = 5000;
+
+/**
+ * `logging/setLevel` goes to every server the client has a session with (servers filter their own log
+ * messages per session), and is remembered: sessions the client opens later get it before their first
+ * request.
+ */
+export function installLoggingHandlers(session: ClientSession): void {
+  session.server.setRequestHandler(SetLevelRequestSchema, async (request) => {
+    const level = request.params.level;
+    session.state.logLevel = level;
+    await Promise.all(
+      session
+        .allOwnSessions()
+        .filter((s) => s.serverCapabilities.logging)
+        .map((s) =>
+          s
+            .request('logging/setLevel', { level }, { signal: AbortSignal.timeout(SET_LEVEL_TIMEOUT_MS * 2), timeoutMs: SET_LEVEL_TIMEOUT_MS })
+            .catch((err: unknown) => session.logger.debug({ err, nodeId: s.nodeId, server: s.server }, 'a server did not take the log level')),
+        ),
+    );
+    return {};
+  });
+}

@@ -1,0 +1,12 @@
+import { RootsListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
+import type { ClientSession } from '../ClientSession.js';
+
+/**
+ * The client's `notifications/roots/list_changed` goes to every server it has a session with (servers ask
+ * the client for its roots over those sessions, and the router relays the question to this client).
+ */
+export function installRootsHandlers(session: ClientSession): void {
+  session.server.setNotificationHandler(RootsListChangedNotificationSchema, async () => {
+    await Promise.all(session.allOwnSessions().map((s) => s.notify('notifications/roots/list_changed')));
+  });
+}

@@ -1,0 +1,56 @@
+import { performance } from 'node:perf_hooks';
+import { CallToolRequestSchema, ListToolsRequestSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { unknownTool } from '../../errors/routingErrors.js';
+import { UNKNOWN_TOOL } from '../../forwarding/CallObserver.js';
+import type { ClientSession } from '../ClientSession.js';
+import { listPage } from '../ListPage.js';
+import { recordTask } from './taskHandlers.js';
+
+/**
+ * `tools/list` (what the servers show this client) and `tools/call` (checked against the tool's input
+ * schema, then forwarded to a replica on the client's own upstream session).
+ */
+export function installToolHandlers(session: ClientSession): void {
+  const { server } = session;
+  const { catalog, forwarder, validator, observer } = session.services;
+
+  server.setRequestHandler(ListToolsRequestSchema, async (request) => {
+    const page = listPage((await session.view.tools()).map((t) => t.definition), request.params?.cursor);
+    return { tools: page.items, ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}) };
+  });
+
+  server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
+    const started = performance.now();
+    const { name, arguments: args } = request.params;
+    const refused = (label: string): void => observer?.finished(label, undefined, 'invalid_request', (performance.now() - started) / 1000);
+    // The mesh catalog has every tool some client may be shown; a tool only this client's session offers is in its own view.
+    const tool = catalog.tool(name) ?? (await session.view.tool(name));
+    if (!tool) {
+      refused(UNKNOWN_TOOL);
+      throw unknownTool(name);
+    }
+    const check = validator.check(tool.definition, args);
+    if (!check.ok) {
+      refused(name);
+      return invalidArgumentsResult(name, check.problems);
+    }
+    return forwarder.forward({
+      target: name,
+      server: tool.server,
+      replicas: tool.replicas,
+      request: { method: 'tools/call', params: { ...request.params, name: tool.upstreamName } },
+      retryAfterAcceptance: tool.retryableAfterAcceptance,
+      client: session.callContext(extra),
+      placement: session.placementFor(tool.server),
+      onAnswered: (nodeId, result) => recordTask(session, result, { nodeId, server: tool.server }),
+    });
+  });
+}
+
+/**
+ * Arguments that do not match the tool's input schema are a tool execution error (spec 2025-11-25,
+ * SEP-1303), not a protocol error: the model sees what was wrong and can correct itself.
+ */
+function invalidArgumentsResult(tool: string, problems: string[]): CallToolResult {
+  return { content: [{ type: 'text', text: `Invalid arguments for tool ${tool}: ${problems.join('; ')}` }], isError: true };
+}

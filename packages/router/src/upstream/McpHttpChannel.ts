@@ -1,0 +1,166 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Dispatcher } from 'undici';
+import { SseMessageStream } from './SseMessageStream.js';
+import { parseServerMessages, type ServerMessage } from './ServerMessage.js';
+
+/**
+ * A request the node gave no response at all to (the connection failed before any response header):
+ * what the router needs to tell "never answered" from "lost mid-stream". The undici error is its `cause`.
+ */
+export class NoResponseError extends Error {
+  constructor(cause: unknown) {
+    super(cause instanceof Error ? cause.message : String(cause), { cause });
+    this.name = 'NoResponseError';
+  }
+}
+
+/**
+ * The node answered with an HTTP error status. `rpcError` is the JSON-RPC error its body carried, if any
+ * (an agent's 503 says why); anything else in the body is not kept: it may be an HTML page naming
+ * internal hosts, which must not reach clients.
+ */
+export class HttpStatusError extends Error {
+  constructor(
+    readonly status: number,
+    readonly rpcError: { readonly code: number; readonly message: string } | undefined,
+  ) {
+    super(rpcError ? `HTTP ${status}: ${rpcError.message}` : `HTTP ${status}`);
+    this.name = 'HttpStatusError';
+  }
+}
+
+/** What a POST got back. */
+export type PostReply =
+  | { readonly kind: 'accepted' }
+  | { readonly kind: 'messages'; readonly messages: ServerMessage[] }
+  | { readonly kind: 'stream'; readonly stream: SseMessageStream };
+
+/** Dispatchers an upstream session sends over: calls share a bounded keep-alive pool; long-lived streams get their own. */
+export interface UpstreamDispatchers {
+  /** POSTs and DELETEs. */
+  readonly calls: Dispatcher;
+  /** The standalone GET streams, which stay open for a session's life and must not take the calls' connections. */
+  readonly streams: Dispatcher;
+}
+
+/** Largest JSON body read from a node, bytes. */
+const MAX_JSON_BODY_BYTES = 64 * 1024 * 1024;
+/** Largest error body read to find a JSON-RPC error in it, bytes. */
+const MAX_ERROR_BODY_BYTES = 64 * 1024;
+
+/**
+ * The HTTP side of one upstream MCP session (Streamable HTTP, client role): POSTs messages, opens the
+ * standalone GET stream, ends the session with DELETE. Responses come back as parsed, checked messages
+ * (a JSON body) or as an {@link SseMessageStream}. Uses undici's `request` over shared dispatchers: no
+ * `fetch`, no web streams.
+ */
+export class McpHttpChannel {
+  readonly origin: string;
+  readonly path: string;
+  /** Set from the `Mcp-Session-Id` header of the initialize answer. */
+  sessionId: string | undefined;
+  /** Sent as `Mcp-Protocol-Version` once negotiated. */
+  protocolVersion: string | undefined;
+
+  constructor(
+    url: URL,
+    private readonly dispatchers: UpstreamDispatchers,
+  ) {
+    this.origin = url.origin;
+    this.path = `${url.pathname}${url.search}`;
+  }
+
+  /** POSTs one JSON-RPC message. Rejects with {@link NoResponseError}, {@link HttpStatusError} or the abort reason. */
+  async post(message: unknown, signal?: AbortSignal): Promise<PostReply> {
+    const response = await this.send(this.dispatchers.calls, {
+      method: 'POST',
+      headers: this.headers({ 'content-type': 'application/json', accept: 'application/json, text/event-stream' }),
+      body: JSON.stringify(message),
+      ...(signal ? { signal } : {}),
+    });
+    const { statusCode, headers, body } = response;
+    if (statusCode >= 400) throw await statusError(response);
+    const sessionId = headerValue(headers, 'mcp-session-id');
+    if (sessionId !== undefined && this.sessionId === undefined) this.sessionId = sessionId;
+    const type = (headerValue(headers, 'content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+    if (statusCode === 202 || (type !== 'application/json' && type !== 'text/event-stream')) {
+      body.resume();
+      return { kind: 'accepted' };
+    }
+    if (type === 'text/event-stream') return { kind: 'stream', stream: new SseMessageStream(body) };
+    return { kind: 'messages', messages: parseServerMessages(await readText(body, MAX_JSON_BODY_BYTES)) };
+  }
+
+  /**
+   * Opens the standalone GET stream (resuming after `lastEventId` when given). Resolves undefined when the
+   * server offers none (405).
+   */
+  async openStream(signal: AbortSignal, lastEventId?: string): Promise<SseMessageStream | undefined> {
+    const extra: Record<string, string> = { accept: 'text/event-stream' };
+    if (lastEventId !== undefined) extra['last-event-id'] = lastEventId;
+    const response = await this.send(this.dispatchers.streams, { method: 'GET', headers: this.headers(extra), signal });
+    if (response.statusCode === 405) {
+      response.body.resume();
+      return undefined;
+    }
+    if (response.statusCode >= 400) throw await statusError(response);
+    return new SseMessageStream(response.body);
+  }
+
+  /** Ends the session on the node (DELETE); best effort within `timeoutMs`. */
+  async terminate(timeoutMs: number): Promise<void> {
+    if (this.sessionId === undefined) return;
+    const response = await this.send(this.dispatchers.calls, { method: 'DELETE', headers: this.headers({}), signal: AbortSignal.timeout(timeoutMs) });
+    response.body.resume();
+  }
+
+  private headers(extra: Record<string, string>): Record<string, string> {
+    const headers = extra;
+    if (this.sessionId !== undefined) headers['mcp-session-id'] = this.sessionId;
+    if (this.protocolVersion !== undefined) headers['mcp-protocol-version'] = this.protocolVersion;
+    return headers;
+  }
+
+  private async send(dispatcher: Dispatcher, options: Omit<Dispatcher.RequestOptions, 'origin' | 'path'>): Promise<Dispatcher.ResponseData> {
+    try {
+      return await dispatcher.request({ origin: this.origin, path: this.path, ...options });
+    } catch (err) {
+      // An abort is ours (cancellation, session closing), not the node's silence.
+      if (options.signal && (options.signal as AbortSignal).aborted) throw err;
+      throw new NoResponseError(err);
+    }
+  }
+}
+
+function headerValue(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+async function statusError(response: Dispatcher.ResponseData): Promise<HttpStatusError> {
+  let rpcError: { code: number; message: string } | undefined;
+  try {
+    const text = await readText(response.body, MAX_ERROR_BODY_BYTES);
+    const error = (JSON.parse(text) as { error?: { code?: unknown; message?: unknown } }).error;
+    if (typeof error?.code === 'number' && typeof error.message === 'string') rpcError = { code: error.code, message: error.message.slice(0, 500) };
+  } catch {
+    // Not a JSON-RPC error body: the status alone is reported.
+  }
+  return new HttpStatusError(response.statusCode, rpcError);
+}
+
+/** Reads a whole body as text, refusing more than `limit` bytes. */
+async function readText(body: Dispatcher.ResponseData['body'], limit: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    const buf = chunk as Buffer;
+    size += buf.length;
+    if (size > limit) {
+      body.destroy();
+      throw new Error(`response body over ${limit} bytes`);
+    }
+    chunks.push(buf);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}

@@ -1,0 +1,222 @@
+import type { HostedServer } from '@flotilla/protocol';
+import type { Logger } from '@flotilla/telemetry';
+import type { UpstreamDispatchers } from './McpHttpChannel.js';
+import { UpstreamFailure } from './UpstreamFailure.js';
+import type { UpstreamPeer } from './UpstreamPeer.js';
+import { UpstreamSession, type ListKind } from './UpstreamSession.js';
+
+/** A client session as the pool sees it. */
+export interface PoolClient {
+  /** The client session's id (the router's `Mcp-Session-Id`). */
+  readonly id: string;
+  readonly peer: UpstreamPeer;
+  /** A session of this client just opened: bring it up to date (log level) before its first request. */
+  sessionOpened?(session: UpstreamSession): Promise<void>;
+  /** One of this client's sessions stopped working (node gone, session expired there). */
+  sessionLost?(session: UpstreamSession, reason: string): void;
+  /** The server said one of its lists changed, on one of this client's sessions. */
+  listChanged?(session: UpstreamSession, list: ListKind): void;
+  /** Whether the client keeps state on this session (a subscription, a task, sticky affinity): it does not expire idle. */
+  keeps?(session: UpstreamSession): boolean;
+}
+
+/** Where a session goes: one server on one instance of a node. */
+export interface PoolNode {
+  readonly nodeId: string;
+  /** Random per agent process: sessions of a restarted node are not the old instance's. */
+  readonly instanceId: string;
+  readonly mcpBaseUrl: string;
+}
+
+/** Limits of the pool. */
+export interface SessionPoolLimits {
+  /** Most upstream sessions for clients, router-wide; past it the least recently used idle one is closed, else the call is refused. */
+  readonly maxSessions: number;
+  /** A session no request used for this long is closed (unless its client keeps state on it), ms. */
+  readonly idleTimeoutMs: number;
+}
+
+/** Why a pooled session closed. */
+export type SessionCloseReason = 'client_closed' | 'idle' | 'evicted' | 'node_left' | 'lost';
+
+/** What the pool reports (metrics). */
+export interface SessionPoolObserver {
+  opened?(nodeId: string, server: string, ms: number): void;
+  closed?(reason: SessionCloseReason): void;
+  refused?(): void;
+}
+
+/** What an {@link UpstreamSessionPool} needs. */
+export interface SessionPoolDeps {
+  readonly dispatchers: UpstreamDispatchers;
+  readonly limits: SessionPoolLimits;
+  readonly logger: Logger;
+  readonly observer?: SessionPoolObserver;
+}
+
+interface Pooled {
+  readonly key: string;
+  readonly client: PoolClient;
+  readonly instanceId: string;
+  readonly session: UpstreamSession;
+}
+
+/** URL of a hosted server's endpoint on a node. */
+export function serverUrl(mcpBaseUrl: string, path: string): URL {
+  return new URL(path, mcpBaseUrl.endsWith('/') ? mcpBaseUrl : `${mcpBaseUrl}/`);
+}
+
+/**
+ * The home of per-client upstream sessions: one session per client session × node instance × server,
+ * created on first use and shared by that client's calls there, over the node's shared connection pool.
+ * Indexed by client (closed with the client session, fanned out to for log level, roots and task lists)
+ * and by node instance (failed when the node dies, closed when it leaves). Bounded in number, and idle
+ * sessions expire.
+ */
+export class UpstreamSessionPool {
+  private readonly byKey = new Map<string, Pooled>();
+  private readonly byClient = new Map<string, Set<Pooled>>();
+  private readonly byInstance = new Map<string, Set<Pooled>>();
+  private readonly sweeper: NodeJS.Timeout;
+
+  constructor(private readonly deps: SessionPoolDeps) {
+    const every = Math.min(60_000, Math.max(250, Math.floor(deps.limits.idleTimeoutMs / 4)));
+    this.sweeper = setInterval(() => this.closeIdle(Date.now()), every);
+    this.sweeper.unref();
+  }
+
+  get size(): number {
+    return this.byKey.size;
+  }
+
+  /**
+   * The client's session to `hosted` on `node`, created (not yet opened: its first request opens it) when
+   * there is none. Throws a refusal when the pool is full of sessions in use.
+   */
+  acquire(client: PoolClient, node: PoolNode, hosted: HostedServer): UpstreamSession {
+    const key = `${client.id}\n${node.instanceId}\n${hosted.name}`;
+    const known = this.byKey.get(key);
+    if (known?.session.usable) return known.session;
+    if (known) this.remove(known);
+    if (this.byKey.size >= this.deps.limits.maxSessions && !this.evictOne()) {
+      this.deps.observer?.refused?.();
+      throw new UpstreamFailure('refused', node.nodeId, `the router holds its maximum of ${this.deps.limits.maxSessions} upstream sessions, all in use`, false);
+    }
+    const pooled: Pooled = { key, client, instanceId: node.instanceId, session: this.create(client, node, hosted) };
+    this.byKey.set(key, pooled);
+    addTo(this.byClient, client.id, pooled);
+    addTo(this.byInstance, node.instanceId, pooled);
+    return pooled.session;
+  }
+
+  /** The client's sessions (open or opening). */
+  ofClient(clientId: string): UpstreamSession[] {
+    return [...(this.byClient.get(clientId) ?? [])].map((p) => p.session);
+  }
+
+  /** The sessions to one node instance. */
+  ofInstance(instanceId: string): UpstreamSession[] {
+    return [...(this.byInstance.get(instanceId) ?? [])].map((p) => p.session);
+  }
+
+  /** The client session ended: its upstream sessions end too, on the nodes as well (DELETE). */
+  async closeClient(clientId: string): Promise<void> {
+    const all = [...(this.byClient.get(clientId) ?? [])];
+    for (const p of all) this.remove(p);
+    await Promise.all(all.map((p) => this.close(p, 'client session closed', 'client_closed', true)));
+  }
+
+  /** The node instance left (or the router stops): its sessions end; `terminate` also ends them there. */
+  async closeInstance(instanceId: string, reason: string, terminate = false): Promise<void> {
+    const all = [...(this.byInstance.get(instanceId) ?? [])];
+    for (const p of all) this.remove(p);
+    await Promise.all(all.map((p) => this.close(p, reason, 'node_left', terminate)));
+  }
+
+  /** Closes sessions idle past the limit; returns how many. */
+  closeIdle(now: number): number {
+    let closed = 0;
+    for (const p of [...this.byKey.values()]) {
+      if (!this.idle(p, now - this.deps.limits.idleTimeoutMs)) continue;
+      this.remove(p);
+      this.deps.logger.debug({ clientSession: p.client.id, nodeId: p.session.nodeId, server: p.session.server }, 'closing idle upstream session');
+      void this.close(p, 'idle', 'idle', true);
+      closed++;
+    }
+    return closed;
+  }
+
+  /** Stops the idle sweep and closes every session. */
+  async stop(terminate: boolean): Promise<void> {
+    clearInterval(this.sweeper);
+    const all = [...this.byKey.values()];
+    for (const p of all) this.remove(p);
+    await Promise.all(all.map((p) => this.close(p, 'router stopping', 'node_left', terminate)));
+  }
+
+  private create(client: PoolClient, node: PoolNode, hosted: HostedServer): UpstreamSession {
+    const startedAt = performance.now();
+    const session: UpstreamSession = new UpstreamSession({
+      nodeId: node.nodeId,
+      server: hosted.name,
+      url: serverUrl(node.mcpBaseUrl, hosted.path),
+      dispatchers: this.deps.dispatchers,
+      peer: client.peer,
+      logger: this.deps.logger,
+      afterOpen: async (s) => {
+        this.deps.observer?.opened?.(node.nodeId, hosted.name, performance.now() - startedAt);
+        await client.sessionOpened?.(s);
+      },
+      onLost: (s, reason) => {
+        const pooled = this.byKey.get(`${client.id}\n${node.instanceId}\n${hosted.name}`);
+        if (pooled?.session === s) {
+          this.remove(pooled);
+          this.deps.observer?.closed?.('lost');
+        }
+        client.sessionLost?.(s, reason);
+      },
+      onListChanged: (s, list) => client.listChanged?.(s, list),
+    });
+    return session;
+  }
+
+  private idle(p: Pooled, cutoff: number): boolean {
+    const s = p.session;
+    return s.inflightCount === 0 && s.lastUsedAt < cutoff && p.client.keeps?.(s) !== true;
+  }
+
+  /** Makes room by closing the least recently used session that is idle and keeps no state. */
+  private evictOne(): boolean {
+    let oldest: Pooled | undefined;
+    for (const p of this.byKey.values()) {
+      if (p.session.inflightCount > 0 || p.client.keeps?.(p.session) === true) continue;
+      if (!oldest || p.session.lastUsedAt < oldest.session.lastUsedAt) oldest = p;
+    }
+    if (!oldest) return false;
+    this.remove(oldest);
+    void this.close(oldest, 'evicted: the router is at its upstream session limit', 'evicted', true);
+    return true;
+  }
+
+  private remove(p: Pooled): void {
+    if (this.byKey.get(p.key) === p) this.byKey.delete(p.key);
+    removeFrom(this.byClient, p.client.id, p);
+    removeFrom(this.byInstance, p.instanceId, p);
+  }
+
+  private async close(p: Pooled, reason: string, why: SessionCloseReason, terminate: boolean): Promise<void> {
+    this.deps.observer?.closed?.(why);
+    await p.session.close(reason, terminate).catch((err: unknown) => this.deps.logger.debug({ err }, 'error closing an upstream session'));
+  }
+}
+
+function addTo<K, V>(index: Map<K, Set<V>>, key: K, value: V): void {
+  let set = index.get(key);
+  if (!set) index.set(key, (set = new Set()));
+  set.add(value);
+}
+
+function removeFrom<K, V>(index: Map<K, Set<V>>, key: K, value: V): void {
+  const set = index.get(key);
+  if (set?.delete(value) && set.size === 0) index.delete(key);
+}
