@@ -23,11 +23,16 @@ export function routerCommand(): Command {
     .option('--retry-window-ms <ms>', "no retry or failover starts later than this after a call's first failed attempt", intInRange(1, MAX_TIMER_MS), 30_000)
     .option('--hedge-read-only', 'send a second copy of a read-only call to another replica when the first runs past the tool p95')
     .option('--call-timeout-ms <ms>', 'longest a forwarded call may go without an answer or a progress notification', intInRange(1, MAX_TIMER_MS), 10 * 60_000)
+    .option('--session-idle-timeout-ms <ms>', 'a client session with no HTTP activity for this long is closed (then 404; the client initializes again)', intInRange(1, MAX_TIMER_MS), 30 * 60_000)
+    .option('--max-client-sessions <n>', 'most client sessions at once; initialize past it gets HTTP 503', parsePositiveInt, 10_000)
+    .option('--max-upstream-sessions <n>', "most upstream sessions (one per client session × node × server it used); past it the least recently used idle one closes", parsePositiveInt, 50_000)
+    .option('--upstream-idle-timeout-ms <ms>', 'an upstream session no request used for this long closes, unless its client keeps state there', intInRange(1, MAX_TIMER_MS), 10 * 60_000)
     .option('--allowed-host <host>', 'Host header to accept (repeatable; default loopback names)', (v: string, p: string[] = []) => [...p, v])
     .option('--allowed-origin <origin>', 'Origin to accept (repeatable)', (v: string, p: string[] = []) => [...p, v])
     .action(async (o: {
       nats: string; prefix: string; registry: RegistryKind; host: string; port: number; strategy: (typeof STRATEGIES)[number];
       maxBody: number; perNodeConcurrency?: number; maxAttempts: number; retryWindowMs: number; hedgeReadOnly?: boolean; callTimeoutMs: number;
+      sessionIdleTimeoutMs: number; maxClientSessions: number; maxUpstreamSessions: number; upstreamIdleTimeoutMs: number;
       allowedHost?: string[]; allowedOrigin?: string[];
     }) => {
       const { startRouter } = await import('@flotilla/router');
@@ -49,6 +54,10 @@ export function routerCommand(): Command {
         retryWindowMs: o.retryWindowMs,
         hedgeReadOnly: o.hedgeReadOnly === true,
         callTimeoutMs: o.callTimeoutMs,
+        sessionIdleTimeoutMs: o.sessionIdleTimeoutMs,
+        maxClientSessions: o.maxClientSessions,
+        maxUpstreamSessions: o.maxUpstreamSessions,
+        upstreamIdleTimeoutMs: o.upstreamIdleTimeoutMs,
         ...(o.allowedHost ? { allowedHosts: o.allowedHost } : {}),
         ...(o.allowedOrigin ? { allowedOrigins: o.allowedOrigin } : {}),
         logger,
