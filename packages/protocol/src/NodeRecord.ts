@@ -35,9 +35,11 @@ export const HostedServerSchema = z.object({
   toolCount: z.number().int().nonnegative(),
   /**
    * Session affinity the server asks of routers. Optional on the wire: records of agents older than the
-   * field (and literals that leave it out) mean `none`; read it with {@link serverAffinity}.
+   * field (and literals that leave it out) mean `none`; read it with {@link serverAffinity}. A value this
+   * reader does not know (a newer agent's) reads as absent rather than making the whole record invalid:
+   * one field must not drop a node from the fleet.
    */
-  affinity: ServerAffinitySchema.optional(),
+  affinity: ServerAffinitySchema.optional().catch(undefined),
 });
 export type HostedServer = z.infer<typeof HostedServerSchema>;
 

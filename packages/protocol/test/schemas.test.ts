@@ -55,7 +55,7 @@ test('subjects live under the prefix and refuse unsafe tokens', () => {
   assert.throws(() => subjects('bad prefix'), /invalid NATS subject prefix/);
 });
 
-test('a hosted server carries its affinity; records without it stay valid and mean none', () => {
+test('a hosted server carries its affinity; records without it, or with a value unknown here, stay valid and mean none', () => {
   const sticky = { ...record, servers: [{ name: 'stateful', path: '/mcp/stateful', toolDigest: 'd2', toolCount: 9, affinity: 'sticky' as const }] };
   const decoded = decodeJson(NodeRecordSchema, encodeJson(sticky));
   assert.deepEqual(decoded, { ok: true, value: sticky });
@@ -65,8 +65,10 @@ test('a hosted server carries its affinity; records without it stay valid and me
   assert.ok(old.ok);
   assert.equal(old.ok && old.value.servers[0]!.affinity, undefined);
   assert.equal(serverAffinity(record.servers[0]!), 'none');
-  const wrong = HostedServerSchema.safeParse({ ...record.servers[0], affinity: 'sometimes' });
-  assert.equal(wrong.success, false);
+  // A value from a newer agent reads as absent: the record (and the node) stays valid.
+  const newer = HostedServerSchema.safeParse({ ...record.servers[0], affinity: 'zone-sticky' });
+  assert.ok(newer.success);
+  assert.equal(newer.success && serverAffinity(newer.data), 'none');
 });
 
 test('error codes are distinct, and a session-limit refusal counts as not accepted', () => {
