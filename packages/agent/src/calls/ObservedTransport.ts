@@ -150,6 +150,7 @@ export class ObservedTransport implements Transport {
       const key = keyOf(id);
       if (this.tasks.isWaitingForResult(id)) {
         // A `tasks/result` waits for its task to end: nobody is left to read the answer. The task itself runs on.
+        this.ctx.logger.info({ server: this.ctx.server, requestId: id }, 'client went away; cancelling its tasks/result (the task runs on)');
         this.silence(key);
         this.cancelOnServer(id, 'client disconnected');
         continue;
