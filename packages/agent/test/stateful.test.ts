@@ -350,6 +350,43 @@ describe('tasks of the stateful example through the agent', () => {
   });
 });
 
+describe('task follow-ups and admission control', () => {
+  test('with every slot taken, tasks/get, tasks/list and tasks/result still pass while new calls (task-augmented too) are refused busy', async () => {
+    const busy = await startTestAgent({ natsUrl: nats.url, servers: [{ name: 'stateful', module: STATEFUL }], capacity: 1, maxQueue: 0 });
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const client = await connectStatefulClient({
+      url: `${busy.agent.url}/mcp/stateful`,
+      name: 'busy-client',
+      elicitation: async () => {
+        await released;
+        return { action: 'accept', content: { name: 'Grace' } };
+      },
+    });
+    try {
+      const { task } = await client.startTask('long_job', { steps: 2, stepMs: 10 });
+      assert.equal((await client.pollTask(task.taskId)).status, 'completed');
+      // ask_user holds the node's only slot until the elicitation is answered.
+      const holding = client.call('ask_user');
+      await client.waitFor('the elicitation request', (c) => c.counts.elicitationRequests === 1);
+      assert.equal((busy.agent.health().load as { inflight: number }).inflight, 1);
+
+      assert.equal((await client.client.experimental.tasks.getTask(task.taskId)).status, 'completed');
+      assert.deepEqual((await client.client.experimental.tasks.listTasks()).tasks.map((x) => x.taskId), [task.taskId]);
+      assert.equal(textOf(await client.taskResult(task.taskId)), 'long_job done: 2 steps of 10 ms');
+      assert.equal((await rpcError(client.call('whoami'))).code, FlotillaErrorCode.NodeBusy);
+      assert.equal((await rpcError(client.startTask('long_job', { steps: 1, stepMs: 1 }))).code, FlotillaErrorCode.NodeBusy);
+
+      release();
+      assert.equal((await holding).structured.greeting, 'hello, Grace');
+    } finally {
+      release();
+      await client.close();
+      await busy.agent.stop();
+    }
+  });
+});
+
 describe('draining with open tasks', () => {
   test('a draining agent creates no new task, still answers follow-ups, and waits for open tasks', async () => {
     const d = await startTestAgent({ natsUrl: nats.url, servers: [{ name: 'stateful', module: STATEFUL }] });
