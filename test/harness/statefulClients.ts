@@ -50,7 +50,7 @@ export interface StatefulClientOptions {
   headers?: Record<string, string>;
   /** Wait for the session's standalone GET stream before resolving (default true); see {@link StatefulClient.streamOpen}. */
   waitForStream?: boolean;
-  /** How long to wait for the stream, ms (default 10000). */
+  /** How long to wait for the stream, ms (default 30000; a safety net, not a timing assertion). */
   streamTimeoutMs?: number;
 }
 
@@ -82,7 +82,7 @@ export interface StatefulClient {
   pollTask(taskId: string, options?: { until?: (task: Task) => boolean; timeoutMs?: number }): Promise<Task>;
   /** `tasks/result` of a task, as a tool result. */
   taskResult(taskId: string): Promise<CallToolResult>;
-  /** Waits until `check` holds over this client's records (fails naming `what` after `timeoutMs`, default 10 s). */
+  /** Waits until `check` holds over this client's records (fails naming `what` after `timeoutMs`, default 20 s). */
   waitFor(what: string, check: (c: StatefulClient) => boolean, timeoutMs?: number): Promise<void>;
   /** Ends the session (HTTP DELETE) and closes the client; errors of a server already gone are ignored. */
   close(): Promise<void>;
@@ -95,7 +95,7 @@ export async function connectStatefulClient(options: StatefulClientOptions): Pro
   const capabilities = declaredCapabilities(options);
   const client = new Client({ name: options.name ?? 'stateful-test-client', version: options.version ?? '1.0.0' }, { capabilities });
   let roots = options.roots ?? [];
-  const stream = watchStandaloneStream(options.streamTimeoutMs ?? 10_000);
+  const stream = watchStandaloneStream(options.streamTimeoutMs ?? 30_000);
   const transport = new StreamableHTTPClientTransport(new URL(options.url), {
     fetch: stream.fetch,
     ...(options.headers ? { requestInit: { headers: options.headers } } : {}),
@@ -135,7 +135,7 @@ export async function connectStatefulClient(options: StatefulClientOptions): Pro
     async taskResult(taskId) {
       return (await client.experimental.tasks.getTaskResult(taskId, CallToolResultSchema, { timeout: 60_000 })) as CallToolResult;
     },
-    async waitFor(what, check, timeoutMs = 10_000) {
+    async waitFor(what, check, timeoutMs = 20_000) {
       const deadline = Date.now() + timeoutMs;
       while (!check(self)) {
         if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);

@@ -123,6 +123,11 @@ export class ObservedTransport implements Transport {
     return this.tasks.size;
   }
 
+  /** Epoch ms when a task of this session last ended (0 if none did). */
+  get lastTaskEndedAt(): number {
+    return this.tasks.lastEndedAt;
+  }
+
   /** Forgets this session's tasks past their TTL or unheard of for too long. */
   sweepTasks(now = Date.now()): void {
     this.tasks.sweep(now);

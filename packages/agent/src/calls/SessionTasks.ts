@@ -58,6 +58,7 @@ function keyOf(id: RequestId): string {
 export class SessionTasks {
   private readonly open = new Map<string, OpenTask>();
   private readonly pending = new Map<string, PendingRequest>();
+  private endedAt = 0;
 
   constructor(
     private readonly server: string,
@@ -67,6 +68,11 @@ export class SessionTasks {
   /** Open tasks of this session. */
   get size(): number {
     return this.open.size;
+  }
+
+  /** Epoch ms when a task of this session last ended (0 if none did): the session was busy until then. */
+  get lastEndedAt(): number {
+    return this.endedAt;
   }
 
   /** The answer to a task-augmented `tools/call` of `tool`: opens its task; returns its id. */
@@ -147,6 +153,7 @@ export class SessionTasks {
 
   private end(taskId: string): void {
     if (!this.open.delete(taskId)) return;
+    this.endedAt = Date.now();
     this.counter.taskEnded(this.server);
   }
 }

@@ -200,15 +200,20 @@ export class McpEndpoint {
     });
   }
 
-  /** Closes sessions with no open request, call or task for the idle timeout (a task is the session's work). */
+  /**
+   * Closes sessions with no open request, call or task for the idle timeout: a task is the session's
+   * work, and its end counts as activity, so a client has the whole timeout to fetch the result.
+   */
   private reapIdleSessions(): void {
     const now = Date.now();
     const cutoff = now - this.ctx.sessionIdleTimeoutMs;
     for (const [id, s] of this.sessions) {
       s.observed.sweepTasks(now);
-      if (s.openRequests > 0 || s.observed.openCalls > 0 || s.observed.openTasks > 0 || s.lastActiveAt > cutoff) continue;
+      if (s.openRequests > 0 || s.observed.openCalls > 0 || s.observed.openTasks > 0) continue;
+      const lastActive = Math.max(s.lastActiveAt, s.observed.lastTaskEndedAt);
+      if (lastActive > cutoff) continue;
       this.sessions.delete(id);
-      this.ctx.logger.info({ server: this.server, sessionId: id, idleMs: now - s.lastActiveAt }, 'closing idle session');
+      this.ctx.logger.info({ server: this.server, sessionId: id, idleMs: now - lastActive }, 'closing idle session');
       this.ctx.events?.expired(this.server);
       void s.hosted.close().catch(() => {});
     }
