@@ -63,15 +63,25 @@ test('up prints what it started and where', () => {
   assert.match(upOut, /MCP endpoint http:\/\/127\.0\.0\.1:\d+\/mcp/);
   assert.match(upOut, /dashboard/);
   for (const n of ['node-1', 'node-2', 'node-3']) assert.match(upOut, new RegExp(`${n}\\s+http://127\\.0\\.0\\.1:\\d+`));
+  // The stateful example on two nodes, sticky by default; the other servers where they always were.
+  assert.match(upOut, /node-1 .*servers: echo, slow, docs, stateful \(sticky\) /);
+  assert.match(upOut, /node-2 .*servers: echo, slow, failing, stateful \(sticky\) /);
+  assert.match(upOut, /node-3 .*servers: echo, slow, interactive, docs /);
 });
 
 test('nodes lists the three agents with health and servers', async () => {
   const { stdout } = await cli(['nodes', '--nats', natsUrl]);
   for (const n of ['node-1', 'node-2', 'node-3']) assert.match(stdout, new RegExp(`${n}\\s+passing`));
   assert.match(stdout, /echo\(\d+\)/);
-  const json = JSON.parse((await cli(['nodes', '--nats', natsUrl, '--json'])).stdout) as Array<{ record: { nodeId: string }; ping?: { inflight: number } }>;
+  const json = JSON.parse((await cli(['nodes', '--nats', natsUrl, '--json'])).stdout) as Array<{
+    record: { nodeId: string; servers: Array<{ name: string; affinity?: string }> };
+    ping?: { inflight: number };
+  }>;
   assert.equal(json.length, 3);
   assert.ok(json.every((n) => typeof n.ping?.inflight === 'number'), 'ping data is shown');
+  const stateful = json.flatMap((n) => n.record.servers.filter((s) => s.name === 'stateful').map((s) => [n.record.nodeId, s.affinity]));
+  assert.deepEqual(stateful.sort(), [['node-1', 'sticky'], ['node-2', 'sticky']]);
+  assert.ok(json.every((n) => n.record.servers.filter((s) => s.name !== 'stateful').every((s) => s.affinity === 'none')));
 });
 
 test('tools lists the merged, namespaced tools', async () => {

@@ -15,6 +15,7 @@ import { ToolCatalogProbe } from './hosting/ToolCatalogProbe.js';
 import { loadServerModule } from './hosting/loadServerModule.js';
 import { AgentHttpServer, type HealthReport } from './http/AgentHttpServer.js';
 import { McpEndpoint } from './http/McpEndpoint.js';
+import { SessionBudget } from './http/SessionBudget.js';
 import { AgentMetrics } from './metrics/AgentMetrics.js';
 import { ControlResponder } from './nats/ControlResponder.js';
 import { NatsLink } from './nats/NatsLink.js';
@@ -31,7 +32,10 @@ export interface RunningAgent {
   readonly servers: HostedServer[];
   /** Resolves once the agent has stopped, whatever stopped it (drain over NATS, a signal, `stop`). */
   readonly stopped: Promise<void>;
-  /** Refuses new calls, lets running and queued ones finish within `graceMs`, then deregisters and stops. */
+  /**
+   * Refuses new calls, lets running and queued ones (and open tasks) finish within `graceMs`, then
+   * deregisters and stops.
+   */
   drain(graceMs?: number): Promise<void>;
   /** Stops at once: deregisters, ends every session (running calls are cancelled) and closes. */
   stop(): Promise<void>;
@@ -73,6 +77,7 @@ export class Agent implements RunningAgent {
   private readonly reports: ReportPublisher;
   private readonly control: ControlResponder;
   private readonly metrics: AgentMetrics;
+  private readonly sessionBudget: SessionBudget;
   private http: AgentHttpServer | undefined;
   private grpc: GrpcHealthServer | undefined;
   private records: NodeRecordSource | undefined;
@@ -99,6 +104,7 @@ export class Agent implements RunningAgent {
       onFreeze: (ms) => logger.warn({ frozenMs: Math.round(ms) }, 'process was frozen (SIGSTOP, VM pause?); the time is left out of latency statistics'),
     }).start();
     this.tracker = new CallTracker({ nodeId: options.nodeId, capacity: options.capacity, maxQueue: options.maxQueue, freezeClock: this.freezes });
+    this.sessionBudget = new SessionBudget(options.nodeId, options.maxSessions);
     this.link = new NatsLink({ url: options.natsUrl, name: `flotilla-agent-${options.nodeId}`, logger });
     this.metrics = new AgentMetrics(
       this.tracker,
@@ -107,6 +113,8 @@ export class Agent implements RunningAgent {
         natsConnected: () => this.link.state === 'connected',
         registryRegistered: () => this.announcer?.status().state === 'registered',
         sessions: () => this.runtimes.map((r): [string, number] => [r.name, r.endpoint.sessionCount]),
+        sessionLimit: () => this.sessionBudget.limit,
+        tasks: () => this.openTasksByServer(),
         eventLoopLagMs: () => this.lag.latestMs,
         frozenMs: () => this.freezes.frozenMs(),
       },
@@ -142,14 +150,22 @@ export class Agent implements RunningAgent {
   async start(): Promise<void> {
     const o = this.options;
     for (const spec of o.servers) {
-      const host = await loadServerModule(spec);
+      const host = await loadServerModule(spec, { nodeId: o.nodeId, server: spec.name });
       const log = this.logger.child({ server: spec.name });
-      const endpoint = new McpEndpoint(spec.name, host, { nodeId: o.nodeId, tracker: this.tracker, logger: log, sessionIdleTimeoutMs: o.sessionIdleTimeoutMs });
+      this.metrics.serverHosted(spec.name);
+      const endpoint = new McpEndpoint(spec.name, host, {
+        nodeId: o.nodeId,
+        tracker: this.tracker,
+        logger: log,
+        sessionIdleTimeoutMs: o.sessionIdleTimeoutMs,
+        budget: this.sessionBudget,
+        events: { refused: (server) => this.metrics.sessionRefused(server), expired: (server) => this.metrics.sessionExpired(server) },
+      });
       const probe = new ToolCatalogProbe(spec.name, host, log, (catalog) => {
         this.metrics.setHostedTools(spec.name, catalog.tools.map((t) => t.name));
         this.onToolsChanged();
       });
-      const runtime = new HostedServerRuntime(spec.name, host, endpoint, probe);
+      const runtime = new HostedServerRuntime(spec.name, host, endpoint, probe, spec.affinity);
       this.runtimes.push(runtime);
       try {
         await probe.start();
@@ -157,7 +173,7 @@ export class Agent implements RunningAgent {
         throw new Error(`server "${spec.name}" (module ${spec.module}) did not answer initialize/tools/list: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
       }
       this.metrics.setHostedTools(spec.name, probe.catalog.tools.map((t) => t.name));
-      log.info({ style: host.style, tools: probe.catalog.tools.length, digest: probe.catalog.digest }, 'server loaded');
+      log.info({ style: host.style, tools: probe.catalog.tools.length, digest: probe.catalog.digest, affinity: spec.affinity }, 'server loaded');
     }
 
     this.http = new AgentHttpServer({
@@ -253,11 +269,18 @@ export class Agent implements RunningAgent {
       nats,
       natsRttMs: this.natsRttMs,
       registry: registry ?? { state: 'waiting for NATS' },
-      servers: Object.fromEntries(this.runtimes.map((r) => [r.name, { serving: r.serving, sessions: r.endpoint.sessionCount, tools: r.probe.catalog.tools.length }])),
+      servers: Object.fromEntries(this.runtimes.map((r) => [r.name, { serving: r.serving, sessions: r.endpoint.sessionCount, tools: r.probe.catalog.tools.length, affinity: r.affinity }])),
+      sessions: { open: this.sessionBudget.open, limit: this.sessionBudget.limit },
       load,
       eventLoopLagMs: this.lag.latestMs,
       uptimeS: Math.round((Date.now() - this.startedAt) / 1000),
     };
+  }
+
+  /** Open tasks of every hosted server (0 for those without). */
+  private openTasksByServer(): Array<[string, number]> {
+    const open = new Map(this.tracker.openTasks());
+    return this.runtimes.map((r): [string, number] => [r.name, open.get(r.name) ?? 0]);
   }
 
   private timings(): { heartbeatIntervalMs: number; staleAfterMs: number } {
@@ -363,7 +386,7 @@ export class Agent implements RunningAgent {
     this.tracker.startDraining();
     this.updateGrpcHealth();
     const load = this.tracker.load();
-    this.logger.info({ graceMs, inflight: load.inflight, queued: load.queued }, 'draining');
+    this.logger.info({ graceMs, inflight: load.inflight, queued: load.queued, tasks: load.tasks }, 'draining');
     this.reports.publishEvent('draining', `grace ${graceMs} ms`);
     this.reports.publishLoad();
     if (this.announcer) await withTimeout(this.announcer.refresh().catch(() => {}), SHUTDOWN_STEP_MS);
@@ -377,7 +400,7 @@ export class Agent implements RunningAgent {
     clearTimeout(graceTimer);
     if (!finished) {
       const left = this.tracker.load();
-      this.logger.warn({ inflight: left.inflight, queued: left.queued, graceMs }, 'drain grace period over; cancelling the calls still open');
+      this.logger.warn({ inflight: left.inflight, queued: left.queued, tasks: left.tasks, graceMs }, 'drain grace period over; cancelling the calls still open (and ending the sessions of open tasks)');
     }
     await this.shutdown(finished ? 'drained' : 'drain grace period over');
   }

@@ -1,4 +1,4 @@
-import { DEFAULT_SUBJECT_PREFIX, NodeIdSchema, ServerNameSchema } from '@flotilla/protocol';
+import { DEFAULT_SUBJECT_PREFIX, NodeIdSchema, ServerAffinitySchema, ServerNameSchema, type ServerAffinity } from '@flotilla/protocol';
 import { REGISTRY_KINDS, type RegistryKind } from '@flotilla/registry';
 import type { Logger } from '@flotilla/telemetry';
 import { z } from 'zod';
@@ -10,7 +10,17 @@ export interface ServerSpec {
   module: string;
   /** Export to use; default `default`, then `server`. */
   exportName?: string;
+  /**
+   * Session affinity announced for this server in the registry record (default `none`): `sticky` asks
+   * routers to keep all of one client session's calls to it on one node, for servers with per-session state.
+   */
+  affinity?: ServerAffinity;
 }
+
+/** Default of {@link AgentOptions.maxSessions}. */
+export const DEFAULT_MAX_SESSIONS = 10_000;
+/** Default of {@link AgentOptions.sessionIdleTimeoutMs}. */
+export const DEFAULT_SESSION_IDLE_TIMEOUT_MS = 600_000;
 
 /** Options of {@link startAgent}. */
 export interface AgentOptions {
@@ -48,15 +58,23 @@ export interface AgentOptions {
    * closed, ms (default 600000): clients that vanish without ending their session would leak it.
    */
   sessionIdleTimeoutMs?: number;
+  /**
+   * Most MCP sessions open at once on this agent, all hosted servers together (default 10000). An
+   * `initialize` beyond it is refused with HTTP 503 and JSON-RPC error `-32016` SessionLimit.
+   */
+  maxSessions?: number;
   logger?: Logger;
 }
 
 const LOOPBACK_NAMES = ['localhost', '127.0.0.1', '::1', '[::1]'];
 
+/** A {@link ServerSpec} with its affinity resolved. */
+export type ResolvedServerSpec = ServerSpec & { affinity: ServerAffinity };
+
 /** Options with defaults applied and every value validated. */
 export interface ResolvedAgentOptions {
   nodeId: string;
-  servers: ServerSpec[];
+  servers: ResolvedServerSpec[];
   natsUrl: string;
   prefix: string;
   registryKind: RegistryKind;
@@ -73,12 +91,14 @@ export interface ResolvedAgentOptions {
   /** Lower-cased host names; empty set means any host is accepted. */
   allowedHosts: ReadonlySet<string>;
   sessionIdleTimeoutMs: number;
+  maxSessions: number;
 }
 
 const ServerSpecSchema = z.object({
   name: ServerNameSchema,
   module: z.string().min(1, 'module must not be empty'),
   exportName: z.string().min(1).optional(),
+  affinity: ServerAffinitySchema.optional(),
 });
 
 const AgentOptionsSchema = z.object({
@@ -101,7 +121,8 @@ const AgentOptionsSchema = z.object({
   heartbeatIntervalMs: z.number().int().positive().default(1000),
   staleAfterMs: z.number().int().positive().default(3000),
   allowedHosts: z.array(z.string().min(1)).optional(),
-  sessionIdleTimeoutMs: z.number().int().positive().default(600_000),
+  sessionIdleTimeoutMs: z.number().int().positive().max(2_147_483_647).default(DEFAULT_SESSION_IDLE_TIMEOUT_MS),
+  maxSessions: z.number().int().positive().default(DEFAULT_MAX_SESSIONS),
 });
 
 /** Validates options and applies defaults; throws an Error naming every invalid field. */
@@ -124,7 +145,7 @@ export function resolveAgentOptions(options: AgentOptions): ResolvedAgentOptions
   }
   return {
     nodeId: o.nodeId,
-    servers: o.servers.map((s) => ({ name: s.name, module: s.module, ...(s.exportName ? { exportName: s.exportName } : {}) })),
+    servers: o.servers.map((s) => ({ name: s.name, module: s.module, ...(s.exportName ? { exportName: s.exportName } : {}), affinity: s.affinity ?? 'none' })),
     natsUrl: o.natsUrl,
     prefix: o.prefix,
     registryKind: o.registryKind,
@@ -140,5 +161,6 @@ export function resolveAgentOptions(options: AgentOptions): ResolvedAgentOptions
     staleAfterMs: o.staleAfterMs,
     allowedHosts,
     sessionIdleTimeoutMs: o.sessionIdleTimeoutMs,
+    maxSessions: o.maxSessions,
   };
 }

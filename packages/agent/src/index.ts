@@ -3,6 +3,6 @@ export type { RunningAgent } from './Agent.js';
 export type { AgentOptions, ServerSpec } from './AgentOptions.js';
 export { installSignalHandlers, type SignalHandlerOptions } from './signals.js';
 export type { HealthReport } from './http/AgentHttpServer.js';
-export { ServerModuleError } from './hosting/loadServerModule.js';
+export { ServerModuleError, type ServerFactoryContext } from './hosting/loadServerModule.js';
 export { toolDigest, canonicalJson } from './hosting/toolDigest.js';
 export type { HostedServer } from '@flotilla/protocol';

@@ -1,3 +1,4 @@
+import { ServerAffinitySchema, type ServerAffinity } from '@flotilla/protocol';
 import { InvalidArgumentError } from 'commander';
 import { z } from 'zod';
 
@@ -35,6 +36,29 @@ export function parseServerSpec(value: string, previous: Array<{ name: string; m
   if (!module) throw new InvalidArgumentError(`--server ${value}: missing module`);
   if (previous.some((s) => s.name === name)) throw new InvalidArgumentError(`server name "${name}" given twice`);
   return [...previous, { name, module }];
+}
+
+/** `--affinity name=mode` (repeatable) → `{ name: mode }`; mode is `none` or `sticky`. */
+export function parseAffinity(value: string, previous: Record<string, ServerAffinity> = {}): Record<string, ServerAffinity> {
+  const eq = value.indexOf('=');
+  if (eq <= 0) throw new InvalidArgumentError(`--affinity ${value}: expected <server>=<${ServerAffinitySchema.options.join('|')}>`);
+  const name = value.slice(0, eq);
+  const mode = ServerAffinitySchema.safeParse(value.slice(eq + 1));
+  if (!mode.success) throw new InvalidArgumentError(`--affinity ${value}: the mode must be one of ${ServerAffinitySchema.options.join(', ')}`);
+  if (name in previous) throw new InvalidArgumentError(`--affinity: server "${name}" given twice`);
+  return { ...previous, [name]: mode.data };
+}
+
+/**
+ * The server specs with the `--affinity` modes applied; throws naming a server the affinities mention
+ * but no `--server` hosts.
+ */
+export function withAffinities<S extends { name: string }>(servers: S[], affinities: Record<string, ServerAffinity>): Array<S & { affinity?: ServerAffinity }> {
+  const unknown = Object.keys(affinities).filter((name) => !servers.some((s) => s.name === name));
+  if (unknown.length > 0) {
+    throw new InvalidArgumentError(`--affinity names ${unknown.map((n) => `"${n}"`).join(', ')}, not hosted here (hosted: ${servers.map((s) => s.name).join(', ')})`);
+  }
+  return servers.map((s) => (affinities[s.name] ? { ...s, affinity: affinities[s.name] } : s));
 }
 
 /** `--arg k=v` → accumulates into an object; values are parsed as JSON when they parse, else kept as strings. */

@@ -21,6 +21,11 @@ export const LoadReportSchema = z.object({
   capacity: z.number().int().positive(),
   eventLoopLagMs: z.number().nonnegative(),
   draining: z.boolean(),
+  /**
+   * Tasks (MCP 2025-11-25) created on the node and not yet seen to end. Their work runs after the
+   * task-augmented call was answered, so it is not in `inflight`; absent from agents older than tasks.
+   */
+  tasks: z.number().int().nonnegative().optional(),
   /** Keyed by `<server>/<tool>`. */
   tools: z.record(z.string(), ToolLatencySchema),
 });

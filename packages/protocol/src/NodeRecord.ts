@@ -16,6 +16,15 @@ export const ServerNameSchema = z
   .max(48)
   .regex(/^[A-Za-z0-9-]+$/, 'server name may contain only letters, digits and "-"');
 
+/**
+ * How a router spreads one client's calls to a server over the nodes hosting it:
+ * - `none`: per call, by load (the default);
+ * - `sticky`: all of one client session's calls go to one node, and move only when that node fails
+ *   (for servers that keep per-session state: logs, subscriptions, notes, timers, tasks).
+ */
+export const ServerAffinitySchema = z.enum(['none', 'sticky']);
+export type ServerAffinity = z.infer<typeof ServerAffinitySchema>;
+
 /** One MCP server hosted on a node. */
 export const HostedServerSchema = z.object({
   name: ServerNameSchema,
@@ -24,8 +33,20 @@ export const HostedServerSchema = z.object({
   /** Digest of the server's tool list (names, schemas, annotations); equal digests mean interchangeable replicas. */
   toolDigest: z.string().min(1),
   toolCount: z.number().int().nonnegative(),
+  /**
+   * Session affinity the server asks of routers. Optional on the wire: records of agents older than the
+   * field (and literals that leave it out) mean `none`; read it with {@link serverAffinity}. A value this
+   * reader does not know (a newer agent's) reads as absent rather than making the whole record invalid:
+   * one field must not drop a node from the fleet.
+   */
+  affinity: ServerAffinitySchema.optional().catch(undefined),
 });
 export type HostedServer = z.infer<typeof HostedServerSchema>;
+
+/** The affinity of a hosted server, `none` when its record does not say. */
+export function serverAffinity(server: Pick<HostedServer, 'affinity'>): ServerAffinity {
+  return server.affinity ?? 'none';
+}
 
 /** What an agent announces in the registry. */
 export const NodeRecordSchema = z.object({

@@ -15,8 +15,13 @@ export const FlotillaErrorCode = {
   BreakerOpen: -32014,
   /** The call's deadline passed. */
   DeadlineExceeded: -32015,
+  /**
+   * The node holds as many MCP sessions as it allows (all hosted servers together): `initialize` refused
+   * with HTTP 503, no session was opened. Safe to open the session on another node, or later here.
+   */
+  SessionLimit: -32016,
 } as const;
 export type FlotillaErrorCode = (typeof FlotillaErrorCode)[keyof typeof FlotillaErrorCode];
 
 /** Codes that mean the node never started the call, so any tool may be retried on another replica. */
-export const NOT_ACCEPTED_CODES: ReadonlySet<number> = new Set([FlotillaErrorCode.NodeBusy, FlotillaErrorCode.NodeDraining]);
+export const NOT_ACCEPTED_CODES: ReadonlySet<number> = new Set([FlotillaErrorCode.NodeBusy, FlotillaErrorCode.NodeDraining, FlotillaErrorCode.SessionLimit]);

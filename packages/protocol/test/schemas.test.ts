@@ -1,11 +1,15 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
+  FlotillaErrorCode,
+  HostedServerSchema,
   LoadReportSchema,
+  NOT_ACCEPTED_CODES,
   NodeRecordSchema,
   PROTOCOL_VERSION,
   decodeJson,
   encodeJson,
+  serverAffinity,
   subjects,
   type NodeRecord,
 } from '@flotilla/protocol';
@@ -49,4 +53,28 @@ test('subjects live under the prefix and refuse unsafe tokens', () => {
   assert.equal(s.registryBucket, 'acme_flotilla_nodes');
   assert.throws(() => s.load('a.b'), /node id/);
   assert.throws(() => subjects('bad prefix'), /invalid NATS subject prefix/);
+});
+
+test('a hosted server carries its affinity; records without it, or with a value unknown here, stay valid and mean none', () => {
+  const sticky = { ...record, servers: [{ name: 'stateful', path: '/mcp/stateful', toolDigest: 'd2', toolCount: 9, affinity: 'sticky' as const }] };
+  const decoded = decodeJson(NodeRecordSchema, encodeJson(sticky));
+  assert.deepEqual(decoded, { ok: true, value: sticky });
+  assert.equal(serverAffinity(sticky.servers[0]!), 'sticky');
+  // An older agent's record has no affinity field: still valid, and read as 'none'.
+  const old = decodeJson(NodeRecordSchema, encodeJson(record));
+  assert.ok(old.ok);
+  assert.equal(old.ok && old.value.servers[0]!.affinity, undefined);
+  assert.equal(serverAffinity(record.servers[0]!), 'none');
+  // A value from a newer agent reads as absent: the record (and the node) stays valid.
+  const newer = HostedServerSchema.safeParse({ ...record.servers[0], affinity: 'zone-sticky' });
+  assert.ok(newer.success);
+  assert.equal(newer.success && serverAffinity(newer.data), 'none');
+});
+
+test('error codes are distinct, and a session-limit refusal counts as not accepted', () => {
+  const codes = Object.values(FlotillaErrorCode);
+  assert.equal(new Set(codes).size, codes.length);
+  for (const code of codes) assert.ok(code <= -32000 && code >= -32099, `${code} is in the server-error range`);
+  assert.equal(FlotillaErrorCode.SessionLimit, -32016);
+  assert.ok(NOT_ACCEPTED_CODES.has(FlotillaErrorCode.SessionLimit));
 });

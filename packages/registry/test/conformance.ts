@@ -210,6 +210,30 @@ export function runRegistryConformance(name: string, setup: () => Promise<Confor
       assert.equal(node.health, 'passing');
     });
 
+    it('round-trips each server\'s affinity to list() and watch, and keeps records without it valid', async (t) => {
+      const s = scope(t);
+      const registry = await s.registry();
+      const reader = await s.registry();
+      const watch = s.watch(reader);
+      const base = record(uniqueNodeId('affinity'));
+      const sticky: NodeRecord = {
+        ...base,
+        servers: [{ ...base.servers[0]!, affinity: 'sticky' }, { ...base.servers[1]!, affinity: 'none' }, { name: 'stateful', path: '/mcp/stateful', toolDigest: 'sha256-5e55', toolCount: 9, affinity: 'sticky' }],
+      };
+      const old = record(uniqueNodeId('no-affinity'));
+      for (const rec of [sticky, old]) {
+        await registry.register(rec);
+        await registry.heartbeat(rec, testPing());
+      }
+      await watch.until('both nodes seen', (w) => w.has(sticky.nodeId) && w.has(old.nodeId));
+      assert.deepEqual(watch.node(sticky.nodeId)?.record, sticky);
+      assert.deepEqual((await listed(reader, sticky.nodeId))?.record.servers.map((x) => [x.name, x.affinity]), [['echo', 'sticky'], ['files', 'none'], ['stateful', 'sticky']]);
+      const oldListed = await listed(reader, old.nodeId);
+      assert.ok(oldListed);
+      assert.deepEqual(oldListed.record, old);
+      assert.ok(oldListed.record.servers.every((x) => !('affinity' in x)), 'an older record gains no affinity field');
+    });
+
     it('reports a degraded or draining node as warning and keeps it live', async (t) => {
       const s = scope(t);
       const registry = await s.registry();

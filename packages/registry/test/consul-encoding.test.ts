@@ -1,5 +1,6 @@
 /** Unit tests of the Consul encoding: record in service meta, ping in TTL check output, health mapping, settings. */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
 import { parsePingOutput, pingToCheckStatus, worstHealth } from '../src/consul/consulHealth.js';
@@ -13,6 +14,7 @@ import {
   encodeRecordMeta,
   parseConsulAddress,
 } from '../src/index.js';
+import { serverAffinity } from '@flotilla/protocol';
 import { testPing, testRecord } from './conformance.js';
 import { EXAMPLE_CHECKS, EXAMPLE_RECORD } from './support/deployExample.js';
 
@@ -46,6 +48,27 @@ describe('record encoding in Consul service meta', () => {
   it('refuses a record that cannot fit in 64 meta pairs', () => {
     const servers = Array.from({ length: 400 }, (_, i) => ({ name: `s${i}`, path: `/mcp/s${i}`, toolDigest: 'd'.repeat(64), toolCount: 1 }));
     assert.throws(() => encodeRecordMeta({ ...testRecord('n3'), servers }), RecordTooLargeError);
+  });
+
+  it('round-trips each server\'s affinity, shows the sticky ones readably, and reads older records without it', () => {
+    const base = testRecord('n5');
+    const record = { ...base, servers: [{ ...base.servers[0]!, affinity: 'sticky' as const }, { ...base.servers[1]!, affinity: 'none' as const }, { name: 'stateful', path: '/mcp/stateful', toolDigest: 'd', toolCount: 9, affinity: 'sticky' as const }] };
+    const meta = encodeRecordMeta(record);
+    assert.equal(meta[RECORD_META.stickyServers], 'echo,stateful');
+    const decoded = decodeRecordMeta(meta);
+    assert.ok(decoded.ok);
+    assert.deepEqual(decoded.record, record);
+    // An older agent's record: no affinity anywhere, no readable key, still valid.
+    const old = encodeRecordMeta(base);
+    assert.equal(old[RECORD_META.stickyServers], undefined);
+    const oldDecoded = decodeRecordMeta(old);
+    assert.ok(oldDecoded.ok);
+    assert.ok(oldDecoded.record.servers.every((s) => s.affinity === undefined));
+    // A newer agent's affinity value this reader does not know: the node stays readable, the server reads as 'none'.
+    const json = JSON.stringify({ ...base, servers: [{ ...base.servers[0]!, affinity: 'zone-sticky' }] });
+    const newer = decodeRecordMeta({ [RECORD_META.chunks]: '1', 'record-0': json, [RECORD_META.sha256]: createHash('sha256').update(json).digest('hex') });
+    assert.ok(newer.ok);
+    assert.equal(serverAffinity(newer.record.servers[0]!), 'none');
   });
 
   it('rejects torn, edited or foreign meta', () => {

@@ -5,6 +5,7 @@ import PQueue from 'p-queue';
 import type { RejectionReason } from './callOutcomeLabel.js';
 import { nodeBusy, nodeDraining, type CallRejection } from './callRejections.js';
 import { ToolLatencyStats } from './ToolLatencyStats.js';
+import type { TaskCounter } from './SessionTasks.js';
 import { TrackedCall, type CallHandlers, type CallIdentity, type CallOutcome } from './TrackedCall.js';
 
 /** Options of {@link CallTracker}. */
@@ -27,6 +28,8 @@ export interface LoadSnapshot {
   queued: number;
   capacity: number;
   draining: boolean;
+  /** Tasks created on this node and not yet seen to end; their work runs outside `inflight`. */
+  tasks: number;
 }
 
 interface TrackerEvents {
@@ -50,10 +53,13 @@ export type Admission = { ok: true; call: TrackedCall } | { ok: false; reason: R
  * concurrency = capacity, busy when capacity and queue are both full, refusal while draining), per-tool
  * EWMA latency, and progress. Transports report what they see; the tracker decides when a call runs.
  */
-export class CallTracker extends EventEmitter<TrackerEvents> {
+export class CallTracker extends EventEmitter<TrackerEvents> implements TaskCounter {
   private readonly queue: PQueue;
   private readonly waiting = new Set<TrackedCall>();
   private readonly running = new Set<TrackedCall>();
+  /** Open tasks per hosted server. */
+  private readonly tasks = new Map<string, number>();
+  private taskTotal = 0;
   private readonly latency = new ToolLatencyStats();
   private drainingFlag = false;
   private idleWaiters: Array<() => void> = [];
@@ -115,18 +121,48 @@ export class CallTracker extends EventEmitter<TrackerEvents> {
     this.waiting.delete(call);
     this.running.delete(call);
     if (!call.abort.signal.aborted) call.abort.abort();
-    if (wasRunning && call.startedMono !== undefined && (outcome === 'completed' || outcome === 'tool_error' || outcome === 'failed')) {
+    // A task-augmented call only created its task: that time says nothing of how long the tool takes.
+    if (wasRunning && !call.identity.task && call.startedMono !== undefined && (outcome === 'completed' || outcome === 'tool_error' || outcome === 'failed')) {
       // Time the whole process stood still is no time the tool took.
       const frozenMs = (this.options.freezeClock?.frozenMs() ?? 0) - (call.frozenAtStartMs ?? 0);
       this.latency.record(call.statsKey, Math.max(0, performance.now() - call.startedMono - frozenMs));
     }
     this.emit('finished', call, outcome);
     this.emit('change');
-    if (this.running.size === 0 && this.waiting.size === 0) {
-      const waiters = this.idleWaiters;
-      this.idleWaiters = [];
-      for (const w of waiters) w();
-    }
+    this.wakeIfIdle();
+  }
+
+  /** A task was created on this node (its work now runs outside any call's slot). */
+  taskOpened(server: string): void {
+    this.tasks.set(server, (this.tasks.get(server) ?? 0) + 1);
+    this.taskTotal += 1;
+    this.emit('change');
+  }
+
+  /** A task reached a terminal status, expired, or its session closed. */
+  taskEnded(server: string): void {
+    const n = this.tasks.get(server) ?? 0;
+    if (n <= 0) return;
+    this.tasks.set(server, n - 1);
+    this.taskTotal -= 1;
+    this.emit('change');
+    this.wakeIfIdle();
+  }
+
+  /** Open tasks per hosted server (servers that had one). */
+  openTasks(): Array<[server: string, tasks: number]> {
+    return [...this.tasks];
+  }
+
+  private get idle(): boolean {
+    return this.running.size === 0 && this.waiting.size === 0 && this.taskTotal === 0;
+  }
+
+  private wakeIfIdle(): void {
+    if (!this.idle) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
   }
 
   /** Records progress of a running call. */
@@ -155,14 +191,14 @@ export class CallTracker extends EventEmitter<TrackerEvents> {
     this.emit('change');
   }
 
-  /** Resolves when no call runs or waits. */
+  /** Resolves when no call runs or waits and no task is open. */
   whenIdle(): Promise<void> {
-    if (this.running.size === 0 && this.waiting.size === 0) return Promise.resolve();
+    if (this.idle) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
   load(): LoadSnapshot {
-    return { inflight: this.running.size, queued: this.waiting.size, capacity: this.options.capacity, draining: this.drainingFlag };
+    return { inflight: this.running.size, queued: this.waiting.size, capacity: this.options.capacity, draining: this.drainingFlag, tasks: this.taskTotal };
   }
 
   toolLatency(): ReturnType<ToolLatencyStats['snapshot']> {

@@ -16,6 +16,7 @@ import { z } from 'zod';
 import { outcomeLabel, rejectionLabel, type CallOutcomeLabel } from './callOutcomeLabel.js';
 import { deadlineExceeded, type CallRejection } from './callRejections.js';
 import type { CallTracker } from './CallTracker.js';
+import { SessionTasks } from './SessionTasks.js';
 import type { CallIdentity, CallOutcome, TrackedCall } from './TrackedCall.js';
 
 const tracer = trace.getTracer('@flotilla/agent');
@@ -23,6 +24,8 @@ const tracer = trace.getTracer('@flotilla/agent');
 /** The part of `tools/call` params the agent reads; everything else goes to the server untouched. */
 const ToolCallParamsSchema = z.looseObject({
   name: z.string().min(1),
+  /** Present (an object) on a task-augmented call. */
+  task: z.unknown().optional(),
   _meta: z
     .looseObject({
       progressToken: z.union([z.string(), z.number()]).optional(),
@@ -62,6 +65,11 @@ export interface ObservedTransportContext {
  * call are tagged with its call id (`_meta["flotilla/callId"]`), so a router pooling sessions can route
  * sampling, elicitation and logging to the right client.
  *
+ * Tasks (MCP 2025-11-25): a task-augmented `tools/call` is admitted like any call and holds its slot
+ * until the server answers with a `CreateTaskResult`; the task is then followed on the wire
+ * ({@link SessionTasks}) and counted as open work of the node until it ends. `tasks/get`, `tasks/result`,
+ * `tasks/cancel` and `tasks/list` pass untouched: they are follow-ups, never admitted or refused.
+ *
  * Messages that arrive before the server has started the transport are held, so the caller can hand the
  * transport its first request without waiting for the server to finish connecting.
  */
@@ -82,8 +90,10 @@ export class ObservedTransport implements Transport {
   private readonly calls = new Map<string, TrackedCall>();
   private readonly byProgressToken = new Map<string, TrackedCall>();
   private readonly silenced = new Set<string>();
+  private readonly tasks: SessionTasks;
 
   constructor(private readonly inner: Transport, private readonly ctx: ObservedTransportContext) {
+    this.tasks = new SessionTasks(ctx.server, ctx.tracker);
     this.started = new Promise((resolve) => {
       this.resolveStarted = resolve;
     });
@@ -108,6 +118,21 @@ export class ObservedTransport implements Transport {
     return this.calls.size;
   }
 
+  /** Tasks of this session created and not yet seen to end (see {@link SessionTasks}). */
+  get openTasks(): number {
+    return this.tasks.size;
+  }
+
+  /** Epoch ms when a task of this session last ended (0 if none did). */
+  get lastTaskEndedAt(): number {
+    return this.tasks.lastEndedAt;
+  }
+
+  /** Forgets this session's tasks past their TTL or unheard of for too long. */
+  sweepTasks(now = Date.now()): void {
+    this.tasks.sweep(now);
+  }
+
   async start(): Promise<void> {
     await this.inner.start();
     this.isStarted = true;
@@ -128,6 +153,13 @@ export class ObservedTransport implements Transport {
   abandon(requestIds: readonly RequestId[]): void {
     for (const id of requestIds) {
       const key = keyOf(id);
+      if (this.tasks.isWaitingForResult(id)) {
+        // A `tasks/result` waits for its task to end: nobody is left to read the answer. The task itself runs on.
+        this.ctx.logger.info({ server: this.ctx.server, requestId: id }, 'client went away; cancelling its tasks/result (the task runs on)');
+        this.silence(key);
+        this.cancelOnServer(id, 'client disconnected');
+        continue;
+      }
       const call = this.calls.get(key);
       if (!call) continue;
       inCall(call, () => this.ctx.logger.info({ callId: call.identity.callId, server: this.ctx.server, tool: call.identity.tool }, 'client went away; cancelling call'));
@@ -141,15 +173,23 @@ export class ObservedTransport implements Transport {
     if (isJSONRPCResultResponse(message) || isJSONRPCErrorResponse(message)) {
       if (message.id !== undefined && message.id !== null) {
         const key = keyOf(message.id);
+        this.tasks.response(message);
         if (this.silenced.delete(key)) return; // already answered by the agent, or cancelled
         const call = this.calls.get(key);
         if (call) {
           if (isJSONRPCErrorResponse(message)) this.finish(key, call, 'failed', message.error.message);
-          else this.finish(key, call, isToolError(message.result) ? 'tool_error' : 'completed');
+          else {
+            if (call.identity.task) {
+              const taskId = this.tasks.created(message.result, call.identity.tool);
+              if (taskId !== undefined) call.span?.setAttribute('flotilla.task_id', taskId);
+            }
+            this.finish(key, call, isToolError(message.result) ? 'tool_error' : 'completed');
+          }
         }
       }
       return this.inner.send(message, options);
     }
+    if (isJSONRPCNotification(message) && message.method === 'notifications/tasks/status') this.tasks.seen(message.params);
     if (isJSONRPCNotification(message) && message.method === 'notifications/progress') {
       // Progress is matched to its call by progress token; it needs no call id and goes out untouched.
       const p = ProgressParamsSchema.safeParse(message.params);
@@ -177,6 +217,8 @@ export class ObservedTransport implements Transport {
       this.receiveToolCall(message, extra);
       return;
     }
+    // Task follow-ups (tasks/get, result, cancel, list) are no new work: never admitted, queued or refused.
+    if (isJSONRPCRequest(message)) this.tasks.request(message);
     if (isJSONRPCNotification(message) && message.method === 'notifications/cancelled') {
       const p = CancelledParamsSchema.safeParse(message.params);
       const key = p.success && p.data.requestId !== undefined ? keyOf(p.data.requestId) : undefined;
@@ -204,7 +246,8 @@ export class ObservedTransport implements Transport {
     const key = keyOf(request.id);
     const callId = meta?.[META_CALL_ID] ?? `${this.sessionId ?? 'session'}:${String(request.id)}`;
     const deadline = meta?.[META_DEADLINE];
-    const identity: CallIdentity = { callId, server: this.ctx.server, tool: parsed.data.name, deadline };
+    const task = typeof parsed.data.task === 'object' && parsed.data.task !== null;
+    const identity: CallIdentity = { callId, server: this.ctx.server, tool: parsed.data.name, deadline, ...(task ? { task } : {}) };
     // The caller's trace context (the router's dispatch span, or any client's) is the parent of ours.
     const parent = extractTraceMeta(meta);
     let call: TrackedCall | undefined;
@@ -257,6 +300,7 @@ export class ObservedTransport implements Transport {
     };
     if (this.sessionId !== undefined) attributes['mcp.session.id'] = this.sessionId;
     if (identity.deadline !== undefined) attributes['flotilla.deadline'] = new Date(identity.deadline).toISOString();
+    if (identity.task) attributes['flotilla.task_augmented'] = true;
     return tracer.startSpan(`tools/call ${identity.tool}`, { kind: SpanKind.SERVER, attributes }, parent);
   }
 
@@ -330,6 +374,7 @@ export class ObservedTransport implements Transport {
       this.finish(key, call, 'closed');
     }
     this.held = [];
+    this.tasks.clear();
     this.onclose?.();
     this.resolveClosed();
   }

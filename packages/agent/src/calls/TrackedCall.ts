@@ -9,6 +9,11 @@ export interface CallIdentity {
   tool: string;
   /** Epoch ms after which nobody waits for the result (`_meta["flotilla/deadline"]`). */
   deadline: number | undefined;
+  /**
+   * A task-augmented call (`params.task`, MCP 2025-11-25): its answer is a `CreateTaskResult` and the
+   * tool's work runs afterwards, as a task (see `SessionTasks`).
+   */
+  task?: boolean;
 }
 
 /**

@@ -1,4 +1,4 @@
-import type { HostedServer } from '@flotilla/protocol';
+import type { HostedServer, ServerAffinity } from '@flotilla/protocol';
 import type { McpEndpoint } from '../http/McpEndpoint.js';
 import type { ServerHost } from './ServerHost.js';
 import type { ToolCatalogProbe } from './ToolCatalogProbe.js';
@@ -13,11 +13,12 @@ export class HostedServerRuntime {
     readonly host: ServerHost,
     readonly endpoint: McpEndpoint,
     readonly probe: ToolCatalogProbe,
+    readonly affinity: ServerAffinity,
   ) {}
 
   /** The server as announced in the registry. */
   describe(): HostedServer {
     const catalog = this.probe.catalog;
-    return { name: this.name, path: this.endpoint.path, toolDigest: catalog.digest, toolCount: catalog.tools.length };
+    return { name: this.name, path: this.endpoint.path, toolDigest: catalog.digest, toolCount: catalog.tools.length, affinity: this.affinity };
   }
 }

@@ -68,11 +68,23 @@ async function importModule(spec: ServerSpec, cwd: string): Promise<Candidate> {
 }
 
 /**
- * Loads a server module and wraps its export in a {@link ServerHost}. Accepts a fastmcp `FastMCP`
- * instance, or a (sync or async) factory returning an SDK `McpServer`/`Server` or a `FastMCP`. An SDK
- * server instance is refused: it can serve only one session.
+ * What the agent passes a server factory, so a server can tell where it runs (e.g. in a `whoami` tool).
+ * Factories that take no argument simply ignore it.
  */
-export async function loadServerModule(spec: ServerSpec, cwd: string = process.cwd()): Promise<ServerHost> {
+export interface ServerFactoryContext {
+  /** Id of the node (agent) hosting the server. */
+  nodeId: string;
+  /** Name the server is hosted under (its tool namespace and URL path). */
+  server: string;
+}
+
+/**
+ * Loads a server module and wraps its export in a {@link ServerHost}. Accepts a fastmcp `FastMCP`
+ * instance, or a (sync or async) factory returning an SDK `McpServer`/`Server` or a `FastMCP`; a factory
+ * is called with a {@link ServerFactoryContext}. An SDK server instance is refused: it can serve only one
+ * session.
+ */
+export async function loadServerModule(spec: ServerSpec, context: ServerFactoryContext, cwd: string = process.cwd()): Promise<ServerHost> {
   let mod: Candidate;
   try {
     mod = await importModule(spec, cwd);
@@ -93,9 +105,9 @@ export async function loadServerModule(spec: ServerSpec, cwd: string = process.c
   if (typeof value !== 'function') {
     throw new ServerModuleError(spec, `export "${exportName}" is ${describe(value)}; expected a FastMCP instance or a function returning an McpServer`);
   }
-  const factory = value as () => unknown;
+  const factory = value as (context: ServerFactoryContext) => unknown;
   const first = await Promise.resolve()
-    .then(() => factory())
+    .then(() => factory({ ...context }))
     .catch((err: unknown) => {
       throw new ServerModuleError(spec, `factory "${exportName}" threw: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     });
@@ -111,7 +123,7 @@ export async function loadServerModule(spec: ServerSpec, cwd: string = process.c
       spare = undefined;
       return s;
     }
-    const built = await factory();
+    const built = await factory({ ...context });
     if (!isSdkServer(built)) throw new Error(`factory of server "${spec.name}" returned ${describe(built)} instead of an MCP server`);
     return built;
   });

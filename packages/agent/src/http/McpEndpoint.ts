@@ -6,7 +6,8 @@ import { isInitializeRequest, isJSONRPCRequest, type RequestId } from '@modelcon
 import type { CallTracker } from '../calls/CallTracker.js';
 import { ObservedTransport } from '../calls/ObservedTransport.js';
 import type { HostedSession, ServerHost } from '../hosting/ServerHost.js';
-import { readJsonBody, sendJsonRpcError } from './jsonResponses.js';
+import { readJsonBody, sendJsonRpcError, sendJsonRpcErrorTo } from './jsonResponses.js';
+import type { SessionBudget } from './SessionBudget.js';
 
 /** Largest JSON-RPC request body accepted, bytes. */
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
@@ -20,13 +21,24 @@ interface Session {
   lastActiveAt: number;
 }
 
+/** What an endpoint tells about its sessions (the agent's metrics count them). */
+export interface SessionEvents {
+  /** An `initialize` was refused because the node holds its maximum of sessions. */
+  refused(server: string): void;
+  /** A session was closed for being idle. */
+  expired(server: string): void;
+}
+
 /** Context of an {@link McpEndpoint}. */
 export interface McpEndpointContext {
   nodeId: string;
   tracker: CallTracker;
   logger: Logger;
-  /** A session with no open request and no call for this long is closed, ms. */
+  /** A session with no open request, no call and no open task for this long is closed, ms. */
   sessionIdleTimeoutMs: number;
+  /** The node-wide cap on sessions, shared by every endpoint. */
+  budget: SessionBudget;
+  events?: SessionEvents;
 }
 
 /**
@@ -119,10 +131,29 @@ export class McpEndpoint {
       sendJsonRpcError(res, 503, -32000, `server ${this.server} is shutting down`);
       return;
     }
-    await this.openSession(req, res, body);
+    const release = this.ctx.budget.take();
+    if (!release) {
+      this.refuseSession(res, (body as { id?: RequestId }).id ?? null);
+      return;
+    }
+    try {
+      await this.openSession(req, res, body, release);
+    } catch (err) {
+      release();
+      throw err;
+    }
   }
 
-  private async openSession(req: IncomingMessage, res: ServerResponse, body: unknown): Promise<void> {
+  /** Answers an `initialize` beyond the node's session cap: HTTP 503, JSON-RPC SessionLimit. */
+  private refuseSession(res: ServerResponse, id: RequestId | null): void {
+    const refusal = this.ctx.budget.refusal();
+    this.ctx.logger.warn({ server: this.server, limit: this.ctx.budget.limit }, 'session refused: the node holds its maximum of MCP sessions');
+    this.ctx.events?.refused(this.server);
+    sendJsonRpcErrorTo(res, 503, id, refusal);
+  }
+
+  /** Opens a session; `release` gives its place in the budget back, once, when it closes or fails to open. */
+  private async openSession(req: IncomingMessage, res: ServerResponse, body: unknown, release: () => void): Promise<void> {
     const { logger } = this.ctx;
     let session: Session | undefined;
     const transport = new StreamableHTTPServerTransport({
@@ -135,6 +166,7 @@ export class McpEndpoint {
     const hosted = this.host.open(observed);
     session = { transport, observed, hosted, openRequests: 0, lastActiveAt: Date.now() };
     void observed.closedSignal.then(() => {
+      release();
       const id = transport.sessionId;
       if (id !== undefined && this.sessions.get(id) === session) this.sessions.delete(id);
       void hosted.close().catch((err: unknown) => logger.debug({ err, server: this.server }, 'error closing a server session'));
@@ -143,6 +175,7 @@ export class McpEndpoint {
     hosted.ready.catch((err: unknown) => logger.error({ err, server: this.server }, 'server session failed to connect'));
     const connected = await Promise.race([observed.started.then(() => undefined), hosted.ready.then(() => undefined, (err: unknown) => err)]);
     if (connected !== undefined) {
+      release();
       sendJsonRpcError(res, 500, -32603, `server ${this.server} could not open a session: ${connected instanceof Error ? connected.message : String(connected)}`);
       await hosted.close().catch(() => {});
       return;
@@ -150,6 +183,7 @@ export class McpEndpoint {
     await transport.handleRequest(req, res, body);
     if (transport.sessionId === undefined) {
       // The transport refused the initialize (e.g. wrong Accept header): the session never existed.
+      release();
       await hosted.close().catch(() => {});
       return;
     }
@@ -166,12 +200,21 @@ export class McpEndpoint {
     });
   }
 
+  /**
+   * Closes sessions with no open request, call or task for the idle timeout: a task is the session's
+   * work, and its end counts as activity, so a client has the whole timeout to fetch the result.
+   */
   private reapIdleSessions(): void {
-    const cutoff = Date.now() - this.ctx.sessionIdleTimeoutMs;
+    const now = Date.now();
+    const cutoff = now - this.ctx.sessionIdleTimeoutMs;
     for (const [id, s] of this.sessions) {
-      if (s.openRequests > 0 || s.observed.openCalls > 0 || s.lastActiveAt > cutoff) continue;
+      s.observed.sweepTasks(now);
+      if (s.openRequests > 0 || s.observed.openCalls > 0 || s.observed.openTasks > 0) continue;
+      const lastActive = Math.max(s.lastActiveAt, s.observed.lastTaskEndedAt);
+      if (lastActive > cutoff) continue;
       this.sessions.delete(id);
-      this.ctx.logger.info({ server: this.server, sessionId: id, idleMs: Date.now() - s.lastActiveAt }, 'closing idle session');
+      this.ctx.logger.info({ server: this.server, sessionId: id, idleMs: now - lastActive }, 'closing idle session');
+      this.ctx.events?.expired(this.server);
       void s.hosted.close().catch(() => {});
     }
   }
@@ -183,7 +226,7 @@ export class McpEndpoint {
   private watchForAbandon(res: ServerResponse, body: unknown, observed: ObservedTransport): void {
     const messages = Array.isArray(body) ? (body as unknown[]) : [body];
     const ids: RequestId[] = [];
-    for (const m of messages) if (isJSONRPCRequest(m) && m.method === 'tools/call') ids.push(m.id);
+    for (const m of messages) if (isJSONRPCRequest(m) && (m.method === 'tools/call' || m.method === 'tasks/result')) ids.push(m.id);
     if (ids.length === 0) return;
     res.once('close', () => {
       if (!res.writableFinished) observed.abandon(ids);

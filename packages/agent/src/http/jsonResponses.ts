@@ -16,6 +16,17 @@ export function sendJsonRpcError(res: ServerResponse, status: number, code: numb
   sendJson(res, status, { jsonrpc: '2.0', error: { code, message }, id: null }, headers);
 }
 
+/** Writes a JSON-RPC error response to the request `id`, with `data` when given. */
+export function sendJsonRpcErrorTo(
+  res: ServerResponse,
+  status: number,
+  id: string | number | null,
+  error: { code: number; message: string; data?: Record<string, unknown> },
+  headers: Record<string, string> = {},
+): void {
+  sendJson(res, status, { jsonrpc: '2.0', error, id }, headers);
+}
+
 /** Outcome of reading a request body as JSON. */
 export type JsonBody = { ok: true; body: unknown } | { ok: false; status: number; message: string };
 

@@ -24,6 +24,10 @@ export interface AgentMetricsSources {
   registryRegistered(): boolean;
   /** Open MCP sessions per hosted server. */
   sessions(): Iterable<[server: string, sessions: number]>;
+  /** Most MCP sessions the node holds at once (all servers together). */
+  sessionLimit(): number;
+  /** Open tasks (created, not yet seen to end) per hosted server. */
+  tasks(): Iterable<[server: string, tasks: number]>;
   /** Latest event-loop delay sample (p99 of the last report window), ms. */
   eventLoopLagMs(): number;
   /** Time the process was frozen since it started (SIGSTOP, VM pause), ms. */
@@ -55,6 +59,8 @@ export class AgentMetrics {
   private readonly duration: Histogram<'server' | 'tool'>;
   private readonly queueWait: Histogram;
   private readonly reports: Counter<'kind'>;
+  private readonly sessionsRefused: Counter<'server'>;
+  private readonly sessionsExpired: Counter<'server'>;
   private readonly tools = new Map<string, ReadonlySet<string>>();
   private readonly onStarted = (call: TrackedCall): void => this.callStarted(call);
   private readonly onRejected = (identity: CallIdentity, reason: RejectionReason): void => this.callRejected(identity, reason);
@@ -98,6 +104,18 @@ export class AgentMetrics {
       registers,
     });
     for (const kind of REPORT_KINDS) this.reports.inc({ kind }, 0);
+    this.sessionsRefused = new Counter({
+      name: `${p}_sessions_refused_total`,
+      help: 'MCP sessions refused at initialize because the node held its maximum of sessions (--max-sessions), by the server asked for.',
+      labelNames: ['server'],
+      registers,
+    });
+    this.sessionsExpired = new Counter({
+      name: `${p}_sessions_expired_total`,
+      help: 'MCP sessions closed for being idle (no open request, call or task for the idle timeout), by hosted server.',
+      labelNames: ['server'],
+      registers,
+    });
 
     const gauge = (name: string, help: string, read: () => number): void => {
       const g: Gauge = new Gauge({ name: `${p}_${name}`, help, registers, collect: () => g.set(read()) });
@@ -128,6 +146,16 @@ export class AgentMetrics {
         for (const [server, count] of sources.sessions()) sessions.set({ server }, count);
       },
     });
+    gauge('session_limit', 'Most MCP sessions this node holds at once, all hosted servers together (--max-sessions).', () => sources.sessionLimit());
+    const tasks: Gauge<'server'> = new Gauge({
+      name: `${p}_tasks`,
+      help: 'Tasks (MCP 2025-11-25) created on this node and not yet seen to end, per hosted server; their work runs outside inflight_calls.',
+      labelNames: ['server'],
+      registers,
+      collect: () => {
+        for (const [server, count] of sources.tasks()) tasks.set({ server }, count);
+      },
+    });
 
     tracker.on('started', this.onStarted);
     tracker.on('rejected', this.onRejected);
@@ -142,6 +170,22 @@ export class AgentMetrics {
   setHostedTools(server: string, tools: readonly string[]): void {
     this.tools.set(server, new Set(tools));
     for (const tool of tools) for (const outcome of CALL_OUTCOME_LABELS) this.calls.inc({ server, tool, outcome }, 0);
+  }
+
+  /** A hosted server: its session counters start at 0. */
+  serverHosted(server: string): void {
+    this.sessionsRefused.inc({ server }, 0);
+    this.sessionsExpired.inc({ server }, 0);
+  }
+
+  /** Counts an `initialize` refused for the session cap. */
+  sessionRefused(server: string): void {
+    this.sessionsRefused.inc({ server });
+  }
+
+  /** Counts a session closed for being idle. */
+  sessionExpired(server: string): void {
+    this.sessionsExpired.inc({ server });
   }
 
   /** Counts a message NATS accepted. */

@@ -91,6 +91,7 @@ export class ReportPublisher {
       capacity: load.capacity,
       eventLoopLagMs: this.options.lag.latestMs,
       draining: load.draining,
+      tasks: load.tasks,
       tools: this.options.tracker.toolLatency(),
     };
     this.send('load', this.options.subjects.load(this.options.nodeId), encodeJson(report));

@@ -2,7 +2,8 @@ import { hostname } from 'node:os';
 import { Command, Option } from 'commander';
 import { REGISTRY_KINDS, type RegistryKind } from '@flotilla/registry';
 import { TRACING_SHUTDOWN_TIMEOUT_MS, createLogger, startTracing } from '@flotilla/telemetry';
-import { env, parsePort, parsePositiveInt, parseServerSpec } from '../options.js';
+import type { ServerAffinity } from '@flotilla/protocol';
+import { env, intInRange, parseAffinity, parsePort, parsePositiveInt, parseServerSpec, withAffinities } from '../options.js';
 
 /** `flotilla agent`: host MCP servers on this node and announce them. */
 export function agentCommand(): Command {
@@ -21,10 +22,15 @@ export function agentCommand(): Command {
     .option('--max-queue <n>', 'calls waiting beyond capacity before the node answers busy', parsePositiveInt, 64)
     .option('--zone <zone>', 'zone label')
     .option('--drain-grace <ms>', 'how long in-flight calls may finish on drain/SIGTERM', parsePositiveInt, 30_000)
+    .option('--max-sessions <n>', 'most MCP sessions open at once, all hosted servers together; more initialize requests get HTTP 503 (-32016 SessionLimit)', parsePositiveInt, 10_000)
+    .option('--session-idle-timeout <ms>', 'close a session with no open request, call or task for this long', intInRange(1, 2_147_483_647), 600_000)
+    .option('--affinity <server=mode>', 'session affinity announced for a hosted server: none (calls spread per call) or sticky (one node per client session); repeatable', parseAffinity, {})
     .action(async (o: {
       server: Array<{ name: string; module: string }>; nodeId: string; nats: string; prefix: string; registry: RegistryKind;
       host: string; port: number; advertiseHost?: string; grpcPort: number; capacity: number; maxQueue: number; zone?: string; drainGrace: number;
+      maxSessions: number; sessionIdleTimeout: number; affinity: Record<string, ServerAffinity>;
     }) => {
+      const servers = withAffinities(o.server, o.affinity);
       // Loaded on demand so light commands (nodes, tools) do not pay for the agent's dependencies.
       const { startAgent, installSignalHandlers } = await import('@flotilla/agent');
       const logger = createLogger({ name: 'agent', base: { nodeId: o.nodeId } });
@@ -34,7 +40,7 @@ export function agentCommand(): Command {
       const flushTraces = (): Promise<void> => tracing.shutdown(TRACING_SHUTDOWN_TIMEOUT_MS).catch((err: unknown) => logger.warn({ err }, 'could not export the last spans'));
       const agent = await startAgent({
         nodeId: o.nodeId,
-        servers: o.server,
+        servers,
         natsUrl: o.nats,
         prefix: o.prefix,
         registryKind: o.registry,
@@ -46,6 +52,8 @@ export function agentCommand(): Command {
         maxQueue: o.maxQueue,
         ...(o.zone ? { zone: o.zone } : {}),
         drainGraceMs: o.drainGrace,
+        maxSessions: o.maxSessions,
+        sessionIdleTimeoutMs: o.sessionIdleTimeout,
         logger,
       }).catch(async (err: unknown) => {
         await flushTraces();

@@ -3,9 +3,10 @@ import { connect } from 'node:net';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
-import { env, parsePort } from '../options.js';
+import type { ServerAffinity } from '@flotilla/protocol';
+import { env, parseAffinity, parsePort } from '../options.js';
 import { ManagedProcess } from '../up/ManagedProcess.js';
-import { LOCAL_MESH_AGENTS } from '../up/localMeshPlan.js';
+import { LOCAL_MESH_AGENTS, localMeshAffinity } from '../up/localMeshPlan.js';
 
 const BIN = fileURLToPath(new URL('../bin.js', import.meta.url));
 
@@ -17,7 +18,9 @@ export function upCommand(): Command {
     .option('--port <port>', 'router port', parsePort, 8080)
     .option('--dir <dir>', 'where logs and the NATS store go', '.flotilla')
     .option('-v, --verbose', 'stream every process log to this terminal')
-    .action(async (o: { nats: string; port: number; dir: string; verbose?: boolean }) => {
+    .option('--affinity <server=mode>', 'session affinity of an example server: none or sticky (default: stateful=sticky, others none); repeatable', parseAffinity, {})
+    .action(async (o: { nats: string; port: number; dir: string; verbose?: boolean; affinity: Record<string, ServerAffinity> }) => {
+      const affinity = localMeshAffinity(o.affinity);
       const dir = resolve(o.dir);
       await mkdir(join(dir, 'logs'), { recursive: true });
       const started: ManagedProcess[] = [];
@@ -57,6 +60,7 @@ export function upCommand(): Command {
         const agents = LOCAL_MESH_AGENTS.map((plan) => {
           const args = [BIN, 'agent', '--node-id', plan.nodeId, '--nats', o.nats, '--port', '0', '--grpc-port', '0', '--drain-grace', '5000'];
           for (const s of plan.servers) args.push('--server', `${s}=@flotilla/examples/${s}`);
+          for (const s of plan.servers) if (affinity[s]) args.push('--affinity', `${s}=${affinity[s]}`);
           const p = new ManagedProcess(plan.nodeId, process.execPath, args, join(dir, 'logs', `${plan.nodeId}.log`), Boolean(o.verbose));
           started.push(p);
           return { plan, p };
@@ -71,7 +75,7 @@ export function upCommand(): Command {
             `  router     MCP endpoint ${base}/mcp`,
             `  dashboard  ${base}/dashboard`,
             `  ops        ${base}/healthz  ${base}/readyz  ${base}/metrics  ${base}/api/v1/nodes`,
-            ...ready.map(({ plan, line }) => `  ${plan.nodeId.padEnd(10)} ${String(line.url)}  servers: ${plan.servers.join(', ')}  gRPC health: ${String(line.grpc)}`),
+            ...ready.map(({ plan, line }) => `  ${plan.nodeId.padEnd(10)} ${String(line.url)}  servers: ${plan.servers.map((s) => (affinity[s] === 'sticky' ? `${s} (sticky)` : s)).join(', ')}  gRPC health: ${String(line.grpc)}`),
             `  logs       ${join(dir, 'logs')}`,
             '',
             'Try:  node packages/cli/dist/bin.js tools',

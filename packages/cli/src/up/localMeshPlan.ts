@@ -1,3 +1,5 @@
+import type { ServerAffinity } from '@flotilla/protocol';
+
 /** One agent of the local mesh that `flotilla up` starts. */
 export interface LocalAgentPlan {
   nodeId: string;
@@ -5,11 +7,26 @@ export interface LocalAgentPlan {
 }
 
 /**
- * The example fleet: three nodes, with `echo` and `slow` on every node (so calls spread and fail over)
- * and the other examples on one or two nodes each.
+ * The example fleet: three nodes, with `echo` and `slow` on every node (so calls spread and fail over),
+ * the other examples on one or two nodes each, and `stateful` on two (so a client's session state can be
+ * seen staying on one node, or not).
  */
 export const LOCAL_MESH_AGENTS: LocalAgentPlan[] = [
-  { nodeId: 'node-1', servers: ['echo', 'slow', 'docs'] },
-  { nodeId: 'node-2', servers: ['echo', 'slow', 'failing'] },
+  { nodeId: 'node-1', servers: ['echo', 'slow', 'docs', 'stateful'] },
+  { nodeId: 'node-2', servers: ['echo', 'slow', 'failing', 'stateful'] },
   { nodeId: 'node-3', servers: ['echo', 'slow', 'interactive', 'docs'] },
 ];
+
+/**
+ * Affinity of the example servers in the local mesh (`flotilla up --affinity` overrides it). `stateful`
+ * keeps everything per session, so its default is `sticky`; the others are `none`.
+ */
+export const LOCAL_MESH_AFFINITY: Readonly<Record<string, ServerAffinity>> = { stateful: 'sticky' };
+
+/** The affinity of each server of the local mesh: the defaults above with `overrides` applied. */
+export function localMeshAffinity(overrides: Record<string, ServerAffinity>): Record<string, ServerAffinity> {
+  const hosted = new Set(LOCAL_MESH_AGENTS.flatMap((a) => a.servers));
+  const unknown = Object.keys(overrides).filter((name) => !hosted.has(name));
+  if (unknown.length > 0) throw new Error(`--affinity names ${unknown.map((n) => `"${n}"`).join(', ')}, not in the local mesh (servers: ${[...hosted].join(', ')})`);
+  return { ...LOCAL_MESH_AFFINITY, ...overrides };
+}

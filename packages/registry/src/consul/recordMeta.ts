@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { NodeRecordSchema, PROTOCOL_VERSION, type NodeRecord } from '@flotilla/protocol';
+import { NodeRecordSchema, PROTOCOL_VERSION, serverAffinity, type NodeRecord } from '@flotilla/protocol';
 import { RegistryConfigError } from '../Registry.js';
 
 /**
@@ -14,7 +14,10 @@ import { RegistryConfigError } from '../Registry.js';
  *   `record-0` … `record-<n-1>` values of at most 512 bytes, with `record-chunks` = n and `record-sha256`
  *   the SHA-256 of the joined JSON, so a reader can tell a complete record from a torn or edited one;
  * - `tool-digest-<server>` per hosted server when all of them fit in the remaining pairs (the record,
- *   which always carries the digests, stays authoritative).
+ *   which always carries the digests, stays authoritative);
+ * - `sticky-servers`: the names of the servers with `affinity: sticky`, comma-separated, when there are
+ *   any and the value and a pair for it fit (the record, which carries every server's affinity, stays
+ *   authoritative).
  * Readers use only the record chunks; the readable keys are a view of the same record.
  */
 export const RECORD_META = {
@@ -30,6 +33,7 @@ export const RECORD_META = {
   sha256: 'record-sha256',
   chunkPrefix: 'record-',
   toolDigestPrefix: 'tool-digest-',
+  stickyServers: 'sticky-servers',
 } as const;
 
 /** Consul's limits on service meta (agent/structs: metaMaxKeyPairs, metaValueMaxLength). */
@@ -79,11 +83,26 @@ export function encodeRecordMeta(record: NodeRecord): Record<string, string> {
   if (used > CONSUL_META_MAX_PAIRS) {
     throw new RecordTooLargeError(record.nodeId, `${json.length} bytes of JSON need ${used} meta pairs, Consul allows ${CONSUL_META_MAX_PAIRS}`);
   }
+  putStickyServers(meta, record);
+  putToolDigests(meta, record);
+  return meta;
+}
+
+/** The readable `sticky-servers` view, when some server is sticky and it fits. */
+function putStickyServers(meta: Record<string, string>, record: NodeRecord): void {
+  const sticky = record.servers.filter((s) => serverAffinity(s) === 'sticky').map((s) => s.name);
+  if (sticky.length === 0 || Object.keys(meta).length >= CONSUL_META_MAX_PAIRS) return;
+  const value = sticky.join(',');
+  if (Buffer.byteLength(value) <= CONSUL_META_VALUE_MAX_BYTES) meta[RECORD_META.stickyServers] = value;
+}
+
+/** The readable `tool-digest-<server>` views, when all of them fit. */
+function putToolDigests(meta: Record<string, string>, record: NodeRecord): void {
+  const used = Object.keys(meta).length;
   const digests = record.servers.filter((s) => Buffer.byteLength(s.toolDigest) <= CONSUL_META_VALUE_MAX_BYTES);
   if (digests.length === record.servers.length && used + digests.length <= CONSUL_META_MAX_PAIRS) {
     for (const server of record.servers) meta[`${RECORD_META.toolDigestPrefix}${server.name}`] = server.toolDigest;
   }
-  return meta;
 }
 
 /** Result of decoding service meta: the record, or why it could not be read. */
