@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { FlotillaErrorCode, type HostedServer } from '@flotilla/protocol';
+import { FlotillaErrorCode, serverAffinity, type HostedServer } from '@flotilla/protocol';
 import type { RegisteredNode } from '@flotilla/registry';
 import type { Logger } from '@flotilla/telemetry';
 import type { CallOptions, ForwardTarget, Unavailability, UpstreamCall } from './ForwardTarget.js';
@@ -249,7 +249,8 @@ export class NodeEndpoint implements ForwardTarget {
 
   /** Whether the server keeps per-session state and asked for sticky affinity. */
   isSticky(server: string): boolean {
-    return (this.hostedServer(server) as { affinity?: unknown } | undefined)?.affinity === 'sticky';
+    const hosted = this.hostedServer(server);
+    return hosted !== undefined && serverAffinity(hosted) === 'sticky';
   }
 
   serverStatus(): HostedServerStatus[] {

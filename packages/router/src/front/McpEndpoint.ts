@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { FlotillaErrorCode } from '@flotilla/protocol';
 import type { Logger } from '@flotilla/telemetry';
 import { ErrorCode, InitializeRequestSchema, JSONRPCMessageSchema, isJSONRPCRequest, type JSONRPCMessage, type RequestId } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
@@ -7,8 +8,6 @@ import { sendJsonRpcError } from './JsonRpcHttpError.js';
 import { readRequestBody } from './RequestBody.js';
 import type { SessionTable } from './SessionTable.js';
 
-/** JSON-RPC error code of a refused initialize when the router holds its maximum of client sessions. */
-export const SESSION_LIMIT_CODE = -32016;
 
 /** Largest JSON-RPC batch accepted in one POST. */
 const MAX_BATCH = 100;
@@ -102,7 +101,7 @@ export class McpEndpoint {
     if (this.sessions.size >= this.deps.maxSessions) {
       this.deps.onSessionRefused?.();
       this.logger.warn({ sessions: this.sessions.size }, 'refused a client session: at the session limit');
-      return sendJsonRpcError(res, 503, SESSION_LIMIT_CODE, `Service Unavailable: the router holds its maximum of ${this.deps.maxSessions} client sessions; retry later`, { 'retry-after': '5' });
+      return sendJsonRpcError(res, 503, FlotillaErrorCode.SessionLimit, `Service Unavailable: the router holds its maximum of ${this.deps.maxSessions} client sessions; retry later`, { 'retry-after': '5' });
     }
     const session = new ClientSession(this.deps.services, hello, {
       onInitialized: (s) => {

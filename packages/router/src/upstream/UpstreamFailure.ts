@@ -55,7 +55,7 @@ export class UpstreamFailure extends Error {
 
 /** A node's busy or draining answer: it never started the call. */
 export function notAccepted(nodeId: string, code: number, message: string): UpstreamFailure {
-  const what = code === FlotillaErrorCode.NodeBusy ? 'busy' : code === FlotillaErrorCode.NodeDraining ? 'draining' : 'refused';
+  const what = code === FlotillaErrorCode.NodeBusy ? 'busy' : code === FlotillaErrorCode.NodeDraining ? 'draining' : code === FlotillaErrorCode.SessionLimit ? 'at its session limit' : 'refused';
   return new UpstreamFailure('refused', nodeId, `${what}: ${message}`, false, code);
 }
 
