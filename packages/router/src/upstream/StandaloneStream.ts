@@ -30,6 +30,14 @@ const SERVER_RETRY_MAX_MS = 30_000;
  */
 export class StandaloneStream {
   private readonly stopper = new AbortController();
+  private settleFirst!: () => void;
+  /**
+   * Settles once the first attempt to open the stream got its answer (open, none offered, or refused):
+   * messages the server sends outside requests before then would be lost, so a session waits for it.
+   */
+  readonly firstAttempt = new Promise<void>((resolve) => {
+    this.settleFirst = resolve;
+  });
 
   constructor(
     private readonly channel: McpHttpChannel,
@@ -42,6 +50,7 @@ export class StandaloneStream {
 
   stop(): void {
     this.stopper.abort();
+    this.settleFirst();
   }
 
   private get stopped(): boolean {
@@ -54,7 +63,7 @@ export class StandaloneStream {
     while (!this.stopped) {
       let retryMs: number | undefined;
       try {
-        const stream = await this.channel.openStream(this.stopper.signal, lastEventId);
+        const stream = await this.channel.openStream(this.stopper.signal, lastEventId).finally(() => this.settleFirst());
         if (!stream) return;
         failures = 0;
         try {

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { NOT_ACCEPTED_CODES } from '@flotilla/protocol';
 import type { Logger } from '@flotilla/telemetry';
 import {
@@ -58,6 +59,8 @@ export interface UpstreamRequestOptions extends PendingRequestOptions {
 
 /** Longest an initialize handshake may take, ms. */
 const INITIALIZE_TIMEOUT_MS = 15_000;
+/** Longest a new session waits for its standalone stream before it takes requests anyway, ms. */
+const STREAM_OPEN_WAIT_MS = 2000;
 /** How long a ping that decides whether a session still works may take, ms. */
 const PROBE_TIMEOUT_MS = 3000;
 
@@ -227,14 +230,18 @@ export class UpstreamSession {
       this.info = parsed.data.serverInfo;
       this.serverInstructions = parsed.data.instructions;
       this.channel.protocolVersion = parsed.data.protocolVersion;
+      // The standalone stream opens alongside `initialized`, and the session is ready once it is there:
+      // what the server sends outside requests before it exists would be lost (a server keeps no backlog).
+      this.stream.start();
       await this.channel.post({ jsonrpc: '2.0', method: 'notifications/initialized' });
+      await Promise.race([this.stream.firstAttempt, sleep(STREAM_OPEN_WAIT_MS, undefined, { ref: false })]);
     } catch (err) {
+      this.stream.stop();
       if (this.state === 'opening') this.state = 'lost';
       throw err instanceof CallCancelledError ? new UpstreamFailure('refused', this.nodeId, `initialize of ${this.server} timed out`, true) : classifyExchangeError(err, this.nodeId);
     }
     if (this.state !== 'opening') throw new UpstreamFailure('refused', this.nodeId, `session to ${this.server} closed while opening`, false);
     this.state = 'open';
-    this.stream.start();
     await this.deps.afterOpen?.(this).catch((err: unknown) => this.deps.logger.warn({ err, nodeId: this.nodeId, server: this.server }, 'could not prepare a new upstream session'));
   }
 
