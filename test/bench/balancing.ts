@@ -8,6 +8,10 @@
  * a mix of short calls (1 step) and long calls that report progress (many steps). We report p50/p99
  * latency (all, short, long), throughput, and how many measured calls ran on the slow node.
  *
+ * The strategies named in --sticky-strategies run once more with the server announced `--affinity
+ * slow=sticky`: each client's calls then stay on the node its first call went to, which is the price of
+ * keeping a stateful server's session state in one place (docs/sessions.md).
+ *
  * Usage: node --import tsx test/bench/balancing.ts [--calls 600 --workers 12 --warmup 120 --capacity 16]
  * (after `bash scripts/pnpm.sh -s build`), or `npm run bench:balancing`.
  */
@@ -29,6 +33,7 @@ const { values } = parseArgs({
     capacity: { type: 'string', default: '16' },
     'long-share': { type: 'string', default: '0.2' },
     strategies: { type: 'string', default: 'round-robin,least-outstanding,p2c-ewma,progress-aware' },
+    'sticky-strategies': { type: 'string', default: 'progress-aware' },
     seed: { type: 'string', default: '42' },
   },
 });
@@ -38,6 +43,10 @@ const warmupCalls = Number(values.warmup);
 const capacity = Number(values.capacity);
 const longShare = Number(values['long-share']);
 const strategies = values.strategies.split(',');
+const runs = [
+  ...strategies.map((strategy) => ({ strategy, sticky: false })),
+  ...values['sticky-strategies'].split(',').filter(Boolean).map((strategy) => ({ strategy, sticky: true })),
+];
 
 const SHORT = { steps: 1, stepMs: 20 };
 const LONG = { steps: 20, stepMs: 40 };
@@ -110,14 +119,16 @@ const json: Record<string, unknown> = {};
 try {
   const warmup = workload(Number(values.seed) + 1, warmupCalls);
   const calls = workload(Number(values.seed), totalCalls);
-  for (const strategy of strategies) {
+  for (const { strategy, sticky } of runs) {
+    const label = sticky ? `${strategy} + sticky` : strategy;
+    const affinity = sticky ? ['--affinity', 'slow=sticky'] : [];
     const agents = NODES.map(({ id, factor }) => ({
       id,
-      process: FlotillaProcess.spawn(id, ['agent', '--node-id', id, '--server', 'slow=@flotilla/examples/slow', '--nats', nats.url, '--port', '0', '--capacity', String(capacity)], {
+      process: FlotillaProcess.spawn(id, ['agent', '--node-id', id, '--server', 'slow=@flotilla/examples/slow', '--nats', nats.url, '--port', '0', '--capacity', String(capacity), ...affinity], {
         SLOW_EXAMPLE_FACTOR: factor,
       }),
     }));
-    const router = FlotillaProcess.spawn(`router-${strategy}`, ['router', '--nats', nats.url, '--port', '0', '--strategy', strategy], {});
+    const router = FlotillaProcess.spawn(`router-${label}`, ['router', '--nats', nats.url, '--port', '0', '--strategy', strategy], {});
     try {
       const agentUrls = new Map(await Promise.all(agents.map(async (a) => [a.id, String((await a.process.ready()).url)] as const)));
       const base = String((await router.ready()).url).replace(/\/mcp$/, '');
@@ -134,8 +145,8 @@ try {
       const short = summarize(samples.filter((s) => !s.long).map((s) => s.ms));
       const long = summarize(samples.filter((s) => s.long).map((s) => s.ms));
       const failed = samples.filter((s) => !s.ok).length;
-      rows.push([strategy, ms(all.p50), ms(all.p99), ms(short.p50), ms(short.p99), ms(long.p50), ms(long.p99), (samples.length / seconds).toFixed(1), String(onSlow), String(failed)]);
-      json[strategy] = { all, short, long, throughput: samples.length / seconds, onSlowNode: onSlow, failed };
+      rows.push([label, ms(all.p50), ms(all.p99), ms(short.p50), ms(short.p99), ms(long.p50), ms(long.p99), (samples.length / seconds).toFixed(1), String(onSlow), String(failed)]);
+      json[label] = { all, short, long, throughput: samples.length / seconds, onSlowNode: onSlow, failed };
     } finally {
       await router.stop();
       await Promise.all(agents.map((a) => a.process.stop()));

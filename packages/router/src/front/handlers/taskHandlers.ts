@@ -1,8 +1,11 @@
 import {
   CancelTaskRequestSchema,
+  CancelTaskResultSchema,
   ErrorCode,
   GetTaskPayloadRequestSchema,
+  GetTaskPayloadResultSchema,
   GetTaskRequestSchema,
+  GetTaskResultSchema,
   ListTasksRequestSchema,
   ListTasksResultSchema,
   type Task,
@@ -12,6 +15,7 @@ import type { ClientCallContext } from '../../forwarding/ClientCallContext.js';
 import type { ClientSession } from '../ClientSession.js';
 import { listPage } from '../ListPage.js';
 import type { NodeBinding } from '../SessionState.js';
+import { checkedResult } from './checkedResult.js';
 
 /** Longest one node may take to list its tasks, ms. */
 const LIST_TIMEOUT_MS = 15_000;
@@ -34,10 +38,10 @@ export function recordTask(session: ClientSession, result: Record<string, unknow
  */
 export function installTaskHandlers(session: ClientSession): void {
   const { server } = session;
-  const followUp = async (method: string, params: Record<string, unknown> & { taskId: string }, client: ClientCallContext): Promise<Record<string, unknown>> => {
+  const followUp = async (method: string, params: Record<string, unknown> & { taskId: string }, client: ClientCallContext): Promise<{ result: Record<string, unknown>; server: string }> => {
     const where = session.state.task(params.taskId) ?? (await findTask(session, params.taskId));
     if (!where) throw new JsonRpcError(ErrorCode.InvalidParams, `Unknown task: ${params.taskId}`);
-    return session.services.forwarder.forward({
+    const result = await session.services.forwarder.forward({
       target: `task ${params.taskId}`,
       server: where.server,
       replicas: [where.nodeId],
@@ -47,11 +51,21 @@ export function installTaskHandlers(session: ClientSession): void {
       client,
       placement: { kind: 'pinned', nodeId: where.nodeId, what: `task ${params.taskId}` },
     });
+    return { result, server: where.server };
   };
 
-  server.setRequestHandler(GetTaskRequestSchema, (request, extra) => followUp('tasks/get', request.params, session.callContext(extra)) as never);
-  server.setRequestHandler(GetTaskPayloadRequestSchema, (request, extra) => followUp('tasks/result', request.params, session.callContext(extra)) as never);
-  server.setRequestHandler(CancelTaskRequestSchema, (request, extra) => followUp('tasks/cancel', request.params, session.callContext(extra)) as never);
+  server.setRequestHandler(GetTaskRequestSchema, async (request, extra) => {
+    const { result, server: from } = await followUp('tasks/get', request.params, session.callContext(extra));
+    return checkedResult(GetTaskResultSchema, result, from);
+  });
+  server.setRequestHandler(GetTaskPayloadRequestSchema, async (request, extra) => {
+    const { result, server: from } = await followUp('tasks/result', request.params, session.callContext(extra));
+    return checkedResult(GetTaskPayloadResultSchema, result, from);
+  });
+  server.setRequestHandler(CancelTaskRequestSchema, async (request, extra) => {
+    const { result, server: from } = await followUp('tasks/cancel', request.params, session.callContext(extra));
+    return checkedResult(CancelTaskResultSchema, result, from);
+  });
 
   server.setRequestHandler(ListTasksRequestSchema, async (request) => {
     const tasks = await listAllTasks(session);
