@@ -93,8 +93,16 @@ describe('SIGSTOP of an agent under load', () => {
       assert.equal(o.code, FlotillaErrorCode.NodeFailed, `${o.message} (${summary})`);
       assert.match(o.message!, /Node p3 failed while running ledger_append/);
     }
+    // The pause caught calls in flight on p3 (it had at least 3 when it was stopped), and the router ended
+    // them instead of waiting for SIGCONT: idempotent ones were run again elsewhere, or non-idempotent ones
+    // failed. Without this, the checks above pass on calls that simply waited out the pause.
+    const failedOver = mesh.routerLines(
+      (l) => l.msg === 'call failed on a node; trying another replica' && l.nodeId === 'p3' && l.kind === 'lost' && Date.parse(String(l.time)) >= stoppedAt && Date.parse(String(l.time)) < resumedAt,
+    ).length;
+    const nodeFailed = outcomes.filter((o) => o.code === FlotillaErrorCode.NodeFailed).length;
+    assert.ok(failedOver + nodeFailed >= 1, `the pause caught no call in flight on p3: ${summary}`);
     const view = await mesh.api<NodesView>('/api/v1/nodes');
     assert.equal(view.nodes.find((n) => n.nodeId === 'p3')?.breaker, 'closed');
-    process.stderr.write(`# chaos-stop: ${outcomes.length} calls; ${summary}\n`);
+    process.stderr.write(`# chaos-stop: ${outcomes.length} calls, ${failedOver} failed over, ${nodeFailed} NodeFailed; ${summary}\n`);
   });
 });
