@@ -69,10 +69,11 @@ async function fullScreenshot(p: Page, name: string): Promise<void> {
   if (keepScreenshots) process.stderr.write(`screenshot: ${path}\n`);
 }
 
-function watchErrors(p: Page, label: string): void {
-  p.on('pageerror', (err) => pageErrors.push(`${label}: ${err.message}`));
+/** Collects a page's uncaught script errors and Content-Security-Policy refusals into `sink`. */
+function watchErrors(p: Page, label: string, sink: string[] = pageErrors): void {
+  p.on('pageerror', (err) => sink.push(`${label}: ${err.message}`));
   p.on('console', (msg: ConsoleMessage) => {
-    if (msg.type() === 'error' && /Content.Security.Policy|Refused to/i.test(msg.text())) pageErrors.push(`${label}: ${msg.text()}`);
+    if (msg.type() === 'error' && /Content.Security.Policy|Refused to/i.test(msg.text())) sink.push(`${label}: ${msg.text()}`);
   });
 }
 
@@ -206,7 +207,43 @@ describe('dashboard in headless Chromium', () => {
     }
   });
 
-  it('ran without script errors or Content-Security-Policy violations', () => {
+  it('ran without script errors or Content-Security-Policy violations', async () => {
+    // The watch does catch both: on a page of its own whose script ran, an uncaught error and an inline
+    // script (which the page's CSP must refuse), both provoked here.
+    const probe = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+    const caught: string[] = [];
+    watchErrors(probe, 'probe page', caught);
+    try {
+      await probe.goto(dashboardUrl());
+      await eventually(async () => assert.equal(await rowStatus(probe, 'd1'), 'healthy'), 15_000);
+      await probe.evaluate(() => {
+        setTimeout(() => {
+          throw new Error('provoked by the test');
+        });
+        const inline = document.createElement('script');
+        inline.textContent = 'globalThis.inlineScriptRan = true;';
+        document.head.append(inline);
+      });
+      await eventually(() => {
+        assert.ok(caught.some((e) => e.includes('provoked by the test')), `uncaught error not seen: ${JSON.stringify(caught)}`);
+        assert.ok(caught.some((e) => /Content.Security.Policy/i.test(e)), `CSP refusal not seen: ${JSON.stringify(caught)}`);
+      });
+      assert.equal(await probe.evaluate(() => (globalThis as unknown as { inlineScriptRan?: boolean }).inlineScriptRan), undefined, 'the CSP blocked the inline script');
+    } finally {
+      await probe.close();
+    }
+    // And this test's own page, watched like the others, ran its script through live updates without error.
+    const fresh = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+    watchErrors(fresh, 'fresh page');
+    try {
+      await fresh.goto(dashboardUrl());
+      await eventually(async () => assert.equal(await fresh.getAttribute('#live', 'data-state'), 'live'), 15_000);
+      await eventually(async () => assert.equal(await rowStatus(fresh, 'd1'), 'healthy'), 15_000);
+      const first = await fresh.getAttribute('body', 'data-generated-at');
+      await eventually(async () => assert.notEqual(await fresh.getAttribute('body', 'data-generated-at'), first), 15_000);
+    } finally {
+      await fresh.close();
+    }
     assert.deepEqual(pageErrors, []);
   });
 });
