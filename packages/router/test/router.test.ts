@@ -112,8 +112,12 @@ describe('router (in-process nodes)', () => {
       mesh.c.client.callTool({ name: 'slow_work', arguments: { steps: 100_000, delayMs: 20 }, _meta: { 'flotilla/deadline': deadline } }),
       (e: McpError) => e.code === FlotillaErrorCode.DeadlineExceeded && /Deadline exceeded for slow_work/.test(e.message),
     );
-    assert.ok(mesh.nodes.some((n) => n.journal.metas.some((m) => m['flotilla/deadline'] === deadline)), 'the node got the deadline');
-    await until('the node to stop the work', () => mesh.nodes.some((n) => n.journal.cancelled.length > 0));
+    const meta = mesh.nodes.flatMap((n) => n.journal.metas).find((m) => m['flotilla/deadline'] === deadline);
+    assert.ok(meta, 'the node got the deadline');
+    // That very call stops on its node (the tests before cancelled other calls there).
+    const callId = meta[META_CALL_ID];
+    assert.equal(typeof callId, 'string');
+    await until('the node to stop the work', () => mesh.nodes.some((n) => n.journal.cancelledCallIds.includes(callId as string)));
   });
 
   it('passes a tool error result through as a normal result', async () => {
@@ -193,16 +197,35 @@ describe('router (in-process nodes)', () => {
   });
 
   it('retries a call refused by a busy node on another replica', async () => {
-    const busy = mesh.nodes[0]!;
-    busy.journal.busy = true;
+    // slow_work is on n1 and n2. Each refuses as busy the first attempt of every call, wherever the
+    // balancer sends it (its choice depends on what the earlier tests measured), and runs a retry.
+    const nodes = [mesh.node('n1'), mesh.node('n2')];
+    const metrics = async () => parseExposition(await (await fetch(mesh.router.url.replace('/mcp', '/metrics'))).text());
+    const before = await metrics();
+    const marks = nodes.map((n) => ({ refused: n.journal.refusedCallIds.length, ran: n.journal.metas.length }));
+    const firstAttempts = new Set<string>();
+    for (const n of nodes) n.journal.refuseFirstAttempts = firstAttempts;
     try {
-      for (let i = 0; i < 6; i++) {
-        const r = await mesh.c.client.callTool({ name: 'slow_work', arguments: { steps: 1, delayMs: 0 } });
-        assert.equal(text(r), 'done 1');
-      }
+      for (let i = 0; i < 6; i++) assert.equal(text(await mesh.c.client.callTool({ name: 'slow_work', arguments: { steps: 1, delayMs: 0 } })), 'done 1');
     } finally {
-      busy.journal.busy = false;
+      for (const n of nodes) n.journal.refuseFirstAttempts = undefined;
     }
+    // Every call was refused once, by the node it went to first, and ran on the other one under the same call id.
+    const refusedBy = new Map<string, string>();
+    const ranOn = new Map<string, string>();
+    nodes.forEach((n, i) => {
+      for (const id of n.journal.refusedCallIds.slice(marks[i]!.refused)) refusedBy.set(id, n.options.nodeId);
+      for (const m of n.journal.metas.slice(marks[i]!.ran)) ranOn.set(String(m[META_CALL_ID]), n.options.nodeId);
+    });
+    assert.equal(refusedBy.size, 6, `refusals: ${JSON.stringify([...refusedBy])}`);
+    assert.deepEqual([...ranOn.keys()].sort(), [...refusedBy.keys()].sort(), 'the refused calls are the calls that ran');
+    for (const [id, node] of refusedBy) assert.notEqual(ranOn.get(id), node, `call ${id} ran where it was refused`);
+    // The router counted each refusal as a busy attempt followed by a retry.
+    const after = await metrics();
+    const delta = (name: string, labels: Record<string, string>): number => after.sum(name, labels) - before.sum(name, labels);
+    assert.equal(delta('flotilla_router_attempts_total', { tool: 'slow_work', result: 'busy' }), 6);
+    assert.equal(delta('flotilla_router_retries_total', { tool: 'slow_work', reason: 'busy' }), 6);
+    assert.equal(delta('flotilla_router_calls_total', { tool: 'slow_work', outcome: 'ok' }), 6);
   });
 
   it('answers NoReplica when every replica refuses', async () => {
@@ -364,9 +387,13 @@ describe('router (in-process nodes)', () => {
       const api = await mesh.api<{ nodes: { nodeId: string; draining: boolean }[] }>('/api/v1/nodes');
       return api.nodes.find((n) => n.nodeId === 'n2')?.draining === true;
     });
-    const served = new Set<string>();
-    for (let i = 0; i < 20; i++) served.add(text(await mesh.c.client.callTool({ name: 'echo_whoami', arguments: {} })));
-    assert.deepEqual([...served].sort(), ['n1', 'n3']);
+    const n2 = mesh.node('n2');
+    const startedOnN2 = n2.journal.started.length;
+    const served: string[] = [];
+    for (let i = 0; i < 20; i++) served.push(text(await mesh.c.client.callTool({ name: 'echo_whoami', arguments: {} })));
+    // The other replicas answer every call (how the balancer splits them between n1 and n3 is its choice).
+    assert.deepEqual(served.filter((n) => n !== 'n1' && n !== 'n3'), [], served.join(','));
+    assert.deepEqual(n2.journal.started.slice(startedOnN2), [], 'n2 was sent no call');
   });
 });
 
@@ -448,3 +475,4 @@ describe('router (resource subscriptions across replicas)', () => {
     await until('the client told', () => mesh.c.updated.includes('docs://readme'));
   });
 });
+
