@@ -2,12 +2,13 @@ import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import { describe, it } from 'node:test';
 import { FlotillaErrorCode, META_CALL_ID } from '@flotilla/protocol';
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { CallToolResultSchema, ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 import { parseExposition } from '../../../test/harness/prometheusText.js';
 import { inProcessMesh } from './fixtures/InProcessMesh.js';
 import { connectClient, rawPost, until } from './fixtures/mcpClient.js';
-import type { TestNode } from './fixtures/TestNode.js';
+import { TEST_SERVERS, type NodeJournal, type TestNode } from './fixtures/TestNode.js';
 
 // The router against real SDK servers announced in a real NATS KV registry, all in this process.
 const text = (r: unknown): string => {
@@ -476,3 +477,60 @@ describe('router (resource subscriptions across replicas)', () => {
   });
 });
 
+/** Answers of `held_wait` calls, by key: a call answers once the test releases its key. */
+const holds = new Map<string, () => void>();
+
+/** `held`: `wait` answers when the test releases its key; not idempotent, so a lost call is not run again. */
+TEST_SERVERS.held = (journal: NodeJournal) => {
+  const s = new McpServer({ name: 'held', version: '1.0.0' });
+  s.registerTool('wait', { description: 'Answers once the test releases it', inputSchema: { key: z.string() } }, async ({ key }, extra) => {
+    journal.started.push(`wait ${key}`);
+    await new Promise<void>((resolve) => {
+      holds.set(key, resolve);
+      extra.signal.addEventListener('abort', () => resolve(), { once: true });
+    });
+    journal.finished.push(`wait ${key}`);
+    return { content: [{ type: 'text', text: `released ${key}` }] };
+  });
+  return s;
+};
+
+describe('router (a node that leaves while draining)', () => {
+  const mesh = inProcessMesh({ d: ['held'], s: ['echo'] });
+
+  it('retires it: out of the catalog at once, while its calls in flight get 5 s to bring their answers home', async () => {
+    const d = mesh.node('d');
+    const call = (key: string) => mesh.c.client.callTool({ name: 'held_wait', arguments: { key } }, undefined, { timeout: 60_000 });
+    const quick = call('quick');
+    const late = call('late').then(
+      () => assert.fail('a call still running 5 s after its node left was answered'),
+      (err: unknown) => ({ err, at: performance.now() }),
+    );
+    try {
+      await until('both calls running on d', () => holds.has('quick') && holds.has('late'));
+      await d.drain();
+      await until('the router to see d draining', async () => (await mesh.api<{ nodes: { nodeId: string; draining: boolean }[] }>('/api/v1/nodes')).nodes.find((n) => n.nodeId === 'd')?.draining === true);
+      // The drained node deregisters (as an agent does after its last answer) while both calls still run there.
+      const leftAt = performance.now();
+      await d.deregister();
+      await until('d out of the node view and its tool out of the catalog', async () => {
+        const { nodes } = await mesh.api<{ nodes: { nodeId: string }[] }>('/api/v1/nodes');
+        const { tools } = await mesh.api<{ tools: { name: string }[] }>('/api/v1/tools');
+        return !nodes.some((n) => n.nodeId === 'd') && !tools.some((t) => t.name === 'held_wait');
+      });
+      await assert.rejects(call('after'), (e: McpError) => e.code === ErrorCode.InvalidParams && /Unknown tool: held_wait/.test(e.message));
+      // An answer sent after the node left, within the grace, reaches the client.
+      holds.get('quick')!();
+      assert.equal(text(await quick), 'released quick');
+      // A call still running when the grace is over fails then, not before, naming the node.
+      const { err, at } = await late;
+      assert.ok(err instanceof McpError && err.code === FlotillaErrorCode.NodeFailed && /Node d failed while running held_wait/.test(err.message), String(err));
+      const afterMs = at - leftAt;
+      // From before the deregistration, so never less than the grace (timers do not fire early); the upper
+      // bound only tells 5 s from a much longer grace, with room for a loaded machine.
+      assert.ok(afterMs >= 4_990 && afterMs < 15_000, `the call failed ${Math.round(afterMs)} ms after its node left`);
+    } finally {
+      for (const release of holds.values()) release();
+    }
+  });
+});
