@@ -216,14 +216,13 @@ describe('dashboard in headless Chromium', () => {
     try {
       await probe.goto(dashboardUrl());
       await eventually(async () => assert.equal(await rowStatus(probe, 'd1'), 'healthy'), 15_000);
-      await probe.evaluate(() => {
-        setTimeout(() => {
-          throw new Error('provoked by the test');
-        });
+      // Page code, as a string: this project's TypeScript has no DOM types.
+      await probe.evaluate(`(() => {
+        setTimeout(() => { throw new Error('provoked by the test'); });
         const inline = document.createElement('script');
         inline.textContent = 'globalThis.inlineScriptRan = true;';
         document.head.append(inline);
-      });
+      })()`);
       await eventually(() => {
         assert.ok(caught.some((e) => e.includes('provoked by the test')), `uncaught error not seen: ${JSON.stringify(caught)}`);
         assert.ok(caught.some((e) => /Content.Security.Policy/i.test(e)), `CSP refusal not seen: ${JSON.stringify(caught)}`);
