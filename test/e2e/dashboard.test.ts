@@ -108,13 +108,15 @@ after(async () => {
 describe('dashboard in headless Chromium', () => {
   it('shows every node healthy, with the fleet summary, over live updates', async () => {
     await page.goto(dashboardUrl());
+    await eventually(async () => assert.equal(await page.getAttribute('#live', 'data-state'), 'live'));
+    // Rows and summary as one state: on a loaded machine a node may turn degraded for a moment (event-loop
+    // lag over 250 ms) between two reads of the page, and the next update shows it.
     await eventually(async () => {
       for (const id of ['d1', 'd2', 'd3']) assert.equal(await rowStatus(page, id), 'healthy', `row of ${id}`);
+      assert.equal(await page.textContent('#nodes-value'), '3 / 3');
+      assert.equal(await page.getAttribute('#tile-nodes', 'data-level'), 'ok');
+      assert.equal(await page.textContent('#ready-value'), 'Ready');
     }, 30_000);
-    await eventually(async () => assert.equal(await page.getAttribute('#live', 'data-state'), 'live'));
-    assert.equal(await page.textContent('#nodes-value'), '3 / 3');
-    assert.equal(await page.getAttribute('#tile-nodes', 'data-level'), 'ok');
-    assert.equal(await page.textContent('#ready-value'), 'Ready');
     const s = await snapshot();
     assert.equal(await page.textContent('#tools-value'), String(s.summary.tools));
     // The row has the node's ping data (NATS round trip, uptime: from its heartbeats) and its load.
