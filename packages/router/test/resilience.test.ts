@@ -133,13 +133,22 @@ describe('per-tool breaker (in-process nodes)', () => {
     behaviour.set('bad', { lookupFails: true, findMs: 0 });
     const lookupsOnBad = (): number => mesh.node('bad').journal.started.filter((t) => t === 'lookup').length;
     let failures = 0;
-    // Until the breaker opens, calls that land on `bad` get its JSON-RPC error (the server's own answer).
-    await until('the breaker of lookup on bad to open', async () => {
-      await mesh.c.client.callTool({ name: 'flaky_lookup', arguments: {} }).catch(() => failures++);
-      const bad = (await mesh.api<NodesView>('/api/v1/nodes')).nodes.find((n) => n.nodeId === 'bad')!;
-      return bad.servers[0]!.toolBreakers.lookup === 'open';
-    });
-    // The router's breakers have the default volume: the fifth failure on `bad` (all of its calls) opened it.
+    // Every lookup runs on `bad`: `good` refuses calls as busy (which counts against no breaker) meanwhile,
+    // whichever replica the balancer picks first. (Left to it, one slow failure on a loaded machine can make
+    // `bad` look slow, and the balancer then avoids it for longer than this test waits.)
+    const good = mesh.node('good');
+    good.journal.busy = true;
+    try {
+      // Until the breaker opens, calls get `bad`'s JSON-RPC error (the server's own answer).
+      await until('the breaker of lookup on bad to open', async () => {
+        await mesh.c.client.callTool({ name: 'flaky_lookup', arguments: {} }).catch(() => failures++);
+        const bad = (await mesh.api<NodesView>('/api/v1/nodes')).nodes.find((n) => n.nodeId === 'bad')!;
+        return bad.servers[0]!.toolBreakers.lookup === 'open';
+      });
+    } finally {
+      good.journal.busy = false;
+    }
+    // The router's breakers have the default volume: the fifth failure on `bad` opened it.
     assert.equal(lookupsOnBad(), 5);
     assert.equal(failures, 5);
     const view = await mesh.api<NodesView>('/api/v1/nodes');
