@@ -454,9 +454,25 @@ describe('Consul stand-in fidelity', () => {
     assert.deepEqual(checks.map((c) => c.CheckID).sort(), ['r1-a', 'serfHealth']);
   });
 
-  it('reaps a service critical for longer than DeregisterCriticalServiceAfter', async () => {
-    await put('/v1/agent/service/register', { Name: 'reap', ID: 'reap-1', Checks: [{ CheckID: 'reap-ttl', TTL: '200ms', DeregisterCriticalServiceAfter: '300ms' }] });
-    await waitFor('reaped', async () => ((await json(`${standIn.url}/v1/health/service/reap`)).body as unknown[]).length === 0, 30_000);
+  it('reaps a service critical for longer than DeregisterCriticalServiceAfter, and only that one', async () => {
+    type Entry = { Service: { ID: string }; Checks: Array<{ CheckID: string; Status: string }> };
+    const entries = async (): Promise<Entry[]> => (await json(`${standIn.url}/v1/health/service/reap`)).body as Entry[];
+    // Two services with the same reaping rule and a passing check that cannot expire during the test.
+    for (const id of ['reap-1', 'reap-keep']) {
+      const res = await put('/v1/agent/service/register', { Name: 'reap', ID: id, Checks: [{ CheckID: `${id}-ttl`, TTL: '10m', Status: 'passing', DeregisterCriticalServiceAfter: '300ms' }] });
+      assert.equal(res.status, 200, await res.text());
+    }
+    const registered = await entries();
+    assert.deepEqual(registered.map((e) => e.Service.ID).sort(), ['reap-1', 'reap-keep'], 'both registered before anything is reaped');
+    assert.ok(registered.every((e) => e.Checks.find((c) => c.CheckID === `${e.Service.ID}-ttl`)?.Status === 'passing'), JSON.stringify(registered));
+    // Only reap-1 turns critical; it goes once critical for longer than its DeregisterCriticalServiceAfter.
+    assert.equal((await put('/v1/agent/check/fail/reap-1-ttl')).status, 200);
+    await waitFor('reap-1 reaped', async () => !(await entries()).some((e) => e.Service.ID === 'reap-1'), 30_000);
+    const services = (await json(`${standIn.url}/v1/agent/services`)).body as Record<string, unknown>;
+    assert.equal(services['reap-1'], undefined, 'deregistered from the agent too');
+    const left = await entries();
+    assert.deepEqual(left.map((e) => e.Service.ID), ['reap-keep'], 'a passing service with the same rule stays');
+    assert.equal(left[0]!.Checks.find((c) => c.CheckID === 'reap-keep-ttl')?.Status, 'passing');
   });
 
   it('validates registrations and check updates like Consul', async () => {

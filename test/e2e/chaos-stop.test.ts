@@ -45,6 +45,8 @@ describe('SIGSTOP of an agent under load', () => {
       assert.ok(load.count() >= 20 && (p3?.outstanding ?? 0) >= 3, `calls done ${load.count()}, on p3 ${p3?.outstanding}`);
     }, 30_000, 20);
     const p3 = mesh.agent('p3');
+    // Lines p3 wrote before the pause: on a loaded machine it may have taken a starved stretch for a freeze.
+    const linesBeforePause = new Set(p3.lines);
     const stoppedAt = Date.now();
     p3.signal('SIGSTOP');
     try {
@@ -72,8 +74,9 @@ describe('SIGSTOP of an agent under load', () => {
     // pause stretched would otherwise make it look slow until the balancer's drift of unrefreshed
     // estimates (10 s time constant) wore that off, tens of seconds at this light load.
     const pausedMs = resumedAt - stoppedAt;
-    const frozen = await p3.waitFor((l) => typeof l.msg === 'string' && l.msg.startsWith('process was frozen'), 10_000);
-    assert.ok(Number(frozen.frozenMs) >= pausedMs / 2, `p3 saw ${String(frozen.frozenMs)} ms frozen of a ${pausedMs} ms pause`);
+    const frozen = await p3.waitFor((l) => !linesBeforePause.has(l) && typeof l.msg === 'string' && l.msg.startsWith('process was frozen'), 10_000);
+    const freezes = p3.lines.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('process was frozen')).map((l) => `${String(l.frozenMs)} ms at ${String(l.time)}`);
+    assert.ok(Number(frozen.frozenMs) >= pausedMs / 2, `p3 saw ${String(frozen.frozenMs)} ms frozen of a ${pausedMs} ms pause from ${new Date(stoppedAt).toISOString()}; freezes it logged: ${freezes.join(', ')}`);
     // Back in rotation: p3 runs calls again, within seconds (0.7–5.4 s measured; the breaker's next probe
     // sets the pace). The bound is loose for a contended machine, but tighter than the 34 s seen before the
     // agent took frozen time out of its statistics, so a return of that fails here.
@@ -93,8 +96,16 @@ describe('SIGSTOP of an agent under load', () => {
       assert.equal(o.code, FlotillaErrorCode.NodeFailed, `${o.message} (${summary})`);
       assert.match(o.message!, /Node p3 failed while running ledger_append/);
     }
+    // The pause caught calls in flight on p3 (it had at least 3 when it was stopped), and the router ended
+    // them instead of waiting for SIGCONT: idempotent ones were run again elsewhere, or non-idempotent ones
+    // failed. Without this, the checks above pass on calls that simply waited out the pause.
+    const failedOver = mesh.routerLines(
+      (l) => l.msg === 'call failed on a node; trying another replica' && l.nodeId === 'p3' && l.kind === 'lost' && Date.parse(String(l.time)) >= stoppedAt && Date.parse(String(l.time)) < resumedAt,
+    ).length;
+    const nodeFailed = outcomes.filter((o) => o.code === FlotillaErrorCode.NodeFailed).length;
+    assert.ok(failedOver + nodeFailed >= 1, `the pause caught no call in flight on p3: ${summary}`);
     const view = await mesh.api<NodesView>('/api/v1/nodes');
     assert.equal(view.nodes.find((n) => n.nodeId === 'p3')?.breaker, 'closed');
-    process.stderr.write(`# chaos-stop: ${outcomes.length} calls; ${summary}\n`);
+    process.stderr.write(`# chaos-stop: ${outcomes.length} calls, ${failedOver} failed over, ${nodeFailed} NodeFailed; ${summary}\n`);
   });
 });

@@ -25,9 +25,11 @@ async function cli(args: string[], opts: { allowFail?: boolean } = {}): Promise<
     const r = await run(process.execPath, [CLI_BIN, ...args], { timeout: 60_000 });
     return { stdout: r.stdout, stderr: r.stderr, code: 0 };
   } catch (err) {
-    const e = err as { stdout?: string; stderr?: string; code?: number };
-    if (!opts.allowFail) throw new Error(`flotilla ${args.join(' ')} failed (${e.code}): ${e.stderr}`);
-    return { stdout: e.stdout ?? '', stderr: e.stderr ?? '', code: e.code ?? -1 };
+    const e = err as { stdout?: string; stderr?: string; code?: unknown; signal?: unknown };
+    if (!opts.allowFail) throw new Error(`flotilla ${args.join(' ')} failed (${String(e.code)}): ${e.stderr}`);
+    // A run that ended without an exit code of its own (could not start, killed, timed out) is no answer.
+    if (typeof e.code !== 'number') throw new Error(`flotilla ${args.join(' ')} did not run to an exit code (${String(e.code ?? e.signal)}): ${e.stderr}`);
+    return { stdout: e.stdout ?? '', stderr: e.stderr ?? '', code: e.code };
   }
 }
 
@@ -92,8 +94,11 @@ test('tools lists the merged, namespaced tools', async () => {
 test('call runs a tool and prints its result; a user error exits non-zero with the message', async () => {
   const ok = await cli(['call', 'echo_echo', '--router', routerUrl, '--arg', 'text=hello flotilla']);
   assert.match(ok.stdout, /hello flotilla/);
-  const failed = await cli(['call', 'failing_fail', '--router', routerUrl], { allowFail: true });
-  assert.notEqual(failed.code, 0);
+  // A tool error is the tool's answer: printed, exit code 2 (1 is for calls that got no answer, below).
+  // `reason` is passed: the tool's advertised input schema lists it as required.
+  const failed = await cli(['call', 'failing_fail', '--router', routerUrl, '--arg', 'reason=on purpose'], { allowFail: true });
+  assert.equal(failed.code, 2, failed.stderr);
+  assert.match(failed.stdout, /^fail: on purpose$/m);
   const unknown = await cli(['call', 'nope_nope', '--router', routerUrl], { allowFail: true });
   assert.equal(unknown.code, 1);
   assert.match(unknown.stderr, /nope_nope/);

@@ -11,7 +11,7 @@ import { promisify } from 'node:util';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { ConsulStandIn } from '../consul-standin/ConsulStandIn.js';
-import { CLI_BIN, FlotillaProcess } from '../harness/FlotillaProcess.js';
+import { CLI_BIN, FlotillaProcess, type LogLine } from '../harness/FlotillaProcess.js';
 import { freePort } from '../harness/freePort.js';
 import { NatsServerProcess } from '../harness/NatsServerProcess.js';
 import { eventually } from '../harness/eventually.js';
@@ -24,6 +24,9 @@ let nats: NatsServerProcess;
 let consul: ConsulStandIn;
 let router: FlotillaProcess;
 let routerUrl: string;
+/** The two agents started before the tests (other tests start more, under other or the same labels). */
+let c1: FlotillaProcess;
+let c2: FlotillaProcess;
 const procs: FlotillaProcess[] = [];
 
 function agent(nodeId: string, env: NodeJS.ProcessEnv = {}): FlotillaProcess {
@@ -54,7 +57,9 @@ before(async () => {
   router = FlotillaProcess.spawn('router', ['router', '--nats', nats.url, '--registry', 'consul', '--port', '0'], { CONSUL_HTTP_ADDR: consul.url, CONSUL_HTTP_TOKEN: ROUTER_TOKEN });
   procs.push(router);
   routerUrl = String((await router.ready()).url);
-  await Promise.all([agent('c-1').ready(), agent('c-2').ready()]);
+  c1 = agent('c-1');
+  c2 = agent('c-2');
+  await Promise.all([c1.ready(), c2.ready()]);
 });
 
 after(async () => {
@@ -135,16 +140,55 @@ test('Consul unreachable at agent start: the agent serves, keeps retrying, and j
 });
 
 test('Consul answering 5xx or garbage: agents log it, keep serving and recover; the router keeps its catalog', async () => {
+  const agents = [c1, c2];
+  const agentMark = new Map(agents.map((p) => [p, p.lines.length]));
+  const routerMark = router.lines.length;
+  const linesSince = (p: FlotillaProcess, mark: number): LogLine[] => p.lines.slice(mark);
   consul.injectFault({ path: /\/v1\/agent\/check\/update\//, status: 500, body: 'rpc error: No cluster leader', times: 3 });
-  consul.injectFault({ path: /\/v1\/health\/service\//, status: 200, body: '<html>not json</html>', times: 2 });
-  await eventually(() => assert.ok(procs.filter((p) => p.label.startsWith('c-')).some((p) => p.lines.some((l) => /registry unreachable|consul/i.test(String(l.msg)) && Number(l.level) >= 40))));
-  // Nothing crashed, and the router still lists both nodes.
-  await eventually(async () => assert.deepEqual(await routerNodes(), ['c-1', 'c-2']));
+  // Only blocking queries: the router's watch (agents read the service list without blocking).
+  consul.injectFault({ path: /\/v1\/health\/service\//, target: /[?&]index=/, status: 200, body: '<html>not json</html>', times: 2 });
+  // A heartbeat got the 500: the agent says the registry is unreachable, naming Consul's answer.
+  const hit = await eventually(() => {
+    const failed = agents.filter((p) => linesSince(p, agentMark.get(p)!).some((l) => l.msg === 'registry unreachable; retrying' && /HTTP 500: rpc error: No cluster leader/.test(String((l.err as { message?: unknown } | undefined)?.message))));
+    assert.ok(failed.length > 0, 'no agent logged the injected 500');
+    return failed;
+  }, 30_000);
+  // ...and recovers: its next heartbeat registers it again.
+  for (const p of hit) {
+    await eventually(() => {
+      const since = linesSince(p, agentMark.get(p)!);
+      const failedAt = since.findIndex((l) => l.msg === 'registry unreachable; retrying');
+      assert.ok(since.slice(failedAt + 1).some((l) => l.msg === 'node registered'), `${p.label} did not register again after the 500`);
+    }, 30_000);
+  }
+  // The router's watch got the garbage, kept its nodes, and resumed.
+  const watchFailed = await eventually(() => {
+    const line = linesSince(router, routerMark).find((l) => l.msg === 'Consul registry watch failed; keeping the last known nodes and retrying');
+    assert.ok(line, 'the router did not log the garbage answer');
+    return line;
+  }, 30_000);
+  assert.match(String((watchFailed.err as { message?: unknown } | undefined)?.message), /answer is not JSON/);
+  assert.deepEqual(await routerNodes(), ['c-1', 'c-2']);
+  await eventually(() => assert.ok(linesSince(router, routerMark).some((l) => l.msg === 'Consul reachable again; registry watch resumed'), 'the router watch did not resume'), 30_000);
+  // Nothing crashed, every agent serves and shows passing in Consul, and the router still lists both nodes.
+  await eventually(async () => {
+    const entries = await consulHealth();
+    assert.deepEqual(entries.filter((e) => e.Checks.every((c) => c.Status === 'passing')).map((e) => e.Service.ID).sort(), ['c-1', 'c-2']);
+  });
+  assert.deepEqual(await routerNodes(), ['c-1', 'c-2']);
   assert.equal(router.child.exitCode, null);
+  for (const p of agents) assert.equal(p.child.exitCode, null, `${p.label} exited`);
 });
 
 test('a node killed with SIGKILL goes critical in Consul and leaves the router', async () => {
-  const victim = procs.find((p) => p.label === 'c-2')!;
-  victim.signal('SIGKILL');
+  c2.signal('SIGKILL');
+  // Consul's own gRPC check of the node fails: the node is critical there, not merely gone.
+  await eventually(async () => {
+    const entry = (await consulHealth()).find((e) => e.Service.ID === 'c-2');
+    assert.ok(entry, 'c-2 is still registered in Consul (nobody deregistered it)');
+    assert.equal(entry.Checks.find((c) => c.Type === 'grpc')?.Status, 'critical', JSON.stringify(entry.Checks));
+  }, 30_000);
   await eventually(async () => assert.deepEqual(await routerNodes(), ['c-1']), 15_000);
+  const alive = (await consulHealth()).find((e) => e.Service.ID === 'c-1');
+  assert.ok(alive?.Checks.every((c) => c.Status === 'passing'), JSON.stringify(alive?.Checks));
 });

@@ -73,6 +73,7 @@ describe('reports on NATS', () => {
   test('load reports are published, valid, and carry per-tool EWMA latency', async () => {
     const loads = new CollectedSubject(nc, subj.load(main.agent.nodeId), LoadReportSchema);
     const client = await connectClient(main.agent, 'echo');
+    const slow = await connectClient(main.agent, 'slow');
     try {
       await loads.waitFor(() => true);
       await client.callTool({ name: 'echo', arguments: { text: 'x' } });
@@ -80,14 +81,24 @@ describe('reports on NATS', () => {
       assert.equal(report.nodeId, main.agent.nodeId);
       assert.equal(report.capacity, 16);
       assert.equal(report.draining, false);
-      assert.ok(report.tools['echo/echo']!.ewmaMs >= 0);
-      await loads.waitFor((r) => r.seq > report.seq);
+      // The EWMA is the measured call duration: the first sample sets it, so one call of slow/work that
+      // sleeps 3 × 100 ms reads as at least that, and at most what the call took as the client saw it.
+      assert.equal(report.tools['slow/work'], undefined, 'slow/work not called yet');
+      const startedAt = performance.now();
+      await slow.callTool({ name: 'work', arguments: { steps: 3, stepMs: 100 } });
+      const clientMs = performance.now() - startedAt;
+      const timed = await loads.waitFor((r) => (r.tools['slow/work']?.completed ?? 0) >= 1);
+      assert.equal(timed.tools['slow/work']!.completed, 1);
+      const { ewmaMs } = timed.tools['slow/work']!;
+      assert.ok(ewmaMs >= 295 && ewmaMs <= clientMs + 0.1, `EWMA ${ewmaMs} ms for a 300 ms call the client saw take ${clientMs.toFixed(1)} ms`);
+      await loads.waitFor((r) => r.seq > timed.seq);
       const seqs = loads.values.map((r) => r.seq);
       assert.deepEqual(seqs, [...seqs].sort((x, y) => x - y), 'seq is monotonic');
       assert.deepEqual(loads.errors, []);
     } finally {
       loads.stop();
       await closeClient(client);
+      await closeClient(slow);
     }
   });
 

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { describe, it } from 'node:test';
+import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { CallTracker } from '../src/calls/CallTracker.js';
 import { ProcessFreezeClock, type FreezeClockSources } from '../src/health/ProcessFreezeClock.js';
@@ -78,15 +79,25 @@ describe('ProcessFreezeClock', () => {
     };
     try {
       assert.equal(await next(), 'ready');
-      assert.equal(await ask('read'), 0, 'nothing frozen yet');
-      const busy = await ask('busy');
-      assert.equal(busy, 0, '1.5 s of a blocked event loop is no freeze');
+      const atStart = await ask('read');
+      assert.equal((await ask('busy')) - atStart, 0, '1.5 s of a blocked event loop is no freeze');
+      // Bounds from this process's monotonic clock (the same clock as the child's), so a loaded machine that
+      // stretches the pause, or delays the child, moves them too. A read makes the child look at its clock,
+      // unless it looked less than an interval (100 ms) before.
+      const readSentAt = performance.now();
+      const beforeStop = await ask('read');
       child.kill('SIGSTOP');
+      const stoppedAt = performance.now();
       await new Promise((r) => setTimeout(r, 2000));
+      const continuedAt = performance.now();
       child.kill('SIGCONT');
-      const frozen = (await ask('read')) - busy;
-      // The stop lasted 2 s as this process saw it; the child's own view differs by scheduling only.
-      assert.ok(frozen >= 1500 && frozen <= 2600, `a 2 s SIGSTOP counted as ${frozen} ms frozen`);
+      const frozen = (await ask('read')) - beforeStop;
+      const answeredAt = performance.now();
+      // At least the stop as seen from here, less the one interval the child's last look may precede it by;
+      // at most all the time between the two reads (rounding to whole ms aside).
+      const least = continuedAt - stoppedAt - 100 - 1;
+      const most = answeredAt - readSentAt + 1;
+      assert.ok(frozen >= least && frozen <= most, `a SIGSTOP of ${Math.round(continuedAt - stoppedAt)} ms counted as ${frozen} ms frozen (expected ${Math.round(least)}..${Math.round(most)})`);
     } finally {
       child.kill('SIGKILL');
     }

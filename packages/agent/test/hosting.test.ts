@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { NodeRecordSchema } from '@flotilla/protocol';
+import { NodeRecordSchema, type PingData } from '@flotilla/protocol';
 import { createRegistry } from '@flotilla/registry';
 import { createLogger } from '@flotilla/telemetry';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -23,10 +23,13 @@ let nats: NatsServerProcess;
 let nc: NatsConnection;
 let a: TestAgent;
 let b: TestAgent;
+/** When `a` was being started (Date.now() before and after startTestAgent): its uptime counts from in between. */
+let aStarting: { from: number; to: number };
 
 before(async () => {
   nats = await NatsServerProcess.start();
   nc = await connect({ servers: nats.url });
+  const from = Date.now();
   a = await startTestAgent({
     natsUrl: nats.url,
     servers: [
@@ -35,6 +38,7 @@ before(async () => {
       { name: 'failing', module: FAILING_SOURCE },
     ],
   });
+  aStarting = { from, to: Date.now() };
   b = await startTestAgent({ natsUrl: nats.url, servers: [{ name: 'echo', module: '@flotilla/examples/echo' }] });
 });
 
@@ -174,11 +178,25 @@ describe('registry record', () => {
     assert.equal(other.servers[0]!.toolDigest, echo.toolDigest);
     assert.notEqual(other.instanceId, record.instanceId);
 
-    const { ping } = await view.waitForNode(a.agent.nodeId, (n) => n.ping?.natsRttMs !== undefined);
-    assert.ok(ping, 'heartbeat carries ping data');
+    // Ping data is that of the latest heartbeat; the watch reports record and health changes only, so read it.
+    const pingWhen = async (match: (p: PingData) => boolean): Promise<PingData> => {
+      let found: PingData | undefined;
+      await waitUntil(async () => {
+        const p = (await registry.list()).find((n) => n.record.nodeId === a.agent.nodeId)?.ping;
+        return p !== undefined && match(p) && (found = p) !== undefined;
+      }, 20_000, 'ping data');
+      return found!;
+    };
+    const ping = await pingWhen((p) => p.natsRttMs !== undefined);
     assert.equal(ping.status, 'ok');
     assert.equal(ping.inflight, 0);
-    assert.ok(ping.uptimeS >= 0 && ping.eventLoopLagMs >= 0);
+    // Uptime is the agent's own, at the time of the ping (rounded to 0.1 s).
+    const uptime = { min: (ping.at - aStarting.to) / 1000 - 0.05, max: (ping.at - aStarting.from) / 1000 + 0.05 };
+    assert.ok(ping.uptimeS >= uptime.min && ping.uptimeS <= uptime.max, `uptime ${ping.uptimeS} s, expected ${uptime.min}..${uptime.max}`);
+    // The event-loop lag is measured: a 400 ms stall of this process (the agent's loop too) shows in a later ping.
+    const stallEnd = Date.now() + 400;
+    while (Date.now() < stallEnd);
+    await pingWhen((p) => p.at > stallEnd && p.eventLoopLagMs >= 300);
     await view.stop();
     await registry.close();
   });

@@ -42,8 +42,12 @@ test('decodeJson reports invalid JSON and schema violations instead of throwing'
 });
 
 test('load reports with a future protocol version are refused', () => {
-  const r = LoadReportSchema.safeParse({ v: 2, nodeId: 'n', seq: 0, at: 0, inflight: 0, queued: 0, capacity: 1, eventLoopLagMs: 0, draining: false, tools: {} });
+  const report = { v: PROTOCOL_VERSION, nodeId: 'n', seq: 0, at: 0, inflight: 0, queued: 0, capacity: 1, eventLoopLagMs: 0, draining: false, tools: {} };
+  assert.equal(LoadReportSchema.safeParse(report).success, true, 'the same report at our version is valid');
+  const r = LoadReportSchema.safeParse({ ...report, v: PROTOCOL_VERSION + 1 });
   assert.equal(r.success, false);
+  // Refused for its version, and for nothing else.
+  assert.deepEqual(r.error?.issues.map((i) => i.path), [['v']]);
 });
 
 test('subjects live under the prefix and refuse unsafe tokens', () => {

@@ -77,6 +77,55 @@ describe('NodeGuard', () => {
   });
 });
 
+// The router builds every NodeGuard with no breaker options (NodeEndpoint passes only its concurrency and
+// listeners), so these defaults are the ones docs/balancing.md states: a breaker opens at more than 50 %
+// failures over at least 5 calls, and half-opens 5 s after opening.
+describe('NodeGuard breaker defaults', { concurrency: true }, () => {
+  const signal = new AbortController().signal;
+  const nodeFault = (): UpstreamFailure => new UpstreamFailure('lost', 'n1', 'connection reset', true);
+  const toolFault = (): JsonRpcError => new JsonRpcError(ErrorCode.InternalError, 'internal error in the tool');
+  const fail = (guard: NodeGuard, err: Error, tool?: string): Promise<void> => assert.rejects(guard.run(() => Promise.reject(err), signal, tool));
+
+  for (const [which, fault, tool, state] of [
+    ['node', nodeFault, undefined, (g: NodeGuard) => g.breakerState],
+    ['tool', toolFault, 'srv/t', (g: NodeGuard) => g.toolBreakerState('srv/t')],
+  ] as const) {
+    it(`opens the ${which} breaker only once at least 5 calls were made`, async () => {
+      const guard = new NodeGuard('n1', { concurrency: 4 }, logger);
+      for (let i = 0; i < 4; i++) await fail(guard, fault(), tool);
+      assert.equal(state(guard), 'closed', '4 failures of 4 calls: too few calls');
+      await fail(guard, fault(), tool);
+      assert.equal(state(guard), 'open', '5 failures of 5 calls');
+      guard.shutdown();
+    });
+
+    it(`opens the ${which} breaker at more than 50 % failures, not at 50 %`, async () => {
+      const guard = new NodeGuard('n1', { concurrency: 4 }, logger);
+      for (let i = 0; i < 5; i++) assert.equal(await guard.run(async () => 'ok', signal, tool), 'ok');
+      for (let i = 0; i < 5; i++) await fail(guard, fault(), tool);
+      assert.equal(state(guard), 'closed', '5 failures of 10 calls is 50 %');
+      await fail(guard, fault(), tool);
+      assert.equal(state(guard), 'open', '6 failures of 11 calls');
+      guard.shutdown();
+    });
+  }
+
+  it('half-opens the node breaker 5 s after it opened, and a good trial call closes it', async () => {
+    const changes: Array<{ to: BreakerState; at: number }> = [];
+    const guard = new NodeGuard('n1', { concurrency: 4, onBreakerChange: (to) => changes.push({ to, at: performance.now() }) }, logger);
+    for (let i = 0; i < 5; i++) await fail(guard, nodeFault());
+    await assert.rejects(guard.run(async () => 'x', signal), (err: unknown) => err instanceof UpstreamFailure && err.code === FlotillaErrorCode.BreakerOpen);
+    for (const giveUpAt = performance.now() + 30_000; guard.breakerState === 'open' && performance.now() < giveUpAt; ) await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(changes.map((c) => c.to), ['open', 'half-open']);
+    // Timers never fire early; the upper bound only tells 5 s from a much longer reset (opossum's own is 30 s).
+    const openMs = changes[1]!.at - changes[0]!.at;
+    assert.ok(openMs >= 4_990 && openMs < 15_000, `half-open ${Math.round(openMs)} ms after opening`);
+    assert.equal(await guard.run(async () => 'trial', signal), 'trial');
+    assert.equal(guard.breakerState, 'closed');
+    guard.shutdown();
+  });
+});
+
 describe('NodeGuard per-tool breakers', () => {
   const signal = new AbortController().signal;
   const toolFault = (): JsonRpcError => new JsonRpcError(ErrorCode.InternalError, 'internal error in the tool');

@@ -2,12 +2,13 @@
  * Protection and long calls through a real router, in-process, against real SDK servers in a real NATS KV
  * registry: a tool that keeps failing on one node loses only that node's replica of that tool; hedged
  * read-only calls take the first answer and cancel the other copy; progress keeps long calls alive past
- * the router's call timeout while a silent tool times out; a node that stops reporting and answering
- * (without dropping its connections, like a paused process) has its breaker opened by the watchdog.
+ * the router's call timeout, while a silent tool times out and counts against that tool's breaker; a node
+ * that stops reporting and answering (without dropping its connections, like a paused process) has its
+ * breaker opened by the watchdog.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { PROTOCOL_VERSION, encodeJson, subjects, type LoadReport } from '@flotilla/protocol';
+import { FlotillaErrorCode, PROTOCOL_VERSION, encodeJson, subjects, type LoadReport } from '@flotilla/protocol';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { CallToolRequestSchema, CallToolResultSchema, ErrorCode, ListToolsRequestSchema, McpError, PingRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
@@ -62,9 +63,10 @@ TEST_SERVERS.lag = (journal: NodeJournal, nodeId: string) => {
     (finished ? journal.finished : journal.cancelled).push('find');
     return { content: [{ type: 'text', text: nodeId }] };
   });
-  s.registerTool('quiet', { description: 'Works 1 s without reporting progress' }, async (extra) => {
+  s.registerTool('quiet', { description: 'Works 60 s without reporting progress (until cancelled)' }, async (extra) => {
     journal.started.push('quiet');
-    await sleep(1000, extra.signal);
+    const finished = await sleep(60_000, extra.signal);
+    (finished ? journal.finished : journal.cancelled).push('quiet');
     return { content: [{ type: 'text', text: 'quiet done' }] };
   });
   return s;
@@ -129,14 +131,26 @@ describe('per-tool breaker (in-process nodes)', () => {
 
   it('opens the breaker of a tool that keeps failing on one node, leaving that node other tools in rotation', async () => {
     behaviour.set('bad', { lookupFails: true, findMs: 0 });
+    const lookupsOnBad = (): number => mesh.node('bad').journal.started.filter((t) => t === 'lookup').length;
     let failures = 0;
-    // Until the breaker opens, calls that land on `bad` get its JSON-RPC error (the server's own answer).
-    await until('the breaker of lookup on bad to open', async () => {
-      await mesh.c.client.callTool({ name: 'flaky_lookup', arguments: {} }).catch(() => failures++);
-      const bad = (await mesh.api<NodesView>('/api/v1/nodes')).nodes.find((n) => n.nodeId === 'bad')!;
-      return bad.servers[0]!.toolBreakers.lookup === 'open';
-    });
-    assert.ok(failures >= 3, `failures before opening: ${failures}`);
+    // Every lookup runs on `bad`: `good` refuses calls as busy (which counts against no breaker) meanwhile,
+    // whichever replica the balancer picks first. (Left to it, one slow failure on a loaded machine can make
+    // `bad` look slow, and the balancer then avoids it for longer than this test waits.)
+    const good = mesh.node('good');
+    good.journal.busy = true;
+    try {
+      // Until the breaker opens, calls get `bad`'s JSON-RPC error (the server's own answer).
+      await until('the breaker of lookup on bad to open', async () => {
+        await mesh.c.client.callTool({ name: 'flaky_lookup', arguments: {} }).catch(() => failures++);
+        const bad = (await mesh.api<NodesView>('/api/v1/nodes')).nodes.find((n) => n.nodeId === 'bad')!;
+        return bad.servers[0]!.toolBreakers.lookup === 'open';
+      });
+    } finally {
+      good.journal.busy = false;
+    }
+    // The router's breakers have the default volume: the fifth failure on `bad` opened it.
+    assert.equal(lookupsOnBad(), 5);
+    assert.equal(failures, 5);
     const view = await mesh.api<NodesView>('/api/v1/nodes');
     const bad = view.nodes.find((n) => n.nodeId === 'bad')!;
     assert.equal(bad.breaker, 'closed', 'the node itself stays in rotation');
@@ -173,19 +187,45 @@ describe('hedging read-only calls (in-process nodes)', () => {
 });
 
 describe('long calls and the call timeout (in-process nodes)', () => {
-  const mesh = inProcessMesh({ l1: ['slow', 'lag'] }, { callTimeoutMs: 300 });
+  // Progress every 100 ms against a 2 s call timeout: only a 2 s gap between two steps could fail the call.
+  const mesh = inProcessMesh({ l1: ['slow'] }, { callTimeoutMs: 2_000 });
 
   it('never times out a call while progress keeps coming', async () => {
     const progress: number[] = [];
-    const r = await mesh.c.client.callTool({ name: 'slow_work', arguments: { steps: 8, delayMs: 100 } }, undefined, { onprogress: (p) => progress.push(p.progress) });
-    assert.equal(text(r), 'done 8');
-    assert.equal(progress.length, 8);
+    const startedAt = performance.now();
+    const r = await mesh.c.client.callTool({ name: 'slow_work', arguments: { steps: 30, delayMs: 100 } }, undefined, { onprogress: (p) => progress.push(p.progress), timeout: 60_000 });
+    const tookMs = performance.now() - startedAt;
+    assert.equal(text(r), 'done 30');
+    assert.equal(progress.length, 30);
+    // Its 30 steps of 100 ms outlast the call timeout (sleeps only ever run long): progress kept it alive.
+    assert.ok(tookMs > 2_000, `the call took ${Math.round(tookMs)} ms`);
   });
+});
+
+describe('silent calls and the call timeout (in-process nodes)', () => {
+  const mesh = inProcessMesh({ l1: ['lag'] }, { callTimeoutMs: 1_000 });
+  const lagBreakers = async (): Promise<{ node: string; tools: Record<string, string> }> => {
+    const l1 = (await mesh.api<NodesView>('/api/v1/nodes')).nodes.find((n) => n.nodeId === 'l1')!;
+    return { node: l1.breaker, tools: l1.servers.find((s) => s.name === 'lag')!.toolBreakers };
+  };
 
   it('fails a call that goes silent for longer than the call timeout, against the tool and not the node', async () => {
-    await assert.rejects(mesh.c.client.callTool({ name: 'lag_quiet', arguments: {} }), /no response or progress within 300 ms/);
-    const view = await mesh.api<NodesView>('/api/v1/nodes');
-    assert.equal(view.nodes[0]!.breaker, 'closed');
+    assert.deepEqual(await lagBreakers(), { node: 'closed', tools: {} });
+    // Five silent calls at once (the breaker's default volume), each failed by the call timeout.
+    const silent = await Promise.allSettled(Array.from({ length: 5 }, () => mesh.c.client.callTool({ name: 'lag_quiet', arguments: {} }, undefined, { timeout: 60_000 })));
+    for (const r of silent) {
+      assert.equal(r.status, 'rejected');
+      assert.match(String((r as PromiseRejectedResult).reason), /Node l1 failed while running lag_quiet: no response or progress within 1000 ms/);
+    }
+    // They count against lag/quiet on l1, whose breaker opened; l1 itself stays in rotation.
+    assert.deepEqual(await lagBreakers(), { node: 'closed', tools: { quiet: 'open' } });
+    await assert.rejects(
+      mesh.c.client.callTool({ name: 'lag_quiet', arguments: {} }),
+      (e: McpError) => e.code === FlotillaErrorCode.NoReplica && /No healthy replica for lag_quiet/.test(e.message),
+    );
+    behaviour.set('l1', { lookupFails: false, findMs: 0 });
+    assert.equal(text(await mesh.c.client.callTool({ name: 'lag_find', arguments: {} })), 'l1');
+    await until('the node to see the silent calls cancelled', () => mesh.node('l1').journal.cancelled.filter((c) => c === 'quiet').length === 5);
   });
 });
 

@@ -2,12 +2,13 @@ import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import { describe, it } from 'node:test';
 import { FlotillaErrorCode, META_CALL_ID } from '@flotilla/protocol';
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { CallToolResultSchema, ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 import { parseExposition } from '../../../test/harness/prometheusText.js';
 import { inProcessMesh } from './fixtures/InProcessMesh.js';
 import { connectClient, rawPost, until } from './fixtures/mcpClient.js';
-import type { TestNode } from './fixtures/TestNode.js';
+import { TEST_SERVERS, type NodeJournal, type TestNode } from './fixtures/TestNode.js';
 
 // The router against real SDK servers announced in a real NATS KV registry, all in this process.
 const text = (r: unknown): string => {
@@ -112,8 +113,12 @@ describe('router (in-process nodes)', () => {
       mesh.c.client.callTool({ name: 'slow_work', arguments: { steps: 100_000, delayMs: 20 }, _meta: { 'flotilla/deadline': deadline } }),
       (e: McpError) => e.code === FlotillaErrorCode.DeadlineExceeded && /Deadline exceeded for slow_work/.test(e.message),
     );
-    assert.ok(mesh.nodes.some((n) => n.journal.metas.some((m) => m['flotilla/deadline'] === deadline)), 'the node got the deadline');
-    await until('the node to stop the work', () => mesh.nodes.some((n) => n.journal.cancelled.length > 0));
+    const meta = mesh.nodes.flatMap((n) => n.journal.metas).find((m) => m['flotilla/deadline'] === deadline);
+    assert.ok(meta, 'the node got the deadline');
+    // That very call stops on its node (the tests before cancelled other calls there).
+    const callId = meta[META_CALL_ID];
+    assert.equal(typeof callId, 'string');
+    await until('the node to stop the work', () => mesh.nodes.some((n) => n.journal.cancelledCallIds.includes(callId as string)));
   });
 
   it('passes a tool error result through as a normal result', async () => {
@@ -202,16 +207,35 @@ describe('router (in-process nodes)', () => {
   });
 
   it('retries a call refused by a busy node on another replica', async () => {
-    const busy = mesh.nodes[0]!;
-    busy.journal.busy = true;
+    // slow_work is on n1 and n2. Each refuses as busy the first attempt of every call, wherever the
+    // balancer sends it (its choice depends on what the earlier tests measured), and runs a retry.
+    const nodes = [mesh.node('n1'), mesh.node('n2')];
+    const metrics = async () => parseExposition(await (await fetch(mesh.router.url.replace('/mcp', '/metrics'))).text());
+    const before = await metrics();
+    const marks = nodes.map((n) => ({ refused: n.journal.refusedCallIds.length, ran: n.journal.metas.length }));
+    const firstAttempts = new Set<string>();
+    for (const n of nodes) n.journal.refuseFirstAttempts = firstAttempts;
     try {
-      for (let i = 0; i < 6; i++) {
-        const r = await mesh.c.client.callTool({ name: 'slow_work', arguments: { steps: 1, delayMs: 0 } });
-        assert.equal(text(r), 'done 1');
-      }
+      for (let i = 0; i < 6; i++) assert.equal(text(await mesh.c.client.callTool({ name: 'slow_work', arguments: { steps: 1, delayMs: 0 } })), 'done 1');
     } finally {
-      busy.journal.busy = false;
+      for (const n of nodes) n.journal.refuseFirstAttempts = undefined;
     }
+    // Every call was refused once, by the node it went to first, and ran on the other one under the same call id.
+    const refusedBy = new Map<string, string>();
+    const ranOn = new Map<string, string>();
+    nodes.forEach((n, i) => {
+      for (const id of n.journal.refusedCallIds.slice(marks[i]!.refused)) refusedBy.set(id, n.options.nodeId);
+      for (const m of n.journal.metas.slice(marks[i]!.ran)) ranOn.set(String(m[META_CALL_ID]), n.options.nodeId);
+    });
+    assert.equal(refusedBy.size, 6, `refusals: ${JSON.stringify([...refusedBy])}`);
+    assert.deepEqual([...ranOn.keys()].sort(), [...refusedBy.keys()].sort(), 'the refused calls are the calls that ran');
+    for (const [id, node] of refusedBy) assert.notEqual(ranOn.get(id), node, `call ${id} ran where it was refused`);
+    // The router counted each refusal as a busy attempt followed by a retry.
+    const after = await metrics();
+    const delta = (name: string, labels: Record<string, string>): number => after.sum(name, labels) - before.sum(name, labels);
+    assert.equal(delta('flotilla_router_attempts_total', { tool: 'slow_work', result: 'busy' }), 6);
+    assert.equal(delta('flotilla_router_retries_total', { tool: 'slow_work', reason: 'busy' }), 6);
+    assert.equal(delta('flotilla_router_calls_total', { tool: 'slow_work', outcome: 'ok' }), 6);
   });
 
   it('answers NoReplica when every replica refuses', async () => {
@@ -376,9 +400,13 @@ describe('router (in-process nodes)', () => {
       const api = await mesh.api<{ nodes: { nodeId: string; draining: boolean }[] }>('/api/v1/nodes');
       return api.nodes.find((n) => n.nodeId === 'n2')?.draining === true;
     });
-    const served = new Set<string>();
-    for (let i = 0; i < 20; i++) served.add(text(await mesh.c.client.callTool({ name: 'echo_whoami', arguments: {} })));
-    assert.deepEqual([...served].sort(), ['n1', 'n3']);
+    const n2 = mesh.node('n2');
+    const startedOnN2 = n2.journal.started.length;
+    const served: string[] = [];
+    for (let i = 0; i < 20; i++) served.push(text(await mesh.c.client.callTool({ name: 'echo_whoami', arguments: {} })));
+    // The other replicas answer every call (how the balancer splits them between n1 and n3 is its choice).
+    assert.deepEqual(served.filter((n) => n !== 'n1' && n !== 'n3'), [], served.join(','));
+    assert.deepEqual(n2.journal.started.slice(startedOnN2), [], 'n2 was sent no call');
   });
 });
 
@@ -458,5 +486,63 @@ describe('router (resource subscriptions across replicas)', () => {
     await until('the subscription on the surviving replica', () => subscribedOn(survivor));
     assert.equal(text(await mesh.c.client.callTool({ name: 'docs_touch', arguments: {} })), 'notified');
     await until('the client told', () => mesh.c.updated.includes('docs://readme'));
+  });
+});
+
+/** Answers of `held_wait` calls, by key: a call answers once the test releases its key. */
+const holds = new Map<string, () => void>();
+
+/** `held`: `wait` answers when the test releases its key; not idempotent, so a lost call is not run again. */
+TEST_SERVERS.held = (journal: NodeJournal) => {
+  const s = new McpServer({ name: 'held', version: '1.0.0' });
+  s.registerTool('wait', { description: 'Answers once the test releases it', inputSchema: { key: z.string() } }, async ({ key }, extra) => {
+    journal.started.push(`wait ${key}`);
+    await new Promise<void>((resolve) => {
+      holds.set(key, resolve);
+      extra.signal.addEventListener('abort', () => resolve(), { once: true });
+    });
+    journal.finished.push(`wait ${key}`);
+    return { content: [{ type: 'text', text: `released ${key}` }] };
+  });
+  return s;
+};
+
+describe('router (a node that leaves while draining)', () => {
+  const mesh = inProcessMesh({ d: ['held'], s: ['echo'] });
+
+  it('retires it: out of the catalog at once, while its calls in flight get 5 s to bring their answers home', async () => {
+    const d = mesh.node('d');
+    const call = (key: string) => mesh.c.client.callTool({ name: 'held_wait', arguments: { key } }, undefined, { timeout: 60_000 });
+    const quick = call('quick');
+    const late = call('late').then(
+      () => assert.fail('a call still running 5 s after its node left was answered'),
+      (err: unknown) => ({ err, at: performance.now() }),
+    );
+    try {
+      await until('both calls running on d', () => holds.has('quick') && holds.has('late'));
+      await d.drain();
+      await until('the router to see d draining', async () => (await mesh.api<{ nodes: { nodeId: string; draining: boolean }[] }>('/api/v1/nodes')).nodes.find((n) => n.nodeId === 'd')?.draining === true);
+      // The drained node deregisters (as an agent does after its last answer) while both calls still run there.
+      const leftAt = performance.now();
+      await d.deregister();
+      await until('d out of the node view and its tool out of the catalog', async () => {
+        const { nodes } = await mesh.api<{ nodes: { nodeId: string }[] }>('/api/v1/nodes');
+        const { tools } = await mesh.api<{ tools: { name: string }[] }>('/api/v1/tools');
+        return !nodes.some((n) => n.nodeId === 'd') && !tools.some((t) => t.name === 'held_wait');
+      });
+      await assert.rejects(call('after'), (e: McpError) => e.code === ErrorCode.InvalidParams && /Unknown tool: held_wait/.test(e.message));
+      // An answer sent after the node left, within the grace, reaches the client.
+      holds.get('quick')!();
+      assert.equal(text(await quick), 'released quick');
+      // A call still running when the grace is over fails then, not before, naming the node.
+      const { err, at } = await late;
+      assert.ok(err instanceof McpError && err.code === FlotillaErrorCode.NodeFailed && /Node d failed while running held_wait/.test(err.message), String(err));
+      const afterMs = at - leftAt;
+      // From before the deregistration, so never less than the grace (timers do not fire early); the upper
+      // bound only tells 5 s from a much longer grace, with room for a loaded machine.
+      assert.ok(afterMs >= 4_990 && afterMs < 15_000, `the call failed ${Math.round(afterMs)} ms after its node left`);
+    } finally {
+      for (const release of holds.values()) release();
+    }
   });
 });

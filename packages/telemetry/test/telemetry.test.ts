@@ -65,16 +65,35 @@ test('tracing stays off without OTEL_* configuration', () => {
 
 test('shutdown with a timeout returns even when the exporter never answers', async () => {
   // An exporter stuck on an unreachable collector: nothing it is asked ever completes.
+  const asked: string[] = [];
   const stuck: SpanExporter = {
-    export: () => {},
-    shutdown: () => new Promise<void>(() => {}),
-    forceFlush: () => new Promise<void>(() => {}),
+    export: () => void asked.push('export'),
+    shutdown: () => {
+      asked.push('shutdown');
+      return new Promise<void>(() => {});
+    },
+    forceFlush: () => {
+      asked.push('forceFlush');
+      return new Promise<void>(() => {});
+    },
   };
   const tracing = startTracing('stuck-test', { exporter: stuck });
+  let bound: NodeJS.Timeout | undefined;
   try {
     trace.getTracer('test').startSpan('pending').end();
-    await tracing.shutdown(50);
+    // Export may wait for async resource detection.
+    for (const giveUpAt = Date.now() + 10_000; !asked.includes('export') && Date.now() < giveUpAt; ) await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(asked, ['export'], 'the span went to the exporter, which never calls back');
+    // The SDK's own shutdown waits on the exporter for ever; the 50 ms bound must end the wait. The
+    // 20 s timer (which keeps the event loop alive) tells a return from a hang.
+    const outcome = await Promise.race([
+      tracing.shutdown(50).then(() => 'returned' as const),
+      new Promise<'hung'>((resolve) => (bound = setTimeout(() => resolve('hung'), 20_000))),
+    ]);
+    assert.equal(outcome, 'returned');
+    assert.ok(asked.includes('shutdown'), `the SDK asked the exporter to shut down, and is still waiting on it: ${asked.join(', ')}`);
   } finally {
+    clearTimeout(bound);
     propagation.disable();
     context.disable();
     trace.disable();
