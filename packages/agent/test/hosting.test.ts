@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { NodeRecordSchema, type PingData } from '@flotilla/protocol';
+import { LoadReportSchema, NodeRecordSchema, subjects, type PingData } from '@flotilla/protocol';
 import { createRegistry } from '@flotilla/registry';
 import { createLogger } from '@flotilla/telemetry';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -14,6 +14,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { NatsServerProcess } from '../../../test/harness/NatsServerProcess.js';
 import { toolDigest } from '../src/index.js';
 import { closeClient, connectClient, startTestAgent, waitUntil, type TestAgent } from './support/agentFixture.js';
+import { CollectedSubject } from './support/natsSubscription.js';
 import { RegistryView } from './support/registryView.js';
 
 const SLOW_SOURCE = fileURLToPath(new URL('../../examples/src/slow.ts', import.meta.url));
@@ -193,10 +194,14 @@ describe('registry record', () => {
     // Uptime is the agent's own, at the time of the ping (rounded to 0.1 s).
     const uptime = { min: (ping.at - aStarting.to) / 1000 - 0.05, max: (ping.at - aStarting.from) / 1000 + 0.05 };
     assert.ok(ping.uptimeS >= uptime.min && ping.uptimeS <= uptime.max, `uptime ${ping.uptimeS} s, expected ${uptime.min}..${uptime.max}`);
-    // The event-loop lag is measured: a 400 ms stall of this process (the agent's loop too) shows in a later ping.
+    // The event-loop lag is measured: a 400 ms stall of this process (the agent's loop too) shows in the load
+    // report of the window that held it. (Pings carry the latest window's value, and a ping may fall after
+    // the next window has started over, so the reports, one per window, are what can be relied on.)
+    const reports = new CollectedSubject(nc, subjects().load(a.agent.nodeId), LoadReportSchema);
     const stallEnd = Date.now() + 400;
     while (Date.now() < stallEnd);
-    await pingWhen((p) => p.at > stallEnd && p.eventLoopLagMs >= 300);
+    await reports.waitFor((r) => r.at > stallEnd && r.eventLoopLagMs >= 300);
+    reports.stop();
     await view.stop();
     await registry.close();
   });

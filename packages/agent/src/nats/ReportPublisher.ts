@@ -50,6 +50,7 @@ export class ReportPublisher {
   private progressTimer: NodeJS.Timeout | undefined;
   private readonly pendingProgress = new Map<string, { progress: CallProgress; trace: Context | undefined }>();
   private readonly ticker: NodeJS.Timeout;
+  private stopped = false;
   private readonly intervalMs: number;
   private readonly minGapMs: number;
   private readonly onChange = (): void => this.scheduleLoad();
@@ -61,8 +62,14 @@ export class ReportPublisher {
     options.tracker.on('change', this.onChange);
     options.tracker.on('progress', this.onProgress);
     this.ticker = setInterval(() => {
-      options.lag.sample();
-      this.publishLoad();
+      // After the timers phase: when the loop was stalled across this tick, the event-loop delay monitor's
+      // own (equally late) timer must record the stall before the window is read and started over, or the
+      // stall is lost to both windows.
+      setImmediate(() => {
+        if (this.stopped) return;
+        options.lag.sample();
+        this.publishLoad();
+      });
     }, this.intervalMs);
     this.ticker.unref();
   }
@@ -98,6 +105,7 @@ export class ReportPublisher {
   }
 
   stop(): void {
+    this.stopped = true;
     clearInterval(this.ticker);
     if (this.loadTimer) clearTimeout(this.loadTimer);
     if (this.progressTimer) clearTimeout(this.progressTimer);

@@ -1,34 +1,18 @@
 import { namespacedName } from '@flotilla/protocol';
 import type { Prompt, Resource, ResourceTemplate, Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { Catalog } from '../catalog/Catalog.js';
+import type { PromptEntry, ToolEntry } from '../catalog/CatalogEntries.js';
 import type { ProfileListings } from '../catalog/ProfileListings.js';
 import type { ServerListing } from '../catalog/ServerListing.js';
 import { readPrompts, readResourceTemplates, readResources, readTools } from '../upstream/readListing.js';
 import type { UpstreamPeer } from '../upstream/UpstreamPeer.js';
 import type { ListKind, UpstreamSession } from '../upstream/UpstreamSession.js';
 
-/** A tool as one client sees it, with where it runs. */
-export interface ViewTool {
-  /** Namespaced name, `<server>_<tool>`. */
-  readonly name: string;
-  readonly server: string;
-  readonly upstreamName: string;
-  /** The definition the client is shown (its `name` is the namespaced one). */
-  readonly definition: Tool;
-  /** Nodes it may run on. */
-  readonly replicas: readonly string[];
-  /** Annotated `readOnlyHint` or `idempotentHint`. */
-  readonly retryableAfterAcceptance: boolean;
-}
+/** A tool as one client sees it (the definition it is shown), with where it runs. */
+export type ViewTool = ToolEntry;
 
 /** A prompt as one client sees it. */
-export interface ViewPrompt {
-  readonly name: string;
-  readonly server: string;
-  readonly upstreamName: string;
-  readonly definition: Prompt;
-  readonly replicas: readonly string[];
-}
+export type ViewPrompt = PromptEntry;
 
 /** A resource (or template) as one client sees it, with the server it comes from. */
 export interface ViewResource<D> {
@@ -94,8 +78,17 @@ export class ClientCatalogView {
     return sortedValues(out);
   }
 
+  /**
+   * The tool `name` for a call: the mesh catalog's entry when it has one (it holds every tool some client
+   * may be shown, and the server decides on the client's own session), else this client's own view.
+   */
   async tool(name: string): Promise<ViewTool | undefined> {
-    return (await this.tools()).find((t) => t.name === name);
+    return this.deps.catalog.tool(name) ?? (await this.tools()).find((t) => t.name === name);
+  }
+
+  /** The prompt `name`, looked up like {@link tool}. */
+  async prompt(name: string): Promise<ViewPrompt | undefined> {
+    return this.deps.catalog.prompt(name) ?? (await this.prompts()).find((p) => p.name === name);
   }
 
   async prompts(): Promise<ViewPrompt[]> {

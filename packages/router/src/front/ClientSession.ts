@@ -3,7 +3,6 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '@flotilla/telemetry';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import {
   LATEST_PROTOCOL_VERSION,
   SUPPORTED_PROTOCOL_VERSIONS,
@@ -13,45 +12,21 @@ import {
   type ServerNotification,
   type ServerRequest,
 } from '@modelcontextprotocol/sdk/types.js';
-import type { Catalog } from '../catalog/Catalog.js';
 import type { CatalogChange } from '../catalog/CatalogEntries.js';
-import type { ProfileListings } from '../catalog/ProfileListings.js';
 import { profileKey } from '../catalog/ProfileListings.js';
-import type { CallForwarder } from '../forwarding/CallForwarder.js';
-import type { CallObserver } from '../forwarding/CallObserver.js';
 import { BALANCED, type CallPlacement } from '../forwarding/CallPlacement.js';
 import { ClientDisconnectedError, type ClientCallContext } from '../forwarding/ClientCallContext.js';
 import type { UpstreamPeer } from '../upstream/UpstreamPeer.js';
 import type { ListKind, UpstreamSession } from '../upstream/UpstreamSession.js';
-import type { PoolClient, UpstreamSessionPool } from '../upstream/UpstreamSessionPool.js';
+import type { PoolClient } from '../upstream/UpstreamSessionPool.js';
 import { ClientCatalogView } from './ClientCatalogView.js';
 import { ClientMessageRelay, PASSTHROUGH_RESULT, type ClientChannel } from './ClientMessageRelay.js';
 import { ClientSubscriptions } from './ClientSubscriptions.js';
 import { installSessionHandlers } from './handlers/installSessionHandlers.js';
 import { mergedInstructions } from './mergedInstructions.js';
 import { SessionState } from './SessionState.js';
-import type { ToolArgumentValidator } from './ToolArgumentValidator.js';
-
-/** Where a server runs, as client sessions need to know it. */
-export interface ServerPlacementSource {
-  /** Whether `server` keeps per-session state and asked for sticky affinity. */
-  isSticky(server: string): boolean;
-}
-
-/** What every client session shares. */
-export interface ClientSessionServices {
-  readonly catalog: Catalog;
-  readonly forwarder: CallForwarder;
-  readonly validator: ToolArgumentValidator;
-  readonly profiles: ProfileListings;
-  readonly pool: UpstreamSessionPool;
-  readonly servers: ServerPlacementSource;
-  readonly logger: Logger;
-  /** How long a request relayed to the client (sampling, elicitation, roots) may take, ms. */
-  readonly clientRequestTimeoutMs: number;
-  /** Hears tool calls refused before dispatch (metrics). */
-  readonly observer?: CallObserver;
-}
+import type { ClientSessionServices } from './ClientSessionServices.js';
+import type { HandlerExtra, SessionContext } from './SessionContext.js';
 
 /** What the client said about itself in `initialize`. */
 export interface ClientHello {
@@ -70,8 +45,6 @@ export interface ClientSessionLifecycle {
 
 const SERVER_INFO = { name: 'flotilla-router', version: '0.1.0' };
 
-type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
-
 /**
  * One MCP client session on the router's front: an SDK low-level `Server` on its own Streamable HTTP
  * transport (stateful, SSE responses), and everything the client has set up across the mesh: its own
@@ -81,7 +54,7 @@ type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
  * this client only. Tracks which JSON-RPC requests arrived on which HTTP request, because a client that
  * just drops its connection does not abort the SDK handler's signal.
  */
-export class ClientSession implements PoolClient {
+export class ClientSession implements PoolClient, SessionContext {
   readonly server: Server;
   readonly transport: StreamableHTTPServerTransport;
   readonly state = new SessionState();
@@ -262,7 +235,7 @@ export class ClientSession implements PoolClient {
   }
 
   /** The client side of one forwarded request. */
-  callContext(extra: Extra): ClientCallContext {
+  callContext(extra: HandlerExtra): ClientCallContext {
     const connection = this.connectionSignals.get(extra.requestId);
     this.connectionSignals.delete(extra.requestId);
     const signal = connection ? AbortSignal.any([extra.signal, connection]) : extra.signal;

@@ -1,5 +1,5 @@
 import type { ClientCallContext } from '../forwarding/ClientCallContext.js';
-import type { ClientSession } from './ClientSession.js';
+import type { SessionContext } from './SessionContext.js';
 import { routeResource } from './routeResource.js';
 
 /**
@@ -10,7 +10,7 @@ import { routeResource } from './routeResource.js';
  * on another replica.
  */
 export class ClientSubscriptions {
-  constructor(private readonly session: ClientSession) {}
+  constructor(private readonly session: SessionContext) {}
 
   async subscribe(uri: string, client: ClientCallContext): Promise<Record<string, unknown>> {
     const route = await routeResource(this.session, uri);

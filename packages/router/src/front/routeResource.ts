@@ -1,14 +1,14 @@
 import { UriTemplate } from '@modelcontextprotocol/sdk/shared/uriTemplate.js';
 import type { ServerRoute } from '../catalog/CatalogEntries.js';
 import { unknownResource } from '../errors/routingErrors.js';
-import type { ClientSession } from './ClientSession.js';
+import type { SessionContext } from './SessionContext.js';
 
 /**
  * The server (and its replicas) that has `uri` for this client: one the mesh catalog lists or templates,
  * else one the client's own view lists (a resource its session created) or templates. Throws "unknown
  * resource" when no server has it.
  */
-export async function routeResource(session: ClientSession, uri: string): Promise<ServerRoute> {
+export async function routeResource(session: SessionContext, uri: string): Promise<ServerRoute> {
   const known = session.services.catalog.routeResource(uri);
   if (known) return known;
   const view = session.view;

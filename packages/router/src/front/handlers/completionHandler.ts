@@ -1,19 +1,19 @@
 import { CompleteRequestSchema, CompleteResultSchema, ErrorCode, type CompleteResult } from '@modelcontextprotocol/sdk/types.js';
 import { JsonRpcError } from '../../errors/JsonRpcError.js';
 import { unknownPrompt } from '../../errors/routingErrors.js';
-import type { ClientSession } from '../ClientSession.js';
+import type { SessionContext } from '../SessionContext.js';
 import { routeResource } from '../routeResource.js';
 import { checkedResult } from './checkedResult.js';
 
 /** `completion/complete` for a prompt's or a resource template's arguments, forwarded to its server. */
-export function installCompletionHandler(session: ClientSession): void {
+export function installCompletionHandler(session: SessionContext): void {
   const { catalog, forwarder } = session.services;
 
   session.server.setRequestHandler(CompleteRequestSchema, async (request, extra): Promise<CompleteResult> => {
     const ref = request.params.ref;
     let route: { target: string; server: string; replicas: readonly string[]; ref: typeof ref };
     if (ref.type === 'ref/prompt') {
-      const prompt = catalog.prompt(ref.name) ?? (await session.view.prompts()).find((p) => p.name === ref.name);
+      const prompt = await session.view.prompt(ref.name);
       if (!prompt) throw unknownPrompt(ref.name);
       route = { target: prompt.name, server: prompt.server, replicas: prompt.replicas, ref: { ...ref, name: prompt.upstreamName } };
     } else {

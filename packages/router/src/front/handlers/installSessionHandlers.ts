@@ -1,4 +1,4 @@
-import type { ClientSession } from '../ClientSession.js';
+import type { SessionContext } from '../SessionContext.js';
 import { installCompletionHandler } from './completionHandler.js';
 import { installLoggingHandlers } from './loggingHandlers.js';
 import { installPromptHandlers } from './promptHandlers.js';
@@ -8,7 +8,7 @@ import { installTaskHandlers } from './taskHandlers.js';
 import { installToolHandlers } from './toolHandlers.js';
 
 /** Installs every request and notification handler of a client session's MCP server. */
-export function installSessionHandlers(session: ClientSession): void {
+export function installSessionHandlers(session: SessionContext): void {
   installToolHandlers(session);
   installResourceHandlers(session);
   installPromptHandlers(session);

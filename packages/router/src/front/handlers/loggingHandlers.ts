@@ -1,5 +1,5 @@
 import { SetLevelRequestSchema } from '@modelcontextprotocol/sdk/types.js';
-import type { ClientSession } from '../ClientSession.js';
+import type { SessionContext } from '../SessionContext.js';
 
 /** Longest the router waits for one server to take a new log level, ms. */
 const SET_LEVEL_TIMEOUT_MS = 5000;
@@ -9,7 +9,7 @@ const SET_LEVEL_TIMEOUT_MS = 5000;
  * messages per session), and is remembered: sessions the client opens later get it before their first
  * request.
  */
-export function installLoggingHandlers(session: ClientSession): void {
+export function installLoggingHandlers(session: SessionContext): void {
   session.server.setRequestHandler(SetLevelRequestSchema, async (request) => {
     const level = request.params.level;
     session.state.logLevel = level;

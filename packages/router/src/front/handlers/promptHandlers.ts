@@ -1,13 +1,13 @@
 import { GetPromptRequestSchema, GetPromptResultSchema, ListPromptsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { unknownPrompt } from '../../errors/routingErrors.js';
-import type { ClientSession } from '../ClientSession.js';
+import type { SessionContext } from '../SessionContext.js';
 import { listPage } from '../ListPage.js';
 import { checkedResult } from './checkedResult.js';
 
 /** Prompts as this client sees them, namespaced like tools; `prompts/get` forwarded like a call. */
-export function installPromptHandlers(session: ClientSession): void {
+export function installPromptHandlers(session: SessionContext): void {
   const { server } = session;
-  const { catalog, forwarder } = session.services;
+  const { forwarder } = session.services;
 
   server.setRequestHandler(ListPromptsRequestSchema, async (request) => {
     const page = listPage((await session.view.prompts()).map((p) => p.definition), request.params?.cursor);
@@ -16,7 +16,7 @@ export function installPromptHandlers(session: ClientSession): void {
 
   server.setRequestHandler(GetPromptRequestSchema, async (request, extra) => {
     const name = request.params.name;
-    const prompt = catalog.prompt(name) ?? (await session.view.prompts()).find((p) => p.name === name);
+    const prompt = await session.view.prompt(name);
     if (!prompt) throw unknownPrompt(name);
     const result = await forwarder.forward({
       target: prompt.name,

@@ -6,7 +6,7 @@ import {
   SubscribeRequestSchema,
   UnsubscribeRequestSchema,
 } from '@modelcontextprotocol/sdk/types.js';
-import type { ClientSession } from '../ClientSession.js';
+import type { SessionContext } from '../SessionContext.js';
 import { listPage } from '../ListPage.js';
 import { routeResource } from '../routeResource.js';
 import { checkedResult } from './checkedResult.js';
@@ -16,7 +16,7 @@ import { checkedResult } from './checkedResult.js';
  * (and, for session-scoped resources, to the node holding the client's session state), subscriptions
  * held on the client's own upstream sessions.
  */
-export function installResourceHandlers(session: ClientSession): void {
+export function installResourceHandlers(session: SessionContext): void {
   const { server } = session;
   const { catalog, forwarder } = session.services;
 

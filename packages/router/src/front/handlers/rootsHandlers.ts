@@ -1,11 +1,11 @@
 import { RootsListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
-import type { ClientSession } from '../ClientSession.js';
+import type { SessionContext } from '../SessionContext.js';
 
 /**
  * The client's `notifications/roots/list_changed` goes to every server it has a session with (servers ask
  * the client for its roots over those sessions, and the router relays the question to this client).
  */
-export function installRootsHandlers(session: ClientSession): void {
+export function installRootsHandlers(session: SessionContext): void {
   session.server.setNotificationHandler(RootsListChangedNotificationSchema, async () => {
     await Promise.all(session.allOwnSessions().map((s) => s.notify('notifications/roots/list_changed')));
   });

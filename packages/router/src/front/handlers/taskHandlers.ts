@@ -12,7 +12,7 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 import { JsonRpcError } from '../../errors/JsonRpcError.js';
 import type { ClientCallContext } from '../../forwarding/ClientCallContext.js';
-import type { ClientSession } from '../ClientSession.js';
+import type { SessionContext } from '../SessionContext.js';
 import { listPage } from '../ListPage.js';
 import type { NodeBinding } from '../SessionState.js';
 import { checkedResult } from './checkedResult.js';
@@ -23,7 +23,7 @@ const LIST_TIMEOUT_MS = 15_000;
 const MAX_PAGES = 50;
 
 /** Remembers where a task-augmented call created its task (its `CreateTaskResult` names it). */
-export function recordTask(session: ClientSession, result: Record<string, unknown>, where: NodeBinding): void {
+export function recordTask(session: SessionContext, result: Record<string, unknown>, where: NodeBinding): void {
   const task = result['task'];
   if (typeof task !== 'object' || task === null) return;
   const taskId = (task as { taskId?: unknown }).taskId;
@@ -36,7 +36,7 @@ export function recordTask(session: ClientSession, result: Record<string, unknow
  * the call that created it, or by asking the client's sessions), never elsewhere. `tasks/list` merges
  * the client's tasks from every server it has a session with.
  */
-export function installTaskHandlers(session: ClientSession): void {
+export function installTaskHandlers(session: SessionContext): void {
   const { server } = session;
   const followUp = async (method: string, params: Record<string, unknown> & { taskId: string }, client: ClientCallContext): Promise<{ result: Record<string, unknown>; server: string }> => {
     const where = session.state.task(params.taskId) ?? (await findTask(session, params.taskId));
@@ -75,12 +75,12 @@ export function installTaskHandlers(session: ClientSession): void {
 }
 
 /** The client's sessions whose server lists tasks. */
-function taskSessions(session: ClientSession): ReturnType<ClientSession['allOwnSessions']> {
+function taskSessions(session: SessionContext): ReturnType<SessionContext['allOwnSessions']> {
   return session.allOwnSessions().filter((s) => (s.serverCapabilities as { tasks?: unknown }).tasks !== undefined);
 }
 
 /** Every task of the client on every server it has a session with, newest first. */
-async function listAllTasks(session: ClientSession): Promise<Task[]> {
+async function listAllTasks(session: SessionContext): Promise<Task[]> {
   const perSession = await Promise.all(
     taskSessions(session).map(async (s) => {
       const tasks: Task[] = [];
@@ -107,7 +107,7 @@ async function listAllTasks(session: ClientSession): Promise<Task[]> {
 }
 
 /** Asks the client's sessions which of them has `taskId` (a task created before the router learnt where). */
-async function findTask(session: ClientSession, taskId: string): Promise<NodeBinding | undefined> {
+async function findTask(session: SessionContext, taskId: string): Promise<NodeBinding | undefined> {
   for (const s of taskSessions(session)) {
     try {
       await s.request('tasks/get', { taskId }, { signal: AbortSignal.timeout(LIST_TIMEOUT_MS * 2), timeoutMs: LIST_TIMEOUT_MS });

@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { CallToolRequestSchema, ListToolsRequestSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { unknownTool } from '../../errors/routingErrors.js';
 import { UNKNOWN_TOOL } from '../../forwarding/CallObserver.js';
-import type { ClientSession } from '../ClientSession.js';
+import type { SessionContext } from '../SessionContext.js';
 import { listPage } from '../ListPage.js';
 import { recordTask } from './taskHandlers.js';
 
@@ -10,9 +10,9 @@ import { recordTask } from './taskHandlers.js';
  * `tools/list` (what the servers show this client) and `tools/call` (checked against the tool's input
  * schema, then forwarded to a replica on the client's own upstream session).
  */
-export function installToolHandlers(session: ClientSession): void {
+export function installToolHandlers(session: SessionContext): void {
   const { server } = session;
-  const { catalog, forwarder, validator, observer } = session.services;
+  const { forwarder, validator, observer } = session.services;
 
   server.setRequestHandler(ListToolsRequestSchema, async (request) => {
     const page = listPage((await session.view.tools()).map((t) => t.definition), request.params?.cursor);
@@ -23,8 +23,7 @@ export function installToolHandlers(session: ClientSession): void {
     const started = performance.now();
     const { name, arguments: args } = request.params;
     const refused = (label: string): void => observer?.finished(label, undefined, 'invalid_request', (performance.now() - started) / 1000);
-    // The mesh catalog has every tool some client may be shown; a tool only this client's session offers is in its own view.
-    const tool = catalog.tool(name) ?? (await session.view.tool(name));
+    const tool = await session.view.tool(name);
     if (!tool) {
       refused(UNKNOWN_TOOL);
       throw unknownTool(name);
