@@ -211,3 +211,29 @@ describe('upstream session idle expiry (in-process nodes)', () => {
     }
   });
 });
+
+describe('client session idle expiry (in-process nodes)', () => {
+  const mesh = inProcessMesh({ n1: ['sess'] }, { sessionIdleTimeoutMs: 400 });
+
+  it('closes a client session idle past the timeout with its upstream sessions; later requests get 404, and the client starts again', async () => {
+    const hello = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'idle', version: '1' } } });
+    const init = await rawPost(mesh.router.url, hello);
+    const sessionId = init.headers.get('mcp-session-id')!;
+    const inSession = { 'mcp-session-id': sessionId, 'mcp-protocol-version': '2025-11-25' };
+    await rawPost(mesh.router.url, JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }), inSession);
+    const call = await rawPost(mesh.router.url, JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'sess_whoami', arguments: {} } }), inSession);
+    assert.equal(call.status, 200);
+    const journal = mesh.nodes[0]!.journal;
+    const closedBefore = journal.sessionsClosed.length;
+    const expired = async (): Promise<number> =>
+      parseExposition(await (await fetch(mesh.router.url.replace('/mcp', '/metrics'))).text()).value('flotilla_router_client_sessions_expired_total') ?? 0;
+    await until('the idle client session expired', async () => (await expired()) >= 1);
+    await until('its upstream session ended on the node', () => journal.sessionsClosed.length > closedBefore);
+    const after = await rawPost(mesh.router.url, JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'tools/list' }), inSession);
+    assert.equal(after.status, 404);
+    assert.equal((after.json as { error: { code: number; message: string } }).error.message, 'Session not found');
+    const again = await rawPost(mesh.router.url, hello);
+    assert.equal(again.status, 200, 'a new initialize starts a new session');
+    assert.notEqual(again.headers.get('mcp-session-id'), sessionId);
+  });
+});
