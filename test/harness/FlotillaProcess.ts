@@ -39,9 +39,12 @@ export class FlotillaProcess {
     this.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   }
 
-  /** Spawns `node packages/cli/dist/bin.js <args>` (or another build's CLI, `bin`, e.g. to compare two versions). */
-  static spawn(label: string, args: string[], env: NodeJS.ProcessEnv = {}, bin: string = CLI_BIN): FlotillaProcess {
-    const child = spawn(process.execPath, [bin, ...args], {
+  /**
+   * Spawns `node packages/cli/dist/bin.js <args>` (or another build's CLI, `bin`, e.g. to compare two
+   * versions); `nodeArgs` go to node itself (e.g. `--cpu-prof`, which NODE_OPTIONS may not carry).
+   */
+  static spawn(label: string, args: string[], env: NodeJS.ProcessEnv = {}, bin: string = CLI_BIN, nodeArgs: string[] = []): FlotillaProcess {
+    const child = spawn(process.execPath, [...nodeArgs, bin, ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'info', ...env },
     });

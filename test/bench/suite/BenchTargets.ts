@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import { FlotillaProcess } from '../../harness/FlotillaProcess.js';
+import { CLI_BIN, FlotillaProcess } from '../../harness/FlotillaProcess.js';
 import { NatsServerProcess } from '../../harness/NatsServerProcess.js';
 import { RawMcpSession } from './RawMcpClient.js';
 
@@ -32,22 +32,29 @@ export class BenchTargets {
     readonly targets: { bare: BenchTarget; agent: BenchTarget; router: BenchTarget },
   ) {}
 
-  static async start(): Promise<BenchTargets> {
+  /** `profileDir`: the router writes a V8 CPU profile there when it stops (`node --cpu-prof`). */
+  static async start(options: { profileDir?: string } = {}): Promise<BenchTargets> {
     const nats = await NatsServerProcess.start();
     const agent = FlotillaProcess.spawn('agent', ['agent', '--node-id', 'bench-1', '--server', 'echo=@flotilla/examples/echo', '--nats', nats.url, '--port', '0', '--grpc-port', '0', '--capacity', '512', '--max-queue', '4096'], {});
-    const router = FlotillaProcess.spawn('router', ['router', '--nats', nats.url, '--port', '0'], {});
+    const profile = options.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`] : [];
+    const router = FlotillaProcess.spawn('router', ['router', '--nats', nats.url, '--port', '0'], {}, CLI_BIN, profile);
     const bare = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./bareSdkServer.ts', import.meta.url))], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const [line] = (await once(bare.stdout!, 'data')) as [Buffer];
-    const bareUrl = (JSON.parse(line.toString()) as { url: string }).url;
-    const agentUrl = String((await agent.ready()).url);
-    const routerUrl = `${String((await router.ready()).url)}`;
-    const targets = {
-      bare: { name: 'bare SDK server', url: bareUrl, tool: 'echo', pid: bare.pid! },
-      agent: { name: 'agent (fastmcp echo)', url: `${agentUrl}/mcp/echo`, tool: 'echo', pid: agent.child.pid! },
-      router: { name: 'router → agent', url: routerUrl, tool: 'echo_echo', pid: router.child.pid! },
-    };
-    await waitForTool(targets.router);
-    return new BenchTargets(nats, agent, router, bare, targets);
+    try {
+      const [line] = (await once(bare.stdout!, 'data')) as [Buffer];
+      const bareUrl = (JSON.parse(line.toString()) as { url: string }).url;
+      const agentUrl = String((await agent.ready()).url);
+      const routerUrl = String((await router.ready()).url);
+      const targets = {
+        bare: { name: 'bare SDK server', url: bareUrl, tool: 'echo', pid: bare.pid! },
+        agent: { name: 'agent (fastmcp echo)', url: `${agentUrl}/mcp/echo`, tool: 'echo', pid: agent.child.pid! },
+        router: { name: 'router → agent', url: routerUrl, tool: 'echo_echo', pid: router.child.pid! },
+      };
+      await waitForTool(targets.router);
+      return new BenchTargets(nats, agent, router, bare, targets);
+    } catch (err) {
+      await new BenchTargets(nats, agent, router, bare, {} as never).stop();
+      throw err;
+    }
   }
 
   async stop(): Promise<void> {

@@ -6,7 +6,7 @@
  *   - a concurrency sweep: calls/s, p99 and the CPU each process spent per call;
  *   - catalog scale: 100 agents × 50 tools;
  *   - a node's death under load: how long the router still placed calls on it.
- * Usage: node --import tsx test/bench/suite/run.ts [--calls 2000] [--seconds 4] [--clients 1,8,32,128] [--agents 100] [--only latency,sweep,catalog,death]
+ * Usage: node --import tsx test/bench/suite/run.ts [--calls 2000] [--seconds 4] [--clients 1,8,32,128] [--agents 100] [--only latency,sweep,catalog,death] [--profile-router <dir>]
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -28,6 +28,7 @@ const { values } = parseArgs({
     agents: { type: 'string', default: '100' },
     only: { type: 'string', default: 'latency,sweep,catalog,death' },
     'no-docs': { type: 'boolean', default: false },
+    'profile-router': { type: 'string' },
   },
 });
 const parts = new Set(values.only.split(','));
@@ -43,7 +44,7 @@ function report(section: Markdown): void {
 }
 
 if (parts.has('latency') || parts.has('sweep')) {
-  const mesh = await BenchTargets.start();
+  const mesh = await BenchTargets.start({ profileDir: values['profile-router'] });
   try {
     const { bare, agent, router } = mesh.targets;
     if (parts.has('latency')) {
