@@ -20,8 +20,19 @@ export const FlotillaErrorCode = {
    * with HTTP 503, no session was opened. Safe to open the session on another node, or later here.
    */
   SessionLimit: -32016,
+  /**
+   * The node hosts the server but cannot open a session or run a request on it now: a mounted process is
+   * (re)starting or crash-looping, or a mounted remote endpoint does not answer. Nothing ran. Safe to
+   * retry on another node, or here later.
+   */
+  ServerUnavailable: -32017,
 } as const;
 export type FlotillaErrorCode = (typeof FlotillaErrorCode)[keyof typeof FlotillaErrorCode];
 
 /** Codes that mean the node never started the call, so any tool may be retried on another replica. */
-export const NOT_ACCEPTED_CODES: ReadonlySet<number> = new Set([FlotillaErrorCode.NodeBusy, FlotillaErrorCode.NodeDraining, FlotillaErrorCode.SessionLimit]);
+export const NOT_ACCEPTED_CODES: ReadonlySet<number> = new Set([
+  FlotillaErrorCode.NodeBusy,
+  FlotillaErrorCode.NodeDraining,
+  FlotillaErrorCode.SessionLimit,
+  FlotillaErrorCode.ServerUnavailable,
+]);
