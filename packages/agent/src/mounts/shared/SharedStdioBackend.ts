@@ -144,7 +144,7 @@ export class SharedStdioBackend {
     this.state = 'ready';
     this.readyAt = Date.now();
     const r = this.result;
-    this.deps.logger.info({ pid: proc.pid, startMs: Math.round(performance.now() - t0), protocolVersion: r.protocolVersion, serverInfo: r.serverInfo, starts: this.starts }, 'stdio server ready');
+    this.deps.logger.info({ pid: proc.pid, startMs: Math.round(performance.now() - t0), protocolVersion: r.protocolVersion, serverInfo: r.serverInfo, starts: this.starts }, 'stdio server process answered initialize');
     void proc.exited.then(() => this.exited(proc));
     this.deps.events.ready(r);
   }
