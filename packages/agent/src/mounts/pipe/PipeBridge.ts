@@ -59,17 +59,20 @@ export class PipeBridge {
   private closed = false;
 
   constructor(private readonly deps: PipeBridgeDeps) {
-    const { client, end } = deps;
+    deps.end.onMessage((m) => this.fromServer(m));
+    void deps.end.ended.then((why) => this.serverGone(why));
+  }
+
+  /**
+   * Starts the client transport: from now on the client's messages flow to the server. Call it once the
+   * server side is connected (some transports deliver messages as soon as a handler is installed).
+   */
+  start(): Promise<void> {
+    const { client } = this.deps;
     client.onmessage = (m) => this.fromClient(m);
     client.onclose = () => void this.close('client session ended');
     client.onerror = () => {};
-    end.onMessage((m) => this.fromServer(m));
-    void end.ended.then((why) => this.serverGone(why));
-  }
-
-  /** Starts the client transport: from now on the client's messages flow to the server. */
-  start(): Promise<void> {
-    return this.deps.client.start();
+    return client.start();
   }
 
   private fromClient(message: JSONRPCMessage): void {
