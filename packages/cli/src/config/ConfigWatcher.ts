@@ -29,7 +29,8 @@ export class ConfigWatcher {
 
   start(): void {
     const name = basename(this.deps.file);
-    this.watcher = watch(dirname(this.deps.file), (_event, filename) => {
+    this.watcher = watch(dirname(this.deps.file), (event, filename) => {
+      this.deps.logger.debug({ event, filename }, 'config directory event');
       if (filename === null || filename === name) this.schedule(this.deps.debounceMs ?? 200);
     });
     this.watcher.on('error', (err) => this.deps.logger.warn({ err, file: this.deps.file }, 'cannot watch the config file; send SIGHUP to reload it'));
@@ -55,6 +56,7 @@ export class ConfigWatcher {
       return;
     }
     this.running = true;
+    this.deps.logger.debug({ file: this.deps.file }, 'reloading the config file');
     try {
       await this.deps.reload();
     } catch (err) {
