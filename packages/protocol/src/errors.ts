@@ -21,11 +21,17 @@ export const FlotillaErrorCode = {
    */
   SessionLimit: -32016,
   /**
+   * The router replica that ran the call stopped before answering, and the client resumed its stream on
+   * another replica. The call may have run; it was not run again because it is not marked read-only or
+   * idempotent (`data.retryable` is false).
+   */
+  ReplicaLost: -32017,
+  /**
    * The node hosts the server but cannot open a session or run a request on it now: a mounted process is
    * (re)starting or crash-looping, or a mounted remote endpoint does not answer. Nothing ran. Safe to
    * retry on another node, or here later.
    */
-  ServerUnavailable: -32017,
+  ServerUnavailable: -32018,
 } as const;
 export type FlotillaErrorCode = (typeof FlotillaErrorCode)[keyof typeof FlotillaErrorCode];
 

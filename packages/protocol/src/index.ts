@@ -10,3 +10,4 @@ export * from './toolNaming.js';
 export * from './meta.js';
 export * from './errors.js';
 export * from './wire.js';
+export * from './RouterReplicaMessages.js';

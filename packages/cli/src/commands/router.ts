@@ -30,6 +30,8 @@ export function routerCommand(): Command {
     .option('--max-client-sessions <n>', 'most client sessions at once; initialize past it gets HTTP 503', parsePositiveInt, 10_000)
     .option('--max-upstream-sessions <n>', "most upstream sessions (one per client session × node × server it used); past it the least recently used idle one closes", parsePositiveInt, 50_000)
     .option('--upstream-idle-timeout-ms <ms>', 'an upstream session no request used for this long closes, unless its client keeps state there', intInRange(1, MAX_TIMER_MS), 10 * 60_000)
+    .option('--session-key-file <path>', 'file holding the mesh session key (32 bytes, base64; `openssl rand -base64 32`): the same on every replica behind one load balancer, so any replica serves any session (or FLOTILLA_SESSION_KEY)')
+    .option('--reconnect-grace-ms <ms>', 'how long a client whose stream broke may take to resume it before its calls are cancelled', intInRange(0, MAX_TIMER_MS), 3000)
     .option('--allowed-host <host>', 'Host header to accept (repeatable; default loopback names)', (v: string, p: string[] = []) => [...p, v])
     .option('--allowed-origin <origin>', 'Origin to accept (repeatable)', (v: string, p: string[] = []) => [...p, v])
     .action(async (_o: unknown, command: Command) => runRouterCommand(command));

@@ -31,6 +31,8 @@ export const RouterConfigFileSchema = z.strictObject({
   maxClientSessions: positive.optional(),
   maxUpstreamSessions: positive.optional(),
   upstreamIdleTimeoutMs: ms.optional(),
+  sessionKeyFile: z.string().min(1).optional(),
+  reconnectGraceMs: z.number().int().min(0).max(MAX_TIMER_MS).optional(),
   allowedHost: z.array(z.string().min(1)).optional(),
   allowedOrigin: z.array(z.string().min(1)).optional(),
 });

@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { TRACING_SHUTDOWN_TIMEOUT_MS, createLogger, startTracing } from '@flotilla/telemetry';
 import type { RegistryKind } from '@flotilla/registry';
 import type { Command } from 'commander';
@@ -10,6 +11,7 @@ interface RouterCliOptions {
   nats: string; prefix: string; registry: RegistryKind; host: string; port: number; strategy: (typeof STRATEGIES)[number];
   maxBody: number; perNodeConcurrency?: number; maxAttempts: number; retryWindowMs: number; hedgeReadOnly?: boolean; callTimeoutMs: number;
   sessionIdleTimeoutMs: number; maxClientSessions: number; maxUpstreamSessions: number; upstreamIdleTimeoutMs: number;
+  sessionKeyFile?: string; reconnectGraceMs: number;
   allowedHost?: string[]; allowedOrigin?: string[];
 }
 
@@ -29,6 +31,8 @@ export async function runRouterCommand(command: Command): Promise<void> {
   const tracing = startTracing('flotilla-router');
   if (tracing.enabled) logger.info({ service: process.env.OTEL_SERVICE_NAME }, 'tracing enabled');
   const flushTraces = (): Promise<void> => tracing.shutdown(TRACING_SHUTDOWN_TIMEOUT_MS).catch((err: unknown) => logger.warn({ err }, 'could not export the last spans'));
+  // The key itself is a secret: it comes from a file or FLOTILLA_SESSION_KEY, never from a flag or the config file.
+  const sessionKey = o.sessionKeyFile ? (await readFile(o.sessionKeyFile, 'utf8')).trim() : process.env.FLOTILLA_SESSION_KEY?.trim();
   const router = await startRouter({
     natsUrl: o.nats,
     prefix: o.prefix,
@@ -46,6 +50,8 @@ export async function runRouterCommand(command: Command): Promise<void> {
     maxClientSessions: o.maxClientSessions,
     maxUpstreamSessions: o.maxUpstreamSessions,
     upstreamIdleTimeoutMs: o.upstreamIdleTimeoutMs,
+    ...(sessionKey ? { sessionKey } : {}),
+    reconnectGraceMs: o.reconnectGraceMs,
     ...(o.allowedHost ? { allowedHosts: o.allowedHost } : {}),
     ...(o.allowedOrigin ? { allowedOrigins: o.allowedOrigin } : {}),
     logger,
