@@ -17,15 +17,21 @@ const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const VERSION = '0.1.0';
 
+/**
+ * An operator's shell: this process's environment without the `npm_*` variables that `npm test` (or
+ * `npm exec`) sets, which would otherwise configure the npm and npx run here (`npm_config_call`, ...).
+ */
+const shell: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_/i.test(k)));
+
 let prefix: string;
 let elsewhere: string;
-/** The environment of a shell whose PATH starts with the prefix's bin directory. */
+/** That shell with the prefix's bin directory first on PATH. */
 let onPath: NodeJS.ProcessEnv;
 
 before(async () => {
   prefix = await mkdtemp(join(tmpdir(), 'flotilla-prefix-'));
   elsewhere = await mkdtemp(join(tmpdir(), 'flotilla-elsewhere-'));
-  onPath = { ...process.env, PATH: `${join(prefix, 'bin')}${delimiter}${process.env.PATH ?? ''}` };
+  onPath = { ...shell, PATH: `${join(prefix, 'bin')}${delimiter}${process.env.PATH ?? ''}` };
 });
 
 after(async () => {
@@ -35,12 +41,12 @@ after(async () => {
 
 describe('the flotilla command', () => {
   test('npx flotilla runs the checkout’s built CLI, without a registry', async () => {
-    const r = await run('npx', ['--offline', '--yes', 'flotilla', '--version'], { cwd: ROOT, timeout: 30_000 });
+    const r = await run('npx', ['--offline', '--yes', 'flotilla', '--version'], { cwd: ROOT, env: shell, timeout: 30_000 });
     assert.equal(r.stdout.trim(), VERSION);
   });
 
   test('npm install -g --prefix <dir> <checkout> puts flotilla on PATH, usable from any directory', async () => {
-    await run('npm', ['install', '-g', '--offline', '--ignore-scripts', '--no-audit', '--no-fund', '--prefix', prefix, ROOT], { cwd: elsewhere, timeout: 45_000 });
+    await run('npm', ['install', '-g', '--offline', '--ignore-scripts', '--no-audit', '--no-fund', '--prefix', prefix, ROOT], { cwd: elsewhere, env: shell, timeout: 45_000 });
     // A link into the checkout, so `git pull && npm run build` updates the command too.
     assert.equal(await readlink(join(prefix, 'bin', 'flotilla')), join('..', 'lib', 'node_modules', 'flotilla', 'bin', 'flotilla.js'));
 
