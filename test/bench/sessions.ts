@@ -12,37 +12,19 @@
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
-import { Agent, request } from 'undici';
+import { request } from 'undici';
 import { FlotillaProcess } from '../harness/FlotillaProcess.js';
 import { NatsServerProcess } from '../harness/NatsServerProcess.js';
-import { parseExposition } from '../harness/prometheusText.js';
 import { ms, summarize } from './stats.js';
+import { processMemory } from './suite/processMemory.js';
+import { BENCH_PROTOCOL, benchPool, rpc } from './suite/RawMcpClient.js';
 import { printTable } from './table.js';
 
 const { values } = parseArgs({ options: { sessions: { type: 'string', default: '200' }, idle: { type: 'string', default: '1000' } } });
 const sessions = Number(values.sessions);
 const idle = Number(values.idle);
-const PROTOCOL = '2025-11-25';
-const pool = new Agent({ connections: 64 });
-
-/** One JSON-RPC exchange over plain HTTP (what any client does), returning the session id header if any. */
-async function rpc(url: string, body: unknown, sessionId?: string): Promise<{ sessionId: string | undefined; text: string }> {
-  const res = await request(url, {
-    method: 'POST',
-    dispatcher: pool,
-    headers: {
-      'content-type': 'application/json',
-      accept: 'application/json, text/event-stream',
-      'mcp-protocol-version': PROTOCOL,
-      ...(sessionId ? { 'mcp-session-id': sessionId } : {}),
-    },
-    body: JSON.stringify(body),
-  });
-  const text = await res.body.text();
-  if (res.statusCode >= 400) throw new Error(`HTTP ${res.statusCode}: ${text.slice(0, 200)}`);
-  const header = res.headers['mcp-session-id'];
-  return { sessionId: Array.isArray(header) ? header[0] : header, text };
-}
+const PROTOCOL = BENCH_PROTOCOL;
+const pool = benchPool;
 
 async function openSession(url: string): Promise<string> {
   const init = await rpc(url, { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: PROTOCOL, capabilities: {}, clientInfo: { name: 'bench', version: '0' } } });
@@ -83,11 +65,7 @@ async function sessionSeries(url: string, tool: string, n: number, into: Session
   }
 }
 
-async function memory(metricsUrl: string, prefix: string): Promise<{ rss: number; heap: number }> {
-  const res = await request(metricsUrl, { dispatcher: pool });
-  const m = parseExposition(await res.body.text());
-  return { rss: m.value(`${prefix}_process_resident_memory_bytes`) ?? NaN, heap: m.value(`${prefix}_nodejs_heap_size_used_bytes`) ?? NaN };
-}
+const memory = processMemory;
 
 const nats = await NatsServerProcess.start();
 const agent = FlotillaProcess.spawn('agent', ['agent', '--node-id', 'bench-1', '--server', 'echo=@flotilla/examples/echo', '--nats', nats.url, '--port', '0', '--max-sessions', String(idle * 2 + 100)], {});
