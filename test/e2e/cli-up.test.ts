@@ -65,9 +65,11 @@ test('up prints what it started and where', () => {
   assert.match(upOut, /MCP endpoint http:\/\/127\.0\.0\.1:\d+\/mcp/);
   assert.match(upOut, /dashboard/);
   for (const n of ['node-1', 'node-2', 'node-3']) assert.match(upOut, new RegExp(`${n}\\s+http://127\\.0\\.0\\.1:\\d+`));
-  // The stateful example on two nodes, sticky by default; the other servers where they always were.
-  assert.match(upOut, /node-1 .*servers: echo, slow, docs, stateful \(sticky\) /);
-  assert.match(upOut, /node-2 .*servers: echo, slow, failing, stateful \(sticky\) /);
+  // The stateful example on two nodes, sticky by default; the other servers where they always were; the
+  // npm filesystem server mounted by stdio on the first two, on the mesh's files directory.
+  const files = join(dir, 'files').replace(/[.]/g, '\\.');
+  assert.match(upOut, new RegExp(`node-1 .*servers: echo, slow, docs, stateful \\(sticky\\), files \\(stdio: @modelcontextprotocol/server-filesystem on ${files}\\) `));
+  assert.match(upOut, new RegExp(`node-2 .*servers: echo, slow, failing, stateful \\(sticky\\), files \\(stdio: @modelcontextprotocol/server-filesystem on ${files}\\) `));
   assert.match(upOut, /node-3 .*servers: echo, slow, interactive, docs /);
 });
 
@@ -88,7 +90,15 @@ test('nodes lists the three agents with health and servers', async () => {
 
 test('tools lists the merged, namespaced tools', async () => {
   const { stdout } = await cli(['tools', '--router', routerUrl]);
-  for (const t of ['echo_echo', 'slow_work', 'failing_fail']) assert.match(stdout, new RegExp(`^${t}\\b`, 'm'));
+  for (const t of ['echo_echo', 'slow_work', 'failing_fail', 'files_read_text_file', 'files_list_directory']) assert.match(stdout, new RegExp(`^${t}\\b`, 'm'));
+});
+
+test('the mounted third-party stdio server answers through the router, reading the mesh\'s files directory', async () => {
+  const r = await cli(['call', 'files_read_text_file', '--router', routerUrl, '--arg', `path=${join(dir, 'files', 'hello.txt')}`]);
+  assert.match(r.stdout, /served by @modelcontextprotocol\/server-filesystem/);
+  const outside = await cli(['call', 'files_read_text_file', '--router', routerUrl, '--arg', `path=${join(dir, 'servers.json')}`], { allowFail: true });
+  assert.equal(outside.code, 2, 'a path outside the allowed directory is the tool\'s own error');
+  assert.match(outside.stdout, /outside allowed directories|Access denied/i);
 });
 
 test('call runs a tool and prints its result; a user error exits non-zero with the message', async () => {
@@ -136,10 +146,12 @@ test('drain takes a node out, and it deregisters', async () => {
 
 test('Ctrl-C stops everything up started, leaving no process behind', async () => {
   assert.ok((await processesMatching(`:${natsPort}`)).length > 0, 'the mesh is running before Ctrl-C');
+  assert.ok((await processesMatching(join(dir, 'files'))).length > 0, 'the mounted stdio server runs before Ctrl-C');
   up.kill('SIGINT');
   const code = await new Promise<number | null>((r) => (up.exitCode !== null ? r(up.exitCode) : up.once('exit', (c) => r(c))));
   assert.equal(code, 0);
   assert.match(upOut, /stopped\./);
   assert.deepEqual(await processesMatching(`:${natsPort}`), []);
   assert.deepEqual(await processesMatching(`-p ${natsPort}`), []);
+  assert.deepEqual(await processesMatching(join(dir, 'files')), [], 'no mounted stdio process is left');
 });

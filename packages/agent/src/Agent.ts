@@ -3,18 +3,16 @@ import { PROTOCOL_VERSION, subjects, type HostedServer, type PingData, type Subj
 import { NodeAnnouncer, NodeIdCollisionError, createRegistry, type Registry } from '@flotilla/registry';
 import type { Logger } from '@flotilla/telemetry';
 import type { NatsConnection } from '@nats-io/transport-node';
-import type { ResolvedAgentOptions } from './AgentOptions.js';
+import { resolveServerSpecs, type ResolvedAgentOptions, type ServerSpec } from './AgentOptions.js';
 import { NodeRecordSource } from './announce/NodeRecordSource.js';
 import { agentVersion } from './announce/agentVersion.js';
 import { CallTracker } from './calls/CallTracker.js';
 import { EventLoopLag } from './health/EventLoopLag.js';
 import { ProcessFreezeClock } from './health/ProcessFreezeClock.js';
 import { GrpcHealthServer } from './health/GrpcHealthServer.js';
-import { HostedServerRuntime } from './hosting/HostedServerRuntime.js';
-import { ToolCatalogProbe } from './hosting/ToolCatalogProbe.js';
-import { loadServerModule } from './hosting/loadServerModule.js';
+import type { HostedServerRuntime } from './hosting/HostedServerRuntime.js';
+import { ServerRuntimes, type ServersChange } from './hosting/ServerRuntimes.js';
 import { AgentHttpServer, type HealthReport } from './http/AgentHttpServer.js';
-import { McpEndpoint } from './http/McpEndpoint.js';
 import { SessionBudget } from './http/SessionBudget.js';
 import { AgentMetrics } from './metrics/AgentMetrics.js';
 import { ControlResponder } from './nats/ControlResponder.js';
@@ -41,7 +39,16 @@ export interface RunningAgent {
   stop(): Promise<void>;
   /** What `/readyz` reports. */
   health(): HealthReport;
+  /**
+   * Serves `servers` from now on, without a restart: new ones start and join, removed ones leave once
+   * their calls finished (within the drain grace period), changed ones are replaced; the registry record
+   * is updated. Rejects on invalid specs (nothing changes then).
+   */
+  applyServers(servers: readonly ServerSpec[]): Promise<ServersChangeSummary>;
 }
+
+/** What {@link RunningAgent.applyServers} did. */
+export type ServersChangeSummary = Omit<ServersChange, 'retired'>;
 
 /** How long registry and NATS steps of a shutdown may take before the agent goes on without them. */
 const SHUTDOWN_STEP_MS = 3000;
@@ -72,7 +79,7 @@ export class Agent implements RunningAgent {
   private readonly tracker: CallTracker;
   private readonly lag = new EventLoopLag();
   private readonly freezes: ProcessFreezeClock;
-  private readonly runtimes: HostedServerRuntime[] = [];
+  private readonly served: ServerRuntimes;
   private readonly link: NatsLink;
   private readonly reports: ReportPublisher;
   private readonly control: ControlResponder;
@@ -92,6 +99,8 @@ export class Agent implements RunningAgent {
   private healthTicking = false;
   private phase: 'starting' | 'running' | 'draining' | 'stopping' | 'stopped' = 'starting';
   private drainPromise: Promise<void> | undefined;
+  private serversChange: Promise<unknown> = Promise.resolve();
+  private serversChangeError: string | undefined;
   private stopPromise: Promise<void> | undefined;
 
   constructor(private readonly options: ResolvedAgentOptions, private readonly logger: Logger) {
@@ -113,6 +122,7 @@ export class Agent implements RunningAgent {
         natsConnected: () => this.link.state === 'connected',
         registryRegistered: () => this.announcer?.status().state === 'registered',
         sessions: () => this.runtimes.map((r): [string, number] => [r.name, r.endpoint.sessionCount]),
+        serving: () => this.runtimes.map((r): [string, string, boolean] => [r.name, r.spec.kind, r.serving]),
         sessionLimit: () => this.sessionBudget.limit,
         tasks: () => this.openTasksByServer(),
         eventLoopLagMs: () => this.lag.latestMs,
@@ -120,6 +130,20 @@ export class Agent implements RunningAgent {
       },
       { nodeId: options.nodeId, version: agentVersion(), zone: options.zone },
     );
+    this.served = new ServerRuntimes({
+      nodeId: options.nodeId,
+      agentVersion: agentVersion(),
+      tracker: this.tracker,
+      logger,
+      sessionIdleTimeoutMs: options.sessionIdleTimeoutMs,
+      budget: this.sessionBudget,
+      sessionEvents: { refused: (server) => this.metrics.sessionRefused(server), expired: (server) => this.metrics.sessionExpired(server) },
+      serverAdded: (name) => this.metrics.serverHosted(name),
+      toolsChanged: (name, catalog) => {
+        this.metrics.setHostedTools(name, catalog.tools.map((t) => t.name));
+        this.onToolsChanged();
+      },
+    });
     this.reports = new ReportPublisher({
       nodeId: options.nodeId,
       subjects: this.subjects,
@@ -146,41 +170,20 @@ export class Agent implements RunningAgent {
     return this.runtimes.map((r) => r.describe());
   }
 
+  private get runtimes(): readonly HostedServerRuntime[] {
+    return this.served.all();
+  }
+
   /** Loads the servers, starts serving, and joins the mesh (or keeps trying to, when NATS is down). */
   async start(): Promise<void> {
     const o = this.options;
-    for (const spec of o.servers) {
-      const host = await loadServerModule(spec, { nodeId: o.nodeId, server: spec.name });
-      const log = this.logger.child({ server: spec.name });
-      this.metrics.serverHosted(spec.name);
-      const endpoint = new McpEndpoint(spec.name, host, {
-        nodeId: o.nodeId,
-        tracker: this.tracker,
-        logger: log,
-        sessionIdleTimeoutMs: o.sessionIdleTimeoutMs,
-        budget: this.sessionBudget,
-        events: { refused: (server) => this.metrics.sessionRefused(server), expired: (server) => this.metrics.sessionExpired(server) },
-      });
-      const probe = new ToolCatalogProbe(spec.name, host, log, (catalog) => {
-        this.metrics.setHostedTools(spec.name, catalog.tools.map((t) => t.name));
-        this.onToolsChanged();
-      });
-      const runtime = new HostedServerRuntime(spec.name, host, endpoint, probe, spec.affinity);
-      this.runtimes.push(runtime);
-      try {
-        await probe.start();
-      } catch (err) {
-        throw new Error(`server "${spec.name}" (module ${spec.module}) did not answer initialize/tools/list: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
-      }
-      this.metrics.setHostedTools(spec.name, probe.catalog.tools.map((t) => t.name));
-      log.info({ style: host.style, tools: probe.catalog.tools.length, digest: probe.catalog.digest, affinity: spec.affinity }, 'server loaded');
-    }
+    await this.served.startAll(o.servers);
 
     this.http = new AgentHttpServer({
       host: o.host,
       port: o.port,
       allowedHosts: o.allowedHosts,
-      endpoints: this.runtimes.map((r) => r.endpoint),
+      endpoints: () => this.runtimes.map((r) => r.endpoint),
       health: () => this.health(),
       metrics: () => this.metrics.render(),
       logger: this.logger,
@@ -250,6 +253,7 @@ export class Agent implements RunningAgent {
     if (this.phase === 'draining') reasons.push('draining');
     if (this.phase === 'stopping' || this.phase === 'stopped') reasons.push('stopping');
     for (const r of this.runtimes) if (!r.serving) reasons.push(`server ${r.name} does not answer`);
+    if (this.serversChangeError) reasons.push(`servers change failed: ${this.serversChangeError}`);
     const nats = this.link.state;
     if (nats !== 'connected' && this.phase !== 'stopped') reasons.push(`NATS ${nats}: load reports paused`);
     const registry = this.announcer?.status();
@@ -257,7 +261,9 @@ export class Agent implements RunningAgent {
     else if (!registry) reasons.push('registry: waiting for NATS');
     else if (registry.state !== 'registered' && registry.state !== 'stopped') reasons.push(`registry ${registry.state}${registry.error ? `: ${registry.error}` : ''}`);
     const load = this.tracker.load();
-    const ready = this.phase === 'running' && this.runtimes.every((r) => r.serving);
+    // A mount that does not answer is that server's trouble (NOT_SERVING on its own gRPC service, refused
+    // sessions), not the node's: the node stays ready for the servers that work.
+    const ready = this.phase === 'running' && this.runtimes.every((r) => r.serving || r.mounted);
     return {
       live: this.phase !== 'stopping' && this.phase !== 'stopped',
       ready,
@@ -269,7 +275,7 @@ export class Agent implements RunningAgent {
       nats,
       natsRttMs: this.natsRttMs,
       registry: registry ?? { state: 'waiting for NATS' },
-      servers: Object.fromEntries(this.runtimes.map((r) => [r.name, { serving: r.serving, sessions: r.endpoint.sessionCount, tools: r.probe.catalog.tools.length, affinity: r.affinity }])),
+      servers: Object.fromEntries(this.runtimes.map((r) => [r.name, r.report()])),
       sessions: { open: this.sessionBudget.open, limit: this.sessionBudget.limit },
       load,
       eventLoopLagMs: this.lag.latestMs,
@@ -355,16 +361,45 @@ export class Agent implements RunningAgent {
     this.healthTicking = true;
     try {
       this.natsRttMs = await this.link.rtt();
-      const results = await Promise.all(this.runtimes.map((r) => r.probe.ping(SERVER_PING_TIMEOUT_MS)));
-      results.forEach((ok, i) => {
-        const r = this.runtimes[i]!;
-        if (r.serving !== ok) this.logger.warn({ server: r.name, serving: ok }, ok ? 'server answers again' : 'server stopped answering');
-        r.serving = ok;
-      });
+      const runtimes = [...this.runtimes];
+      const results = await Promise.all(runtimes.map((r) => r.probe.ping(SERVER_PING_TIMEOUT_MS)));
+      results.forEach((ok, i) => this.servingChanged(runtimes[i]!, ok));
       this.updateGrpcHealth();
     } finally {
       this.healthTicking = false;
     }
+  }
+
+  /** Records a ping result; a remote mount that stops answering ends its sessions, so routers look elsewhere. */
+  private servingChanged(r: HostedServerRuntime, ok: boolean): void {
+    if (r.serving === ok || !this.runtimes.includes(r)) return;
+    r.serving = ok;
+    this.logger.warn({ server: r.name, kind: r.spec.kind, serving: ok }, ok ? 'server answers again' : 'server stopped answering');
+    if (!ok && r.spec.kind === 'remote') void r.endpoint.closeSessions('the remote server stopped answering');
+  }
+
+  applyServers(servers: readonly ServerSpec[]): Promise<ServersChangeSummary> {
+    const specs = resolveServerSpecs(servers);
+    // One change at a time, in the order asked.
+    const run = this.serversChange.then(() => this.runServersChange(specs));
+    this.serversChange = run.catch(() => {});
+    return run;
+  }
+
+  private async runServersChange(specs: Parameters<ServerRuntimes['apply']>[0]): Promise<ServersChangeSummary> {
+    if (this.phase !== 'running') throw new Error(`the agent is ${this.phase}; servers cannot change now`);
+    const { retired, ...summary } = await this.served.apply(specs);
+    this.serversChangeError = summary.failed.length ? summary.failed.map((f) => `${f.name}: ${f.error}`).join('; ') : undefined;
+    for (const r of retired) if (!this.runtimes.some((x) => x.name === r.name)) this.grpc?.setStatus(r.name, 'NOT_SERVING');
+    this.updateGrpcHealth();
+    if (summary.added.length || summary.removed.length || summary.changed.length) {
+      this.logger.info({ added: summary.added, removed: summary.removed, changed: summary.changed }, 'servers changed');
+      await this.announcer?.refresh().catch((err: unknown) => this.logger.warn({ err }, 'could not announce the changed servers'));
+    }
+    for (const f of summary.failed) this.logger.error({ server: f.name, error: f.error }, 'server could not be started; the previous state of it stays');
+    // Routers learn of the change from the record; calls they already sent finish before the old runtimes go.
+    for (const r of retired) void this.served.retire(r, this.options.drainGraceMs).catch((err: unknown) => this.logger.warn({ err, server: r.name }, 'could not retire a server cleanly'));
+    return summary;
   }
 
   private updateGrpcHealth(): void {
@@ -372,7 +407,7 @@ export class Agent implements RunningAgent {
     if (!grpc) return;
     const up = this.phase === 'running';
     for (const r of this.runtimes) grpc.setStatus(r.name, up && r.serving ? 'SERVING' : 'NOT_SERVING');
-    grpc.setStatus('', up && this.runtimes.every((r) => r.serving) ? 'SERVING' : 'NOT_SERVING');
+    grpc.setStatus('', up && this.runtimes.every((r) => r.serving || r.mounted) ? 'SERVING' : 'NOT_SERVING');
   }
 
   private onToolsChanged(): void {
@@ -423,8 +458,8 @@ export class Agent implements RunningAgent {
       if (this.joinedPublished || ownsRecord) this.reports.publishEvent('left', reason);
       this.reports.stop();
       this.control.detach();
-      await Promise.allSettled(this.runtimes.map((r) => r.endpoint.closeAll()));
-      await Promise.allSettled(this.runtimes.map((r) => r.probe.close()));
+      // Sessions end, then mounted processes stop (a drain got here once their calls had finished).
+      await this.served.stopAll();
       await this.http?.close();
       await this.grpc?.stop();
       await withTimeout(this.link.stop(), SHUTDOWN_STEP_MS);

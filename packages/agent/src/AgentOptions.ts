@@ -1,21 +1,10 @@
-import { DEFAULT_SUBJECT_PREFIX, NodeIdSchema, ServerAffinitySchema, ServerNameSchema, type ServerAffinity } from '@flotilla/protocol';
+import { DEFAULT_SUBJECT_PREFIX, NodeIdSchema } from '@flotilla/protocol';
 import { REGISTRY_KINDS, type RegistryKind } from '@flotilla/registry';
 import type { Logger } from '@flotilla/telemetry';
 import { z } from 'zod';
+import { ServerSpecSchema, type ResolvedServerSpec, type ServerSpec } from './mounts/MountSpecs.js';
 
-/** One MCP server the agent hosts: a name (its tool namespace and URL path) and the module exporting it. */
-export interface ServerSpec {
-  name: string;
-  /** A file path (relative to the working directory) or a package specifier like `@flotilla/examples/echo`. */
-  module: string;
-  /** Export to use; default `default`, then `server`. */
-  exportName?: string;
-  /**
-   * Session affinity announced for this server in the registry record (default `none`): `sticky` asks
-   * routers to keep all of one client session's calls to it on one node, for servers with per-session state.
-   */
-  affinity?: ServerAffinity;
-}
+export type { ServerSpec, ModuleServerSpec, StdioServerSpec, RemoteServerSpec, ResolvedServerSpec } from './mounts/MountSpecs.js';
 
 /** Default of {@link AgentOptions.maxSessions}. */
 export const DEFAULT_MAX_SESSIONS = 10_000;
@@ -25,6 +14,7 @@ export const DEFAULT_SESSION_IDLE_TIMEOUT_MS = 600_000;
 /** Options of {@link startAgent}. */
 export interface AgentOptions {
   nodeId: string;
+  /** Servers to serve: modules to host, stdio commands and remote URLs to mount (at least one). */
   servers: ServerSpec[];
   natsUrl: string;
   /** NATS subject prefix, default `flotilla`. */
@@ -68,9 +58,6 @@ export interface AgentOptions {
 
 const LOOPBACK_NAMES = ['localhost', '127.0.0.1', '::1', '[::1]'];
 
-/** A {@link ServerSpec} with its affinity resolved. */
-export type ResolvedServerSpec = ServerSpec & { affinity: ServerAffinity };
-
 /** Options with defaults applied and every value validated. */
 export interface ResolvedAgentOptions {
   nodeId: string;
@@ -94,19 +81,9 @@ export interface ResolvedAgentOptions {
   maxSessions: number;
 }
 
-const ServerSpecSchema = z.object({
-  name: ServerNameSchema,
-  module: z.string().min(1, 'module must not be empty'),
-  exportName: z.string().min(1).optional(),
-  affinity: ServerAffinitySchema.optional(),
-});
-
 const AgentOptionsSchema = z.object({
   nodeId: NodeIdSchema,
-  servers: z
-    .array(ServerSpecSchema)
-    .min(1, 'host at least one server')
-    .refine((s) => new Set(s.map((x) => x.name)).size === s.length, 'server names must be unique'),
+  servers: serverListSchema(1),
   natsUrl: z.string().min(1),
   prefix: z.string().min(1).default(DEFAULT_SUBJECT_PREFIX),
   registryKind: z.enum(REGISTRY_KINDS).default('nats-kv'),
@@ -125,13 +102,45 @@ const AgentOptionsSchema = z.object({
   maxSessions: z.number().int().positive().default(DEFAULT_MAX_SESSIONS),
 });
 
+/** A list of server specs with unique names, at least `min` of them. */
+export function serverListSchema(min: number) {
+  return z
+    .array(ServerSpecSchema)
+    .min(min, 'host at least one server')
+    .superRefine((specs, ctx) => {
+      const seen = new Set<string>();
+      specs.forEach((s, i) => {
+        if (seen.has(s.name)) ctx.addIssue({ code: 'custom', message: `server name "${s.name}" is used twice`, path: [i, 'name'] });
+        seen.add(s.name);
+      });
+    });
+}
+
+/** Validates server specs (e.g. for a live change of the servers); throws an Error naming every invalid field. */
+export function resolveServerSpecs(servers: readonly ServerSpec[]): ResolvedServerSpec[] {
+  const parsed = serverListSchema(0).safeParse(servers);
+  if (!parsed.success) throw new Error(`invalid servers: ${formatIssues(parsed.error.issues, 'servers')}`);
+  return parsed.data;
+}
+
+/** `path: message` for every issue, `;`-separated; paths read like `servers[1].pool.warm`, under `root` when given. */
+export function formatIssues(issues: ReadonlyArray<{ path: PropertyKey[]; message: string }>, root = ''): string {
+  return issues.map((i) => `${issuePath(i.path, root) || 'options'}: ${i.message}`).join('; ');
+}
+
+/** `servers[1].pool.warm` from `['servers', 1, 'pool', 'warm']`, prefixed with `root.` when given. */
+export function issuePath(path: readonly PropertyKey[], root = ''): string {
+  let out = root;
+  for (const part of path) out += typeof part === 'number' ? `[${part}]` : `${out ? '.' : ''}${String(part)}`;
+  return out;
+}
+
 /** Validates options and applies defaults; throws an Error naming every invalid field. */
 export function resolveAgentOptions(options: AgentOptions): ResolvedAgentOptions {
   const { logger: _logger, ...plain } = options;
   const parsed = AgentOptionsSchema.safeParse(plain);
   if (!parsed.success) {
-    const detail = parsed.error.issues.map((i) => `${i.path.join('.') || 'options'}: ${i.message}`).join('; ');
-    throw new Error(`invalid agent options: ${detail}`);
+    throw new Error(`invalid agent options: ${formatIssues(parsed.error.issues)}`);
   }
   const o = parsed.data;
   // A wildcard bind address is no name a client can use: advertise loopback unless told otherwise.
@@ -145,7 +154,7 @@ export function resolveAgentOptions(options: AgentOptions): ResolvedAgentOptions
   }
   return {
     nodeId: o.nodeId,
-    servers: o.servers.map((s) => ({ name: s.name, module: s.module, ...(s.exportName ? { exportName: s.exportName } : {}), affinity: s.affinity ?? 'none' })),
+    servers: o.servers,
     natsUrl: o.natsUrl,
     prefix: o.prefix,
     registryKind: o.registryKind,

@@ -1,8 +1,12 @@
 export { startAgent } from './startAgent.js';
-export type { RunningAgent } from './Agent.js';
-export type { AgentOptions, ServerSpec } from './AgentOptions.js';
+export type { RunningAgent, ServersChangeSummary } from './Agent.js';
+export { resolveServerSpecs, formatIssues, issuePath } from './AgentOptions.js';
+export type { AgentOptions, ServerSpec, ModuleServerSpec, StdioServerSpec, RemoteServerSpec, ResolvedServerSpec } from './AgentOptions.js';
 export { installSignalHandlers, type SignalHandlerOptions } from './signals.js';
 export type { HealthReport } from './http/AgentHttpServer.js';
 export { ServerModuleError, type ServerFactoryContext } from './hosting/loadServerModule.js';
 export { toolDigest, canonicalJson } from './hosting/toolDigest.js';
+export { DEFAULT_MOUNT_SESSIONS, DEFAULT_POOL, DEFAULT_RESTART, DEFAULT_STARTUP_TIMEOUT_MS, DEFAULT_REMOTE_TIMEOUT_MS, type MountSessions, type RemoteTransport } from './mounts/MountSpecs.js';
 export type { HostedServer } from '@flotilla/protocol';
+export { McpServersSchema, McpServerEntrySchema, serverSpecsFromMcpServers, type McpServers, type McpServerEntry, type ConfigIssue, type McpServersResult } from './mounts/config/mcpServers.js';
+export { expandEnv, isPureReference } from './mounts/config/expandEnv.js';

@@ -26,8 +26,19 @@ export const FlotillaErrorCode = {
    * idempotent (`data.retryable` is false).
    */
   ReplicaLost: -32017,
+  /**
+   * The node hosts the server but cannot open a session or run a request on it now: a mounted process is
+   * (re)starting or crash-looping, or a mounted remote endpoint does not answer. Nothing ran. Safe to
+   * retry on another node, or here later.
+   */
+  ServerUnavailable: -32018,
 } as const;
 export type FlotillaErrorCode = (typeof FlotillaErrorCode)[keyof typeof FlotillaErrorCode];
 
 /** Codes that mean the node never started the call, so any tool may be retried on another replica. */
-export const NOT_ACCEPTED_CODES: ReadonlySet<number> = new Set([FlotillaErrorCode.NodeBusy, FlotillaErrorCode.NodeDraining, FlotillaErrorCode.SessionLimit]);
+export const NOT_ACCEPTED_CODES: ReadonlySet<number> = new Set([
+  FlotillaErrorCode.NodeBusy,
+  FlotillaErrorCode.NodeDraining,
+  FlotillaErrorCode.SessionLimit,
+  FlotillaErrorCode.ServerUnavailable,
+]);

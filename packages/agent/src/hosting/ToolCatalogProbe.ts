@@ -11,18 +11,29 @@ export interface ToolCatalog {
   digest: string;
 }
 
+/** Options of {@link ToolCatalogProbe}. */
+export interface ToolCatalogProbeOptions {
+  /** Longest the probe's `initialize` may take, ms (default: the SDK's 60 s). */
+  connectTimeoutMs?: number;
+}
+
 const MAX_PAGES = 100;
 
 /**
  * An in-process MCP client on its own server session (SDK in-memory transport): lists the server's tools
  * for the registry record's digest, follows `tools/list_changed`, and pings to tell whether the server
  * still answers. Its calls bypass the node's call tracking: they are the agent's, not the fleet's.
+ *
+ * A mounted server's session can end under the probe (its process exited, its remote endpoint went
+ * away): the probe then opens a new one on its next {@link ping}, and reports a changed tool list.
  */
 export class ToolCatalogProbe {
   private client: Client | undefined;
   private session: HostedSession | undefined;
   private current: ToolCatalog = { tools: [], digest: toolDigest([]) };
   private refreshing: Promise<void> = Promise.resolve();
+  private reopening: Promise<boolean> | undefined;
+  private closed = false;
 
   constructor(
     private readonly serverName: string,
@@ -30,33 +41,59 @@ export class ToolCatalogProbe {
     private readonly logger: Logger,
     /** Called after the tool list changed and was fetched again. */
     private readonly onChange: (catalog: ToolCatalog) => void,
+    private readonly options: ToolCatalogProbeOptions = {},
   ) {}
 
   get catalog(): ToolCatalog {
     return this.current;
   }
 
-  /** Opens the probe session and fetches the tool list once. */
+  /** Whether the probe's session is open. */
+  get connected(): boolean {
+    return this.client !== undefined;
+  }
+
+  /** Opens the probe session and fetches the tool list once; rejects when the server does not answer. */
   async start(): Promise<ToolCatalog> {
     const [clientTransport, serverTransport] = InMemoryTransport.createLinkedPair();
-    this.session = this.host.open(serverTransport);
+    const session = this.host.open(serverTransport);
+    this.session = session;
     const client = new Client({ name: 'flotilla-agent-probe', version: '1' });
     client.setNotificationHandler(ToolListChangedNotificationSchema, () => {
       this.refreshing = this.refreshing.then(() => this.refresh()).catch((err: unknown) => {
         this.logger.warn({ err, server: this.serverName }, 'could not refetch the tool list after list_changed');
       });
     });
-    await Promise.all([this.session.ready, client.connect(clientTransport)]);
-    this.client = client;
-    this.current = await this.fetch();
-    return this.current;
+    client.onclose = () => {
+      if (this.client === client) this.client = undefined;
+    };
+    try {
+      const timeout = this.options.connectTimeoutMs;
+      await Promise.all([session.ready, client.connect(clientTransport, timeout ? { timeout } : undefined)]);
+      this.client = client;
+      const first = await this.fetch();
+      const changed = first.digest !== this.current.digest;
+      this.current = first;
+      if (changed && this.reopening) this.onChange(first);
+      return first;
+    } catch (err) {
+      this.client = undefined;
+      await client.close().catch(() => {});
+      await session.close().catch(() => {});
+      throw err;
+    }
   }
 
-  /** True when the server answers a ping within `timeoutMs`. */
+  /**
+   * True when the server answers a ping within `timeoutMs`. When the probe's session has ended, it tries
+   * to open a new one instead (the answer is then whether that worked).
+   */
   async ping(timeoutMs: number): Promise<boolean> {
-    if (!this.client) return false;
+    if (this.closed) return false;
+    const client = this.client;
+    if (!client) return this.reopen();
     try {
-      await this.client.ping({ timeout: timeoutMs });
+      await client.ping({ timeout: timeoutMs });
       return true;
     } catch {
       return false;
@@ -64,8 +101,26 @@ export class ToolCatalogProbe {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     await this.client?.close().catch(() => {});
     await this.session?.close().catch(() => {});
+  }
+
+  /** One attempt at a new probe session (concurrent callers share it). */
+  private reopen(): Promise<boolean> {
+    this.reopening ??= (async () => {
+      await this.session?.close().catch(() => {});
+      try {
+        await this.start();
+        return !this.closed;
+      } catch (err) {
+        this.logger.debug({ err: { message: err instanceof Error ? err.message : String(err) }, server: this.serverName }, 'probe session could not be opened');
+        return false;
+      }
+    })().finally(() => {
+      this.reopening = undefined;
+    });
+    return this.reopening;
   }
 
   private async refresh(): Promise<void> {

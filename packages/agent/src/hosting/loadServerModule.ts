@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { FastMCP } from 'fastmcp';
-import type { ServerSpec } from '../AgentOptions.js';
+import type { ModuleServerSpec as ServerSpec } from '../mounts/MountSpecs.js';
 import { FastMcpHost } from './FastMcpHost.js';
 import { SdkFactoryHost, type SdkServerLike } from './SdkFactoryHost.js';
 import type { ServerHost } from './ServerHost.js';

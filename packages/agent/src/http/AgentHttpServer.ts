@@ -22,7 +22,8 @@ export interface AgentHttpServerOptions {
   port: number;
   /** Accepted Host/Origin names for MCP requests; empty = any. */
   allowedHosts: ReadonlySet<string>;
-  endpoints: readonly McpEndpoint[];
+  /** The endpoints served now (servers can be added and removed while the agent runs). */
+  endpoints: () => Iterable<McpEndpoint>;
   health: () => HealthReport;
   /** The Prometheus exposition served at `/metrics`. */
   metrics: () => Promise<{ contentType: string; body: string }>;
@@ -36,11 +37,9 @@ export interface AgentHttpServerOptions {
  */
 export class AgentHttpServer {
   private readonly server: Server;
-  private readonly byName: Map<string, McpEndpoint>;
   private boundPort = 0;
 
   constructor(private readonly options: AgentHttpServerOptions) {
-    this.byName = new Map(options.endpoints.map((e) => [e.server, e]));
     this.server = createServer((req, res) => {
       this.route(req, res).catch((err: unknown) => {
         options.logger.error({ err, url: req.url, method: req.method }, 'HTTP request failed');
@@ -95,15 +94,16 @@ export class AgentHttpServer {
       return;
     }
     const match = /^\/mcp\/([^/]+)\/?$/.exec(path);
+    const endpoints = [...this.options.endpoints()];
     if (!match) {
-      const hosted = [...this.byName.values()].map((e) => e.path);
+      const hosted = endpoints.map((e) => e.path);
       sendJson(res, 404, { error: `no route ${path}; MCP servers on this node: ${hosted.join(', ') || 'none'}; health: /healthz, /readyz; metrics: /metrics` });
       return;
     }
     const name = decodeURIComponent(match[1]!);
-    const endpoint = this.byName.get(name);
+    const endpoint = endpoints.find((e) => e.server === name);
     if (!endpoint) {
-      sendJsonRpcError(res, 404, -32000, `no MCP server "${name}" on this node (hosted: ${[...this.byName.keys()].join(', ')})`);
+      sendJsonRpcError(res, 404, -32000, `no MCP server "${name}" on this node (hosted: ${endpoints.map((e) => e.server).join(', ')})`);
       return;
     }
     const problem = hostHeaderProblem(req, this.options.allowedHosts);

@@ -6,8 +6,9 @@ import { isInitializeRequest, isJSONRPCRequest, type RequestId } from '@modelcon
 import type { CallTracker } from '../calls/CallTracker.js';
 import { ObservedTransport } from '../calls/ObservedTransport.js';
 import type { HostedSession, ServerHost } from '../hosting/ServerHost.js';
+import { SessionRefusedError } from '../mounts/mountRefusals.js';
 import { readJsonBody, sendJsonRpcError, sendJsonRpcErrorTo } from './jsonResponses.js';
-import type { SessionBudget } from './SessionBudget.js';
+import type { JsonRpcErrorObject, SessionBudget } from './SessionBudget.js';
 
 /** Largest JSON-RPC request body accepted, bytes. */
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
@@ -39,6 +40,11 @@ export interface McpEndpointContext {
   /** The node-wide cap on sessions, shared by every endpoint. */
   budget: SessionBudget;
   events?: SessionEvents;
+  /**
+   * Why a new session is refused now (a mounted server that is restarting, does not answer, or has no
+   * process left): `initialize` then gets HTTP 503 with this error, before anything is opened.
+   */
+  refusal?: () => JsonRpcErrorObject | undefined;
 }
 
 /**
@@ -68,6 +74,43 @@ export class McpEndpoint {
 
   get sessionCount(): number {
     return this.sessions.size;
+  }
+
+  /** Calls queued or running in this endpoint's sessions. */
+  get openCalls(): number {
+    let n = 0;
+    for (const s of this.sessions.values()) n += s.observed.openCalls;
+    return n;
+  }
+
+  /** Resolves once no call is open in this endpoint's sessions, or after `graceMs`; true when none is left. */
+  async whenNoCalls(graceMs: number): Promise<boolean> {
+    if (this.openCalls === 0) return true;
+    const tracker = this.ctx.tracker;
+    return new Promise<boolean>((resolve) => {
+      const done = (idle: boolean): void => {
+        clearTimeout(timer);
+        tracker.off('change', check);
+        resolve(idle);
+      };
+      const check = (): void => {
+        if (this.openCalls === 0) done(true);
+      };
+      const timer = setTimeout(() => done(this.openCalls === 0), graceMs);
+      tracker.on('change', check);
+    });
+  }
+
+  /**
+   * Ends every open session (their clients get 404 and open new ones), leaving the endpoint open: for a
+   * mounted server whose sessions no longer reach a working server.
+   */
+  async closeSessions(reason: string): Promise<void> {
+    const all = [...this.sessions.values()];
+    if (all.length === 0) return;
+    this.ctx.logger.warn({ server: this.server, sessions: all.length, reason }, 'ending the sessions of this server');
+    this.sessions.clear();
+    await Promise.allSettled(all.map((s) => s.hosted.close()));
   }
 
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -134,6 +177,12 @@ export class McpEndpoint {
       sendJsonRpcError(res, 503, -32000, `server ${this.server} is shutting down`);
       return;
     }
+    const refusal = this.ctx.refusal?.();
+    if (refusal) {
+      this.ctx.logger.debug({ server: this.server, code: refusal.code, reason: refusal.message }, 'session refused');
+      sendJsonRpcErrorTo(res, 503, (body as { id?: RequestId }).id ?? null, refusal);
+      return;
+    }
     const release = this.ctx.budget.take();
     if (!release) {
       this.refuseSession(res, (body as { id?: RequestId }).id ?? null);
@@ -175,11 +224,15 @@ export class McpEndpoint {
       void hosted.close().catch((err: unknown) => logger.debug({ err, server: this.server }, 'error closing a server session'));
       logger.debug({ server: this.server, sessionId: id }, 'session closed');
     });
-    hosted.ready.catch((err: unknown) => logger.error({ err, server: this.server }, 'server session failed to connect'));
+    hosted.ready.catch((err: unknown) => {
+      if (err instanceof SessionRefusedError) logger.debug({ server: this.server, reason: err.message }, 'session refused');
+      else logger.error({ err, server: this.server }, 'server session failed to connect');
+    });
     const connected = await Promise.race([observed.started.then(() => undefined), hosted.ready.then(() => undefined, (err: unknown) => err)]);
     if (connected !== undefined) {
       release();
-      sendJsonRpcError(res, 500, -32603, `server ${this.server} could not open a session: ${connected instanceof Error ? connected.message : String(connected)}`);
+      if (connected instanceof SessionRefusedError) sendJsonRpcErrorTo(res, 503, (body as { id?: RequestId }).id ?? null, connected.error);
+      else sendJsonRpcError(res, 500, -32603, `server ${this.server} could not open a session: ${connected instanceof Error ? connected.message : String(connected)}`);
       await hosted.close().catch(() => {});
       return;
     }

@@ -26,6 +26,8 @@ export interface AgentMetricsSources {
   sessions(): Iterable<[server: string, sessions: number]>;
   /** Most MCP sessions the node holds at once (all servers together). */
   sessionLimit(): number;
+  /** Per server: its kind and whether it answers its health ping. */
+  serving(): Iterable<[server: string, kind: string, serving: boolean]>;
   /** Open tasks (created, not yet seen to end) per hosted server. */
   tasks(): Iterable<[server: string, tasks: number]>;
   /** Latest event-loop delay sample (p99 of the last report window), ms. */
@@ -143,6 +145,7 @@ export class AgentMetrics {
       labelNames: ['server'],
       registers,
       collect: () => {
+        sessions.reset(); // a server removed from the agent leaves no series behind
         for (const [server, count] of sources.sessions()) sessions.set({ server }, count);
       },
     });
@@ -153,7 +156,18 @@ export class AgentMetrics {
       labelNames: ['server'],
       registers,
       collect: () => {
+        tasks.reset();
         for (const [server, count] of sources.tasks()) tasks.set({ server }, count);
+      },
+    });
+    const serving: Gauge<'server' | 'kind'> = new Gauge({
+      name: `${p}_server_serving`,
+      help: 'Whether a server answers its health ping (1) or not (0), per server and kind (module, stdio, remote); what gRPC health reports per server.',
+      labelNames: ['server', 'kind'],
+      registers,
+      collect: () => {
+        serving.reset();
+        for (const [server, kind, up] of sources.serving()) serving.set({ server, kind }, up ? 1 : 0);
       },
     });
 

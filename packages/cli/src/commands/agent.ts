@@ -1,19 +1,25 @@
 import { hostname } from 'node:os';
 import { Command, Option } from 'commander';
-import { REGISTRY_KINDS, type RegistryKind } from '@flotilla/registry';
-import { TRACING_SHUTDOWN_TIMEOUT_MS, createLogger, startTracing } from '@flotilla/telemetry';
-import type { ServerAffinity } from '@flotilla/protocol';
-import { env, intInRange, parseAffinity, parsePort, parsePositiveInt, parseServerSpec, withAffinities } from '../options.js';
+import { REGISTRY_KINDS } from '@flotilla/registry';
+import { runAgentCommand } from '../agent/runAgent.js';
+import { SERVERS_JSON_HELP } from '../agent/serversJsonHelp.js';
+import { bindEnv } from '../config/optionSources.js';
+import { intInRange, parseAffinity, parsePort, parsePositiveInt, parseServerSpec } from '../options.js';
 
-/** `flotilla agent`: host MCP servers on this node and announce them. */
+/** Environment variables of agent options that predate the `FLOTILLA_AGENT_*` names (shared with other commands). */
+const SHARED_ENV = { nats: 'NATS_URL', prefix: 'FLOTILLA_PREFIX', registry: 'FLOTILLA_REGISTRY', nodeId: 'FLOTILLA_NODE_ID' } as const;
+
+/** `flotilla agent`: serve MCP servers on this node and announce them. */
 export function agentCommand(): Command {
-  return new Command('agent')
-    .description('host MCP servers on this node, announce them and report load over NATS')
-    .requiredOption('-s, --server <name=module>', 'MCP server module to host (repeatable): a file or package exporting a FastMCP instance or an McpServer factory', parseServerSpec)
-    .option('--node-id <id>', 'node id, unique in the fleet', process.env.FLOTILLA_NODE_ID ?? hostname().replace(/[^A-Za-z0-9_-]/g, '-'))
-    .option('--nats <url>', 'NATS server URL', env.natsUrl)
-    .option('--prefix <prefix>', 'NATS subject prefix', env.prefix)
-    .addOption(new Option('--registry <kind>', 'registry backend').choices([...REGISTRY_KINDS]).default(env.registry))
+  const cmd = new Command('agent')
+    .description('serve MCP servers on this node (modules it hosts, stdio commands and remote URLs it mounts), announce them and report load over NATS')
+    .option('-c, --config <file>', 'config file, YAML or JSON: options by long name in camelCase, plus mcpServers (servers.json, the shape Claude Desktop, Cursor and FastMCP read); reloaded on change')
+    .option('--print-config', 'print the resolved configuration and where each value came from (flags > env > file > defaults; secrets redacted), then exit')
+    .option('-s, --server <name=module>', 'MCP server module to host (repeatable): a file or package exporting a FastMCP instance or an McpServer factory', parseServerSpec)
+    .option('--node-id <id>', 'node id, unique in the fleet', hostname().replace(/[^A-Za-z0-9_-]/g, '-'))
+    .option('--nats <url>', 'NATS server URL', 'nats://127.0.0.1:4222')
+    .option('--prefix <prefix>', 'NATS subject prefix', 'flotilla')
+    .addOption(new Option('--registry <kind>', 'registry backend').choices([...REGISTRY_KINDS]).default('nats-kv'))
     .option('--host <host>', 'HTTP bind address', '127.0.0.1')
     .option('--port <port>', 'HTTP port (0 = any free)', parsePort, 0)
     .option('--advertise-host <host>', 'host routers use to reach this agent (default: --host)')
@@ -21,46 +27,11 @@ export function agentCommand(): Command {
     .option('--capacity <n>', 'concurrent tool calls', parsePositiveInt, 16)
     .option('--max-queue <n>', 'calls waiting beyond capacity before the node answers busy', parsePositiveInt, 64)
     .option('--zone <zone>', 'zone label')
-    .option('--drain-grace <ms>', 'how long in-flight calls may finish on drain/SIGTERM', parsePositiveInt, 30_000)
+    .option('--drain-grace <ms>', 'how long in-flight calls may finish on drain/SIGTERM (and on a server removed from the config file)', parsePositiveInt, 30_000)
     .option('--max-sessions <n>', 'most MCP sessions open at once, all hosted servers together; more initialize requests get HTTP 503 (-32016 SessionLimit)', parsePositiveInt, 10_000)
     .option('--session-idle-timeout <ms>', 'close a session with no open request, call or task for this long', intInRange(1, 2_147_483_647), 600_000)
-    .option('--affinity <server=mode>', 'session affinity announced for a hosted server: none (calls spread per call) or sticky (one node per client session); repeatable', parseAffinity, {})
-    .action(async (o: {
-      server: Array<{ name: string; module: string }>; nodeId: string; nats: string; prefix: string; registry: RegistryKind;
-      host: string; port: number; advertiseHost?: string; grpcPort: number; capacity: number; maxQueue: number; zone?: string; drainGrace: number;
-      maxSessions: number; sessionIdleTimeout: number; affinity: Record<string, ServerAffinity>;
-    }) => {
-      const servers = withAffinities(o.server, o.affinity);
-      // Loaded on demand so light commands (nodes, tools) do not pay for the agent's dependencies.
-      const { startAgent, installSignalHandlers } = await import('@flotilla/agent');
-      const logger = createLogger({ name: 'agent', base: { nodeId: o.nodeId } });
-      // Before the agent starts, so its first call already has a tracer; off unless OTEL_* asks for it.
-      const tracing = startTracing('flotilla-agent');
-      if (tracing.enabled) logger.info({ service: process.env.OTEL_SERVICE_NAME }, 'tracing enabled');
-      const flushTraces = (): Promise<void> => tracing.shutdown(TRACING_SHUTDOWN_TIMEOUT_MS).catch((err: unknown) => logger.warn({ err }, 'could not export the last spans'));
-      const agent = await startAgent({
-        nodeId: o.nodeId,
-        servers,
-        natsUrl: o.nats,
-        prefix: o.prefix,
-        registryKind: o.registry,
-        host: o.host,
-        port: o.port,
-        ...(o.advertiseHost ? { advertiseHost: o.advertiseHost } : {}),
-        grpcPort: o.grpcPort,
-        capacity: o.capacity,
-        maxQueue: o.maxQueue,
-        ...(o.zone ? { zone: o.zone } : {}),
-        drainGraceMs: o.drainGrace,
-        maxSessions: o.maxSessions,
-        sessionIdleTimeoutMs: o.sessionIdleTimeout,
-        logger,
-      }).catch(async (err: unknown) => {
-        await flushTraces();
-        throw err;
-      });
-      // Every way out (drained after SIGTERM, drain over NATS, second signal) exports the spans still
-      // buffered before the process ends: the calls that finished during the drain are in them.
-      installSignalHandlers(agent, { exit: (code) => void flushTraces().finally(() => process.exit(code)) });
-    });
+    .option('--affinity <server=mode>', 'session affinity announced for a server: none (calls spread per call) or sticky (one node per client session); repeatable', parseAffinity)
+    .addHelpText('after', SERVERS_JSON_HELP)
+    .action(async (_o: unknown, command: Command) => runAgentCommand(command));
+  return bindEnv(cmd, 'FLOTILLA_AGENT', SHARED_ENV, new Set(['server', 'affinity']));
 }

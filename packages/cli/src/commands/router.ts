@@ -1,20 +1,22 @@
-import { readFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
-import { REGISTRY_KINDS, type RegistryKind } from '@flotilla/registry';
-import { TRACING_SHUTDOWN_TIMEOUT_MS, createLogger, startTracing } from '@flotilla/telemetry';
-import { env, intInRange, parsePort, parsePositiveInt } from '../options.js';
+import { REGISTRY_KINDS } from '@flotilla/registry';
+import { bindEnv } from '../config/optionSources.js';
+import { STRATEGIES } from '../config/routerConfig.js';
+import { runRouterCommand } from '../router/runRouter.js';
+import { intInRange, parsePort, parsePositiveInt } from '../options.js';
 
-const STRATEGIES = ['progress-aware', 'p2c-ewma', 'least-outstanding', 'round-robin'] as const;
 /** Longest delay Node.js timers take (about 24.8 days); a longer one would fire at once. */
 const MAX_TIMER_MS = 2_147_483_647;
 
 /** `flotilla router`: the one MCP endpoint clients call. */
 export function routerCommand(): Command {
-  return new Command('router')
+  const cmd = new Command('router')
     .description('serve the merged MCP endpoint at /mcp and spread calls over the nodes')
-    .option('--nats <url>', 'NATS server URL', env.natsUrl)
-    .option('--prefix <prefix>', 'NATS subject prefix', env.prefix)
-    .addOption(new Option('--registry <kind>', 'registry backend').choices([...REGISTRY_KINDS]).default(env.registry))
+    .option('-c, --config <file>', 'config file, YAML or JSON: any option below by its long name in camelCase ("maxAttempts": 5)')
+    .option('--print-config', 'print the resolved configuration and where each value came from (flags > env > file > defaults), then exit')
+    .option('--nats <url>', 'NATS server URL', 'nats://127.0.0.1:4222')
+    .option('--prefix <prefix>', 'NATS subject prefix', 'flotilla')
+    .addOption(new Option('--registry <kind>', 'registry backend').choices([...REGISTRY_KINDS]).default('nats-kv'))
     .option('--host <host>', 'bind address', '127.0.0.1')
     .option('--port <port>', 'port (0 = any free)', parsePort, 8080)
     .addOption(new Option('--strategy <name>', 'balancing strategy').choices([...STRATEGIES]).default('progress-aware'))
@@ -32,67 +34,6 @@ export function routerCommand(): Command {
     .option('--reconnect-grace-ms <ms>', 'how long a client whose stream broke may take to resume it before its calls are cancelled', intInRange(0, MAX_TIMER_MS), 3000)
     .option('--allowed-host <host>', 'Host header to accept (repeatable; default loopback names)', (v: string, p: string[] = []) => [...p, v])
     .option('--allowed-origin <origin>', 'Origin to accept (repeatable)', (v: string, p: string[] = []) => [...p, v])
-    .action(async (o: {
-      nats: string; prefix: string; registry: RegistryKind; host: string; port: number; strategy: (typeof STRATEGIES)[number];
-      maxBody: number; perNodeConcurrency?: number; maxAttempts: number; retryWindowMs: number; hedgeReadOnly?: boolean; callTimeoutMs: number;
-      sessionIdleTimeoutMs: number; maxClientSessions: number; maxUpstreamSessions: number; upstreamIdleTimeoutMs: number;
-      sessionKeyFile?: string; reconnectGraceMs: number;
-      allowedHost?: string[]; allowedOrigin?: string[];
-    }) => {
-      const { startRouter } = await import('@flotilla/router');
-      const logger = createLogger({ name: 'router' });
-      // Before the router starts, so its first call already has a tracer; off unless OTEL_* asks for it.
-      const tracing = startTracing('flotilla-router');
-      if (tracing.enabled) logger.info({ service: process.env.OTEL_SERVICE_NAME }, 'tracing enabled');
-      const flushTraces = (): Promise<void> => tracing.shutdown(TRACING_SHUTDOWN_TIMEOUT_MS).catch((err: unknown) => logger.warn({ err }, 'could not export the last spans'));
-      const sessionKey = o.sessionKeyFile ? (await readFile(o.sessionKeyFile, 'utf8')).trim() : process.env.FLOTILLA_SESSION_KEY?.trim();
-      const router = await startRouter({
-        natsUrl: o.nats,
-        prefix: o.prefix,
-        registryKind: o.registry,
-        host: o.host,
-        port: o.port,
-        strategy: o.strategy,
-        maxBodyBytes: o.maxBody,
-        ...(o.perNodeConcurrency !== undefined ? { perNodeConcurrency: o.perNodeConcurrency } : {}),
-        maxAttempts: o.maxAttempts,
-        retryWindowMs: o.retryWindowMs,
-        hedgeReadOnly: o.hedgeReadOnly === true,
-        callTimeoutMs: o.callTimeoutMs,
-        sessionIdleTimeoutMs: o.sessionIdleTimeoutMs,
-        maxClientSessions: o.maxClientSessions,
-        maxUpstreamSessions: o.maxUpstreamSessions,
-        upstreamIdleTimeoutMs: o.upstreamIdleTimeoutMs,
-        ...(sessionKey ? { sessionKey } : {}),
-        reconnectGraceMs: o.reconnectGraceMs,
-        ...(o.allowedHost ? { allowedHosts: o.allowedHost } : {}),
-        ...(o.allowedOrigin ? { allowedOrigins: o.allowedOrigin } : {}),
-        logger,
-      }).catch(async (err: unknown) => {
-        await flushTraces();
-        throw err;
-      });
-      let stopping = false;
-      const stop = (signal: string): void => {
-        if (stopping) return;
-        stopping = true;
-        logger.info({ signal }, 'router stopping');
-        // Spans are exported after the router stopped, so those of the calls it finished on the way are in.
-        void router
-          .stop()
-          .then(
-            () => 0,
-            (err: unknown) => {
-              logger.error({ err }, 'router stop failed');
-              return 1;
-            },
-          )
-          .then(async (code) => {
-            await flushTraces();
-            process.exit(code);
-          });
-      };
-      process.once('SIGTERM', () => stop('SIGTERM'));
-      process.once('SIGINT', () => stop('SIGINT'));
-    });
+    .action(async (_o: unknown, command: Command) => runRouterCommand(command));
+  return bindEnv(cmd, 'FLOTILLA_ROUTER', { nats: 'NATS_URL', prefix: 'FLOTILLA_PREFIX', registry: 'FLOTILLA_REGISTRY' });
 }

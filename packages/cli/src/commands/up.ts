@@ -6,6 +6,7 @@ import { Command } from 'commander';
 import type { ServerAffinity } from '@flotilla/protocol';
 import { env, parseAffinity, parsePort } from '../options.js';
 import { ManagedProcess } from '../up/ManagedProcess.js';
+import { LOCAL_MESH_MOUNT, LOCAL_MESH_MOUNT_PACKAGE, writeLocalMeshServers } from '../up/localMeshMount.js';
 import { LOCAL_MESH_AGENTS, localMeshAffinity } from '../up/localMeshPlan.js';
 
 const BIN = fileURLToPath(new URL('../bin.js', import.meta.url));
@@ -13,10 +14,10 @@ const BIN = fileURLToPath(new URL('../bin.js', import.meta.url));
 /** `flotilla up`: a whole local mesh (NATS if needed, router, three agents with the example servers). */
 export function upCommand(): Command {
   return new Command('up')
-    .description('start a local mesh: nats-server (if none is reachable), a router and three agents with the example servers')
+    .description('start a local mesh: nats-server (if none is reachable), a router and three agents with the example servers, two of them also mounting the npm filesystem server by stdio')
     .option('--nats <url>', 'NATS URL to use, or to start nats-server on', env.natsUrl)
     .option('--port <port>', 'router port', parsePort, 8080)
-    .option('--dir <dir>', 'where logs and the NATS store go', '.flotilla')
+    .option('--dir <dir>', 'where logs, the NATS store and the mesh\'s servers.json go', '.flotilla')
     .option('-v, --verbose', 'stream every process log to this terminal')
     .option('--affinity <server=mode>', 'session affinity of an example server: none or sticky (default: stateful=sticky, others none); repeatable', parseAffinity, {})
     .action(async (o: { nats: string; port: number; dir: string; verbose?: boolean; affinity: Record<string, ServerAffinity> }) => {
@@ -54,6 +55,7 @@ export function upCommand(): Command {
           ]);
           natsNote = `started nats-server at ${o.nats} (JetStream store in ${join(dir, 'nats')})`;
         }
+        const mount = await writeLocalMeshServers(dir);
         const router = new ManagedProcess('router', process.execPath, [BIN, 'router', '--nats', o.nats, '--port', String(o.port)], join(dir, 'logs', 'router.log'), Boolean(o.verbose));
         started.push(router);
         const routerReady = await router.ready(30_000);
@@ -61,6 +63,7 @@ export function upCommand(): Command {
           const args = [BIN, 'agent', '--node-id', plan.nodeId, '--nats', o.nats, '--port', '0', '--grpc-port', '0', '--drain-grace', '5000'];
           for (const s of plan.servers) args.push('--server', `${s}=@flotilla/examples/${s}`);
           for (const s of plan.servers) if (affinity[s]) args.push('--affinity', `${s}=${affinity[s]}`);
+          if (plan.mount) args.push('--config', mount.config);
           const p = new ManagedProcess(plan.nodeId, process.execPath, args, join(dir, 'logs', `${plan.nodeId}.log`), Boolean(o.verbose));
           started.push(p);
           return { plan, p };
@@ -75,11 +78,12 @@ export function upCommand(): Command {
             `  router     MCP endpoint ${base}/mcp`,
             `  dashboard  ${base}/dashboard`,
             `  ops        ${base}/healthz  ${base}/readyz  ${base}/metrics  ${base}/api/v1/nodes`,
-            ...ready.map(({ plan, line }) => `  ${plan.nodeId.padEnd(10)} ${String(line.url)}  servers: ${plan.servers.map((s) => (affinity[s] === 'sticky' ? `${s} (sticky)` : s)).join(', ')}  gRPC health: ${String(line.grpc)}`),
+            ...ready.map(({ plan, line }) => `  ${plan.nodeId.padEnd(10)} ${String(line.url)}  servers: ${[...plan.servers.map((s) => (affinity[s] === 'sticky' ? `${s} (sticky)` : s)), ...(plan.mount ? [`${LOCAL_MESH_MOUNT} (stdio: ${LOCAL_MESH_MOUNT_PACKAGE} on ${mount.files})`] : [])].join(', ')}  gRPC health: ${String(line.grpc)}`),
             `  logs       ${join(dir, 'logs')}`,
             '',
-            'Try:  node packages/cli/dist/bin.js tools',
-            '      node packages/cli/dist/bin.js call slow_work --arg steps=10 --arg stepMs=300',
+            'Try:  npx flotilla tools',
+            '      npx flotilla call slow_work --arg steps=10 --arg stepMs=300',
+            `      npx flotilla call ${LOCAL_MESH_MOUNT}_read_text_file --arg path=${join(mount.files, 'hello.txt')}`,
             'Ctrl-C stops everything this command started.',
             '',
           ].join('\n'),

@@ -4,17 +4,20 @@ import type { ServerAffinity } from '@flotilla/protocol';
 export interface LocalAgentPlan {
   nodeId: string;
   servers: string[];
+  /** Whether it also mounts the third-party stdio server of `localMeshMount.ts` from the mesh's servers.json. */
+  mount: boolean;
 }
 
 /**
  * The example fleet: three nodes, with `echo` and `slow` on every node (so calls spread and fail over),
  * the other examples on one or two nodes each, and `stateful` on two (so a client's session state can be
- * seen staying on one node, or not).
+ * seen staying on one node, or not). Two nodes also mount a third-party stdio server (`files`, the npm
+ * filesystem server), so a new user sees a mount among the tools and its calls spread and fail over too.
  */
 export const LOCAL_MESH_AGENTS: LocalAgentPlan[] = [
-  { nodeId: 'node-1', servers: ['echo', 'slow', 'docs', 'stateful'] },
-  { nodeId: 'node-2', servers: ['echo', 'slow', 'failing', 'stateful'] },
-  { nodeId: 'node-3', servers: ['echo', 'slow', 'interactive', 'docs'] },
+  { nodeId: 'node-1', servers: ['echo', 'slow', 'docs', 'stateful'], mount: true },
+  { nodeId: 'node-2', servers: ['echo', 'slow', 'failing', 'stateful'], mount: true },
+  { nodeId: 'node-3', servers: ['echo', 'slow', 'interactive', 'docs'], mount: false },
 ];
 
 /**
