@@ -198,6 +198,9 @@ describe('registry record', () => {
     // report of the window that held it. (Pings carry the latest window's value, and a ping may fall after
     // the next window has started over, so the reports, one per window, are what can be relied on.)
     const reports = new CollectedSubject(nc, subjects().load(a.agent.nodeId), LoadReportSchema);
+    // The subscription must be at the server before the stall: the report of the stalled window is sent
+    // right after it, and could otherwise overtake the subscription (both leave this process then).
+    await nc.flush();
     const stallEnd = Date.now() + 400;
     while (Date.now() < stallEnd);
     await reports.waitFor((r) => r.at > stallEnd && r.eventLoopLagMs >= 300);
