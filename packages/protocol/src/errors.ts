@@ -26,6 +26,16 @@ export const FlotillaErrorCode = {
    * idempotent (`data.retryable` is false).
    */
   ReplicaLost: -32017,
+  /**
+   * The caller's identity may not use this tool, prompt or resource (the router's access policy). Nothing
+   * ran; retrying with the same credential gets the same answer.
+   */
+  AccessDenied: -32019,
+  /**
+   * The caller sent more than its rate limit, or has as many calls running or waiting as it may. Nothing
+   * ran; `data.retryAfterMs` says when to try again.
+   */
+  RateLimited: -32020,
 } as const;
 export type FlotillaErrorCode = (typeof FlotillaErrorCode)[keyof typeof FlotillaErrorCode];
 

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
 import { REGISTRY_KINDS, type RegistryKind } from '@flotilla/registry';
 import { TRACING_SHUTDOWN_TIMEOUT_MS, createLogger, startTracing } from '@flotilla/telemetry';
+import { frontDoorRouterOptions, withFrontDoorOptions, type FrontDoorCliOptions } from '../frontDoorOptions.js';
 import { env, intInRange, parsePort, parsePositiveInt } from '../options.js';
 
 const STRATEGIES = ['progress-aware', 'p2c-ewma', 'least-outstanding', 'round-robin'] as const;
@@ -10,7 +11,7 @@ const MAX_TIMER_MS = 2_147_483_647;
 
 /** `flotilla router`: the one MCP endpoint clients call. */
 export function routerCommand(): Command {
-  return new Command('router')
+  return withFrontDoorOptions(new Command('router')
     .description('serve the merged MCP endpoint at /mcp and spread calls over the nodes')
     .option('--nats <url>', 'NATS server URL', env.natsUrl)
     .option('--prefix <prefix>', 'NATS subject prefix', env.prefix)
@@ -31,8 +32,8 @@ export function routerCommand(): Command {
     .option('--session-key-file <path>', 'file holding the mesh session key (32 bytes, base64; `openssl rand -base64 32`): the same on every replica behind one load balancer, so any replica serves any session (or FLOTILLA_SESSION_KEY)')
     .option('--reconnect-grace-ms <ms>', 'how long a client whose stream broke may take to resume it before its calls are cancelled', intInRange(0, MAX_TIMER_MS), 3000)
     .option('--allowed-host <host>', 'Host header to accept (repeatable; default loopback names)', (v: string, p: string[] = []) => [...p, v])
-    .option('--allowed-origin <origin>', 'Origin to accept (repeatable)', (v: string, p: string[] = []) => [...p, v])
-    .action(async (o: {
+    .option('--allowed-origin <origin>', 'Origin to accept (repeatable)', (v: string, p: string[] = []) => [...p, v]))
+    .action(async (o: FrontDoorCliOptions & {
       nats: string; prefix: string; registry: RegistryKind; host: string; port: number; strategy: (typeof STRATEGIES)[number];
       maxBody: number; perNodeConcurrency?: number; maxAttempts: number; retryWindowMs: number; hedgeReadOnly?: boolean; callTimeoutMs: number;
       sessionIdleTimeoutMs: number; maxClientSessions: number; maxUpstreamSessions: number; upstreamIdleTimeoutMs: number;
@@ -67,6 +68,7 @@ export function routerCommand(): Command {
         reconnectGraceMs: o.reconnectGraceMs,
         ...(o.allowedHost ? { allowedHosts: o.allowedHost } : {}),
         ...(o.allowedOrigin ? { allowedOrigins: o.allowedOrigin } : {}),
+        ...frontDoorRouterOptions(o),
         logger,
       }).catch(async (err: unknown) => {
         await flushTraces();

@@ -158,7 +158,7 @@ export class ForwardedCall {
     this.deadline = typeof deadline === 'number' ? deadline : undefined;
     this.placement = req.placement ?? BALANCED;
     this.trace = new CallTrace(
-      { method: req.request.method, target: req.target, server: req.server, callId: this.callId, sessionId: req.client.sessionId, requestId: req.client.requestId, clientMeta: this.clientMeta },
+      { method: req.request.method, target: req.target, server: req.server, callId: this.callId, sessionId: req.client.sessionId, requestId: req.client.requestId, clientMeta: this.clientMeta, ...(req.client.principal !== undefined ? { principal: req.client.principal } : {}) },
       this.tool,
     );
     this.hedgeable =

@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { Logger } from '@flotilla/telemetry';
+import type { Caller } from '../auth/Caller.js';
 import type { JSONRPCMessage, ServerCapabilities } from '@modelcontextprotocol/sdk/types.js';
 import type { CatalogChange } from '../catalog/CatalogEntries.js';
 import { profileKey } from '../catalog/ProfileListings.js';
@@ -45,6 +46,8 @@ export interface SessionIdentity {
   /** The stable id inside it, which keys the session's shared state. */
   readonly sid: string;
   readonly hello: ClientHello;
+  /** The principal the session belongs to (sealed into its id); absent when the router runs open. */
+  readonly principal?: string;
 }
 
 /**
@@ -69,6 +72,9 @@ export class ClientSession implements PoolClient, SessionContext {
   private lastTouch = Date.now();
   private closed = false;
   private pendingListChange: CatalogChange | undefined;
+  /** The caller of the session's latest request (front door): identity, metrics label, grants. */
+  caller: Caller | undefined;
+  private readonly sessionLogger: Logger;
 
   constructor(
     readonly services: ClientSessionServices,
@@ -78,6 +84,7 @@ export class ClientSession implements PoolClient, SessionContext {
     stored?: StoredRecord,
   ) {
     const { hello } = identity;
+    this.sessionLogger = identity.principal !== undefined ? services.logger.child({ principal: identity.principal }) : services.logger;
     this.state = new SessionState((change) => this.persist(change), stored);
     this.streams = {
       holdsHere: () => this.front.hasStandaloneStream,
@@ -106,6 +113,7 @@ export class ClientSession implements PoolClient, SessionContext {
       peer: this.peer,
       profileKey: profileKey(hello.capabilities, hello.protocolVersion),
       ownSession: (server) => this.ownSessions(server)[0],
+      grants: () => this.caller?.grants,
     });
     this.subscriptions = new ClientSubscriptions(this);
     installSessionHandlers(this);
@@ -121,7 +129,7 @@ export class ClientSession implements PoolClient, SessionContext {
   }
 
   get logger(): Logger {
-    return this.services.logger;
+    return this.sessionLogger;
   }
 
   /** Whether the session saw no HTTP traffic for `idleMs` and has nothing running or open here. */
@@ -290,6 +298,7 @@ export class ClientSession implements PoolClient, SessionContext {
       sendNotification: channel.sendNotification,
       sink: new ClientMessageRelay(channel, this.services.clientRequestTimeoutMs, this.logger, request.signal),
       upstream: this,
+      ...(this.identity.principal !== undefined ? { principal: this.identity.principal } : {}),
     };
   }
 
