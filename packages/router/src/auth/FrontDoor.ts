@@ -92,7 +92,9 @@ export class FrontDoor {
       return { ok: true, caller: this.callerOf(verdict.identity, verdict.label) };
     }
     if (!this.jwt) return this.refuse(req, 'invalid', 'The bearer credential is not a known API key', true);
-    const verdict = await this.jwt.verify(credential);
+    const known = this.jwt.cached(credential);
+    if (known) return { ok: true, caller: this.callerOf(known) };
+    const verdict = await this.jwt.verifyUncached(credential);
     if (verdict.ok) return { ok: true, caller: this.callerOf(verdict.identity) };
     if (verdict.reason === 'unavailable') {
       this.deps.observer?.authFailed('unavailable');

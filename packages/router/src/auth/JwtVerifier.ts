@@ -19,6 +19,8 @@ export const JwtOptionsSchema = z.object({
   clockToleranceSec: z.number().int().min(0).max(300).default(5),
   /** The claim holding roles (an array of strings, or a space-separated string). */
   rolesClaim: z.string().min(1).default('roles'),
+  /** After a JWKS fetch, a token naming an unknown key triggers the next fetch no sooner than this, ms. */
+  jwksCooldownMs: z.number().int().min(0).max(600_000).default(5000),
 });
 export type JwtOptions = z.input<typeof JwtOptionsSchema>;
 
@@ -41,7 +43,7 @@ export class JwtVerifier {
 
   constructor(options: JwtOptions, cacheSize = 10_000) {
     this.options = JwtOptionsSchema.parse(options);
-    this.jwks = createRemoteJWKSet(new URL(this.options.jwksUrl), { cooldownDuration: 30_000, cacheMaxAge: 10 * 60_000, timeoutDuration: 5000 });
+    this.jwks = createRemoteJWKSet(new URL(this.options.jwksUrl), { cooldownDuration: this.options.jwksCooldownMs, cacheMaxAge: 10 * 60_000, timeoutDuration: 5000 });
     this.cache = new VerifiedTokenCache(cacheSize);
   }
 
@@ -54,6 +56,11 @@ export class JwtVerifier {
     const cached = this.cache.get(token);
     if (cached) return { ok: true, identity: cached };
     return this.verifyUncached(token);
+  }
+
+  /** The identity of a token verified before and not yet expired (no await: the per-request fast path). */
+  cached(token: string): Identity | undefined {
+    return this.cache.get(token);
   }
 
   /** Checks `token` without the cache (the full signature check; for measurements). */

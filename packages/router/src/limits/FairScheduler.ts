@@ -35,8 +35,8 @@ export type Release = () => void;
  * The router's bounded, fair queue of forwarded requests (like deficit round robin with equal quanta):
  * at most `maxConcurrent` run at once, at most `perClientConcurrency` of one client and
  * `perSessionConcurrency` of one session. Requests beyond wait in their client's queue, and a freed slot
- * goes to the next client in turn (then the next of its sessions in turn), never simply to the oldest
- * request. So a client that sends a flood of slow calls waits behind itself, and another client's call
+ * goes to the waiting client with the fewest requests running (then the next of its sessions in turn),
+ * never simply to the oldest request. So a client that sends a flood of slow calls waits behind itself, and another client's call
  * starts at once. Queues are bounded (per client and in all) and waits too: past a bound the request
  * gets RateLimited (-32020) with `retryAfterMs`.
  */
@@ -141,23 +141,32 @@ export class FairScheduler {
     };
   }
 
-  /** Starts waiters while there are slots: one per client in turn, each client's sessions in turn. */
+  /**
+   * Starts waiters while there are slots. Each slot goes to the waiting client with the fewest requests
+   * running (max-min fairness; ties in turn order), and within it to its sessions in turn.
+   */
   private pump(): void {
-    let progressed = true;
-    while (progressed && this.running < this.limits.maxConcurrent && this.turn.size > 0) {
-      progressed = false;
-      for (const client of [...this.turn]) {
-        if (this.running >= this.limits.maxConcurrent) break;
+    while (this.running < this.limits.maxConcurrent && this.turn.size > 0) {
+      let best: { client: ClientState; waiter: Waiter } | undefined;
+      for (const client of this.turn) {
+        if (best && client.running >= best.client.running) continue;
         const waiter = this.nextOf(client);
-        if (!waiter) continue;
-        // This client goes to the back of the turn.
-        this.turn.delete(client);
-        this.dequeue(waiter);
-        if (client.waiting > 0) this.turn.add(client);
-        waiter.done = true;
-        waiter.start();
-        progressed = true;
+        if (waiter) best = { client, waiter };
       }
+      if (!best) return;
+      const { client, waiter } = best;
+      // This client goes to the back of the turn.
+      this.turn.delete(client);
+      this.dequeue(waiter);
+      // And this session to the back of its client's turn.
+      const rest = client.queues.get(waiter.session);
+      if (rest) {
+        client.queues.delete(waiter.session);
+        client.queues.set(waiter.session, rest);
+      }
+      if (client.waiting > 0) this.turn.add(client);
+      waiter.done = true;
+      waiter.start();
     }
   }
 
@@ -167,11 +176,7 @@ export class FairScheduler {
     for (const [session, queue] of client.queues) {
       if ((client.sessionsRunning.get(session) ?? 0) >= this.limits.perSessionConcurrency) continue;
       const waiter = queue[0];
-      if (!waiter) continue;
-      // This session goes to the back of the client's turn.
-      client.queues.delete(session);
-      client.queues.set(session, queue);
-      return waiter;
+      if (waiter) return waiter;
     }
     return undefined;
   }
