@@ -8,9 +8,9 @@ export const LimitsOptionsSchema = z.strictObject({
   /** Forwarded requests (calls, reads, prompts, completions) running at once on this replica; the rest wait, served fairly across clients. */
   maxConcurrentCalls: z.number().int().positive().default(1024),
   /** Forwarded requests one client runs at once; its further ones wait. */
-  perClientConcurrency: z.number().int().positive().default(64),
+  perClientConcurrency: z.number().int().positive().default(32),
   /** Forwarded requests one session runs at once; its further ones wait. */
-  perSessionConcurrency: z.number().int().positive().default(16),
+  perSessionConcurrency: z.number().int().positive().default(8),
   /** Requests one client may have waiting; past it they get RateLimited (-32020). */
   perClientQueue: z.number().int().min(0).default(512),
   /** Requests waiting on this replica in all; past it they get RateLimited. */
