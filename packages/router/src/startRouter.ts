@@ -124,7 +124,14 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
   const tokens = new SessionTokens(opts.sessionKey ? Sealer.fromBase64(opts.sessionKey) : Sealer.random());
   // Records of sessions in use are touched every third of the idle timeout; twice it is the safety margin.
   const store = new NatsKvSessionStore(nc, names.sessionBucket, opts.sessionIdleTimeoutMs * 2, logger, () => natsUp());
-  const sessions = new SessionTable({ idleTimeoutMs: opts.sessionIdleTimeoutMs, store, logger, onExpired: () => metrics?.clientSessionExpired() });
+  const sessions = new SessionTable({
+    idleTimeoutMs: opts.sessionIdleTimeoutMs,
+    store,
+    logger,
+    onExpired: () => metrics?.clientSessionExpired(),
+    streamIdleTimeoutMs: opts.limits.streamIdleTimeoutMs || opts.sessionIdleTimeoutMs,
+    touchEveryMs: Math.max(1000, Math.floor(opts.sessionIdleTimeoutMs / 3)),
+  });
   const bus = new ReplicaBus({ nc, subjects: names, tag: replicaTag, logger, session: (sid) => sessions.bySid(sid) });
   bus.start();
   metrics = new RouterMetrics({

@@ -69,6 +69,8 @@ export class ClientSession implements PoolClient, SessionContext {
   /** Relays server messages that belong to no call to the client's standalone stream. */
   private readonly relay: ClientMessageRelay;
   private lastActivity = Date.now();
+  /** When a server's message last went to the client on its standalone stream. */
+  private lastServerMessage = Date.now();
   private lastTouch = Date.now();
   private closed = false;
   private pendingListChange: CatalogChange | undefined;
@@ -135,6 +137,14 @@ export class ClientSession implements PoolClient, SessionContext {
   /** Whether the session saw no HTTP traffic for `idleMs` and has nothing running or open here. */
   idleFor(idleMs: number, now = Date.now()): boolean {
     return !this.front.busy && now - this.lastActivity > idleMs;
+  }
+
+  /**
+   * Whether the session holds streams open that do nothing: no request of the client runs, the client
+   * sent none for `idleMs`, and no server sent it anything on its standalone stream for as long.
+   */
+  streamsIdleFor(idleMs: number, now = Date.now()): boolean {
+    return this.front.busy && this.front.running === 0 && now - this.lastActivity > idleMs && now - this.lastServerMessage > idleMs;
   }
 
   /** The session's stable id (the key of its shared record). */
@@ -322,11 +332,13 @@ export class ClientSession implements PoolClient, SessionContext {
   private standaloneChannel(): ClientChannel {
     return {
       sendNotification: async (n) => {
+        this.lastServerMessage = Date.now();
         if (this.front.hasStandaloneStream) this.front.notify(n);
         else this.services.replicas.push(this.sid, n);
       },
       sendRequest: (r, options) => {
         const timeoutMs = options.timeout ?? this.services.clientRequestTimeoutMs;
+        this.lastServerMessage = Date.now();
         if (this.front.hasStandaloneStream) return this.front.ask(r, { timeoutMs, ...(options.signal ? { signal: options.signal } : {}) });
         return this.services.replicas.ask(this.sid, r, timeoutMs);
       },
@@ -342,8 +354,14 @@ export class ClientSession implements PoolClient, SessionContext {
    */
   private holdClientStream(): () => void {
     const release = this.services.replicas.hold(this.sid, {
-      push: (m) => this.front.notify(m),
-      ask: (r, timeoutMs) => this.front.ask(r, { timeoutMs }),
+      push: (m) => {
+        this.lastServerMessage = Date.now();
+        this.front.notify(m);
+      },
+      ask: (r, timeoutMs) => {
+        this.lastServerMessage = Date.now();
+        return this.front.ask(r, { timeoutMs });
+      },
       takeStream: async (binding) => {
         await this.services.upstreamNodes.session(this, binding)?.holdStream();
       },

@@ -32,7 +32,7 @@ export const LimitsOptionsSchema = z.strictObject({
   headersTimeoutMs: z.number().int().positive().default(10_000),
   /** Most TCP connections the router's HTTP server holds. */
   maxConnections: z.number().int().positive().default(10_000),
-  /** A session whose open streams carried nothing (and that sent nothing) for this long is closed, ms (0: the idle timeout only). */
+  /** A session whose open streams carried nothing from its servers, and that sent nothing, for this long is ended, ms (0: the session idle timeout). */
   streamIdleTimeoutMs: z.number().int().min(0).default(0),
 });
 export type LimitsOptions = z.input<typeof LimitsOptionsSchema>;
