@@ -5,7 +5,7 @@ import { ApiKeyStore, looksLikeApiKey } from './ApiKeys.js';
 import type { AuthFailure, FrontDoorObserver } from './AuthMetrics.js';
 import type { Caller } from './Caller.js';
 import { FrontDoorOptionsSchema, authConfigured, type FrontDoorOptions, type ResolvedFrontDoorOptions } from './FrontDoorOptions.js';
-import { ANONYMOUS, identityLogFields, type Identity } from './Identity.js';
+import { ANONYMOUS, type Identity } from './Identity.js';
 import { IdentityLabels } from './IdentityLabels.js';
 import { JwtVerifier } from './JwtVerifier.js';
 
@@ -161,4 +161,3 @@ function sameGrantsBasis(a: Identity, b: Identity): boolean {
   return a.subject === b.subject && a.scopes.join(' ') === b.scopes.join(' ') && a.roles.join(' ') === b.roles.join(' ');
 }
 
-export { identityLogFields };

@@ -36,8 +36,3 @@ export function jwtPrincipal(issuer: string, subject: string): string {
 export function keyPrincipal(keyId: string): string {
   return `key:${keyId}`;
 }
-
-/** Log fields for an identity (never the credential itself). */
-export function identityLogFields(identity: Identity): Record<string, string> {
-  return { principal: identity.principal, subject: identity.subject, ...(identity.keyId ? { keyId: identity.keyId } : {}) };
-}

@@ -24,7 +24,7 @@ export const LimitsOptionsSchema = z.strictObject({
   /** Requests per second one session may send (0: no limit). */
   perSessionRate: z.number().min(0).default(0),
   perSessionBurst: z.number().int().positive().optional(),
-  /** Sessions one authenticated identity may hold at once (all replicas' sessions it opened here); `initialize` past it gets 429. */
+  /** Sessions one authenticated identity may hold at once on this replica; `initialize` past it gets 429. */
   maxSessionsPerIdentity: z.number().int().positive().default(100),
   /** Header and body of a request must arrive within this, ms (slow-loris protection). */
   requestTimeoutMs: z.number().int().positive().default(30_000),
@@ -34,6 +34,6 @@ export const LimitsOptionsSchema = z.strictObject({
   maxConnections: z.number().int().positive().default(10_000),
   /** A session whose open streams carried nothing from its servers, and that sent nothing, for this long is ended, ms (0: the session idle timeout). */
   streamIdleTimeoutMs: z.number().int().min(0).default(0),
-});
+}).refine((l) => l.headersTimeoutMs <= l.requestTimeoutMs, { message: 'headersTimeoutMs must not exceed requestTimeoutMs', path: ['headersTimeoutMs'] });
 export type LimitsOptions = z.input<typeof LimitsOptionsSchema>;
 export type ResolvedLimits = z.output<typeof LimitsOptionsSchema>;
