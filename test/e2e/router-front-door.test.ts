@@ -245,6 +245,8 @@ describe('auth is off only when configured off', () => {
         assert.equal(warning.level, 40);
         const url = String(p.lines.find((l) => l.msg === 'router ready')!.url);
         assert.equal((await rawPost(url, INIT)).status, 200);
+        // An open router does not claim to be a protected resource.
+        assert.equal((await fetch(url.replace(/\/mcp$/, '/.well-known/oauth-protected-resource'))).status, 404);
       } finally {
         await p.stop();
       }

@@ -110,7 +110,7 @@ export class FrontHttpServer {
       }
       return this.mcp.handle(req, res, admission.caller);
     }
-    if (this.frontDoor && (path === PROTECTED_RESOURCE_PATH || path === `${PROTECTED_RESOURCE_PATH}/mcp`)) {
+    if (this.frontDoor?.enforcing && (path === PROTECTED_RESOURCE_PATH || path === `${PROTECTED_RESOURCE_PATH}/mcp`)) {
       const frontDoor = this.frontDoor;
       return readOnly(() => frontDoor.serveMetadata(req, res));
     }
