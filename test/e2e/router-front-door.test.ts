@@ -227,6 +227,18 @@ describe('router front door', () => {
   });
 });
 
+describe('API key rotation', () => {
+  it('a key revoked with `flotilla keys revoke` is refused within seconds, without a restart', async () => {
+    assert.equal((await rawPost(urlA, INIT, bearer(botKey))).status, 200);
+    await run(process.execPath, [CLI_BIN, 'keys', 'revoke', '--file', join(dir, 'keys.json'), botKeyId]);
+    const refused = await until('the revoked key refused', async () => {
+      const r = await rawPost(urlA, INIT, bearer(botKey));
+      return r.status === 401 ? r : undefined;
+    }, 15_000);
+    assert.match(refused.headers.get('www-authenticate') ?? '', /disabled/);
+  });
+});
+
 describe('auth is off only when configured off', () => {
   it('a router on a non-loopback address without auth refuses to start', async () => {
     const p = FlotillaProcess.spawn('open-router', ['router', '--nats', nats.url, '--port', '0', '--host', '0.0.0.0']);
