@@ -2,11 +2,12 @@
  * The front door inside a router started in this process (startRouter, a real nats-server, an in-process
  * node, real SDK clients) with API keys: the caller's identity on the call's span (`enduser.id`, with the
  * OpenTelemetry SDK on and an in-memory exporter), a session whose open stream does nothing is ended,
- * and a session's rate limit answers RateLimited with `retryAfterMs`.
+ * a session's rate limit answers RateLimited with `retryAfterMs`, and connections past the cap are closed.
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { connect as netConnect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { FlotillaErrorCode } from '@flotilla/protocol';
@@ -118,5 +119,38 @@ describe('the identity and limits inside the router', () => {
     assert.ok((await expired()) > before);
     const after = await rawPost(router.url, JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/list' }), inSession);
     assert.equal(after.status, 404);
+  });
+});
+
+describe('connection cap', () => {
+  it('connections past --max-connections are closed at once; the router keeps serving the others', async () => {
+    const capped = await startRouter({ natsUrl: nats.url, port: 0, logger, auth: { apiKeysFile: join(dir, 'keys.json') }, limits: { maxConnections: 3 } });
+    const sockets: Socket[] = [];
+    try {
+      const { port } = new URL(capped.url);
+      const open = (): Promise<{ socket: Socket; closedEarly: Promise<boolean> }> =>
+        new Promise((resolve) => {
+          const socket = netConnect(Number(port), '127.0.0.1', () => {
+            const closedEarly = new Promise<boolean>((r) => {
+              socket.once('close', () => r(true));
+              setTimeout(() => r(false), 1000).unref();
+            });
+            resolve({ socket, closedEarly });
+          });
+          socket.on('error', () => {});
+          sockets.push(socket);
+        });
+      const held = await Promise.all([open(), open(), open()]);
+      const extra = await open();
+      assert.equal(await extra.closedEarly, true, 'the fourth connection is closed');
+      assert.deepEqual(await Promise.all(held.map((h) => h.closedEarly)), [false, false, false], 'the first three stay open');
+      // Freed slots serve again.
+      for (const h of held) h.socket.destroy();
+      await new Promise((r) => setTimeout(r, 200));
+      assert.equal((await fetch(capped.url.replace('/mcp', '/healthz'))).status, 200);
+    } finally {
+      for (const s of sockets) s.destroy();
+      await capped.stop();
+    }
   });
 });
