@@ -11,6 +11,7 @@ export interface FrontDoorCliOptions {
   apiKeysFile?: string;
   policyFile?: string;
   resourceUrl?: string;
+  authScope?: string[];
   insecure?: boolean;
   maxConcurrentCalls?: number;
   clientConcurrency?: number;
@@ -43,6 +44,7 @@ export function withFrontDoorOptions(command: Command): Command {
     .option('--api-keys-file <path>', 'accept API keys from this file of hashed keys (`flotilla keys create`)')
     .option('--policy-file <path>', 'access policy (JSON): which identities may use which servers, tools, prompts and resources')
     .option('--resource-url <url>', "the MCP endpoint's public URL (protected resource metadata, WWW-Authenticate)")
+    .option('--auth-scope <scope>', 'a scope clients may ask for, listed in the protected resource metadata and WWW-Authenticate (repeatable)', repeat)
     .option('--insecure', 'run open (no authentication) on a non-loopback address: anyone who reaches the port may call every tool')
     .option('--max-concurrent-calls <n>', 'forwarded requests running at once; the rest wait in a fair queue', parsePositiveInt)
     .option('--client-concurrency <n>', 'forwarded requests one client (identity) runs at once', parsePositiveInt)
@@ -68,6 +70,7 @@ export function frontDoorRouterOptions(o: FrontDoorCliOptions): { auth?: FrontDo
     ...(o.apiKeysFile ? { apiKeysFile: o.apiKeysFile } : {}),
     ...(o.policyFile ? { policyFile: o.policyFile } : {}),
     ...(o.resourceUrl ? { resource: o.resourceUrl } : {}),
+    ...(o.authScope ? { scopesSupported: o.authScope } : {}),
   };
   const limits: LimitsOptions = {
     ...(o.maxConcurrentCalls !== undefined ? { maxConcurrentCalls: o.maxConcurrentCalls } : {}),

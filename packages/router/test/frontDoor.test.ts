@@ -4,15 +4,18 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import type { IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { after, before, describe, it } from 'node:test';
 import { FlotillaErrorCode } from '@flotilla/protocol';
-import { AccessPolicy, ApiKeyStore, FairScheduler, Glob, IdentityLabels, JwtVerifier, TokenBuckets, createApiKey, type Identity } from '../src/index.js';
+import { createLogger } from '@flotilla/telemetry';
+import { AccessPolicy, ApiKeyStore, FairScheduler, FrontDoor, Glob, IdentityLabels, JwtVerifier, TokenBuckets, createApiKey, type Identity } from '../src/index.js';
 import { LocalJwtIssuer } from './fixtures/LocalJwtIssuer.js';
 
 const AUD = 'http://flotilla.test/mcp';
+const logger = createLogger({ name: 'test', level: 'silent' });
 
 describe('JwtVerifier', () => {
   let issuer: LocalJwtIssuer;
@@ -233,5 +236,33 @@ describe('TokenBuckets', () => {
     assert.ok(wait > 90 && wait <= 100, String(wait));
     assert.equal(b.take('k', t + 100), 0);
     assert.equal(b.take('other', t), 0);
+  });
+});
+
+describe('FrontDoor', () => {
+  let dir: string;
+  before(async () => (dir = await mkdtemp(join(tmpdir(), 'flotilla-door-'))));
+  after(() => rm(dir, { recursive: true, force: true }));
+  const req = (headers: Record<string, string>): IncomingMessage => ({ headers: { host: '127.0.0.1:8080', ...headers }, socket: { remoteAddress: '127.0.0.1' } }) as unknown as IncomingMessage;
+
+  it('challenges with the metadata URL of the configured resource and its scopes; admits a key; is open without credentials configured', async () => {
+    const key = createApiKey({ subject: 'door-bot' });
+    await writeFile(join(dir, 'keys.json'), JSON.stringify({ keys: [key.entry] }));
+    const door = await FrontDoor.create({ options: { apiKeysFile: join(dir, 'keys.json'), resource: 'https://mcp.example.com/mcp', scopesSupported: ['mcp:read', 'mcp:write'] }, logger });
+    const missing = await door.admit(req({}));
+    assert.ok(!missing.ok && missing.status === 401);
+    assert.equal(missing.headers['www-authenticate'], 'Bearer resource_metadata="https://mcp.example.com/.well-known/oauth-protected-resource/mcp", scope="mcp:read mcp:write"');
+    const basic = await door.admit(req({ authorization: 'Basic dXNlcjpwYXNz' }));
+    assert.ok(!basic.ok && /error="invalid_token"/.test(basic.headers['www-authenticate']!));
+    const ok = await door.admit(req({ authorization: `bearer ${key.key}` }));
+    assert.ok(ok.ok && ok.caller.identity.subject === 'door-bot');
+    const open = await FrontDoor.create({ options: {}, logger });
+    assert.equal(open.enforcing, false);
+    const anonymous = await open.admit(req({}));
+    assert.ok(anonymous.ok && anonymous.caller.identity.principal === 'anonymous');
+  });
+
+  it('refuses to start with a bad policy, naming the field', async () => {
+    await assert.rejects(FrontDoor.create({ options: { apiKeysFile: join(dir, 'keys.json'), policy: { rules: [{ name: 'x', allow: { servers: 'echo' } }] } }, logger }), /auth\.policy: rules\.0\.allow\.servers/);
   });
 });
