@@ -15,7 +15,10 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createApiKey } from '../../packages/router/src/index.js';
 import { after, before, describe, it } from 'node:test';
 import { CLI_BIN, FlotillaProcess } from '../harness/FlotillaProcess.js';
 import { freePort } from '../harness/freePort.js';
@@ -104,6 +107,45 @@ describe('MCP conformance suite', { skip, timeout: 900_000 }, () => {
     });
   });
 
+  describe('through the router with auth on (the suite\'s client sends an API key)', () => {
+    let nats: NatsServerProcess | undefined;
+    let agent: FlotillaProcess | undefined;
+    let router: FlotillaProcess | undefined;
+    let dir = '';
+    let routerUrl = '';
+    let key = '';
+
+    before(async () => {
+      nats = await NatsServerProcess.start();
+      dir = await mkdtemp(join(tmpdir(), 'flotilla-conformance-auth-'));
+      const created = createApiKey({ subject: 'conformance-suite' });
+      key = created.key;
+      await writeFile(join(dir, 'keys.json'), JSON.stringify({ keys: [created.entry] }));
+      agent = startFixtureAgent(nats.url, 'conf-auth-1');
+      router = FlotillaProcess.spawn('router', ['router', '--nats', nats.url, '--port', '0', '--api-keys-file', join(dir, 'keys.json')]);
+      await agent.ready();
+      routerUrl = routerMcpUrl((await router.ready()).url);
+      await waitForTools(routerUrl, ['test_simple_text', 'json_schema_2020_12_tool'], 30_000, { authorization: `Bearer ${key}` });
+    });
+
+    after(async () => {
+      await router?.stop();
+      await agent?.stop();
+      await nats?.dispose();
+      if (dir) await rm(dir, { recursive: true, force: true });
+    });
+
+    it('refuses a client without the key (401), and every scenario passes with it, except those in baseline.json', async () => {
+      const anonymous = await fetch(routerUrl, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body: '{}' });
+      assert.equal(anonymous.status, 401);
+      await expectBaseline(routerUrl, {
+        NODE_OPTIONS: `--import=${new URL('./bearerFetch.mjs', import.meta.url).href}`,
+        FLOTILLA_CONFORMANCE_BEARER: key,
+        FLOTILLA_CONFORMANCE_ORIGIN: new URL(routerUrl).origin,
+      });
+    });
+  });
+
   describe('through two router replicas behind a load balancer (per-request balancing)', () => {
     let nats: NatsServerProcess | undefined;
     let agent: FlotillaProcess | undefined;
@@ -143,9 +185,9 @@ describe('MCP conformance suite', { skip, timeout: 900_000 }, () => {
 });
 
 /** Runs the suite against `url` and checks the verdicts against baseline.json. */
-async function expectBaseline(url: string): Promise<void> {
+async function expectBaseline(url: string, env: NodeJS.ProcessEnv = {}): Promise<void> {
   const baseline = await readBaseline();
-  const run = await runSuite(url, SUITE_ARGS);
+  const run = await runSuite(url, SUITE_ARGS, undefined, env);
   assert.ok(run.results.size >= MIN_SCENARIOS, `expected ${MIN_SCENARIOS} scenarios, saw ${run.results.size}:\n${run.stdout.slice(-3000)}`);
   const diff = compareWithBaseline(run.results, baseline);
   const problems: string[] = [];
@@ -183,12 +225,12 @@ function routerMcpUrl(raw: unknown): string {
 }
 
 /** Polls the router's tools/list (plain HTTP, a fresh session each time) until all `tools` show up. */
-async function waitForTools(url: string, tools: string[], timeoutMs: number): Promise<void> {
+async function waitForTools(url: string, tools: string[], timeoutMs: number, auth: Record<string, string> = {}): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = '';
   for (;;) {
     try {
-      const names = await listTools(url);
+      const names = await listTools(url, auth);
       if (tools.every((t) => names.includes(t))) return;
       last = `tools: ${names.join(', ') || '(none)'}`;
     } catch (err) {
@@ -201,8 +243,8 @@ async function waitForTools(url: string, tools: string[], timeoutMs: number): Pr
 
 const PROTOCOL_VERSION = '2025-06-18';
 
-async function listTools(url: string): Promise<string[]> {
-  const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
+async function listTools(url: string, auth: Record<string, string> = {}): Promise<string[]> {
+  const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...auth };
   const init = await fetch(url, {
     method: 'POST',
     headers,

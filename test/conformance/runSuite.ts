@@ -69,9 +69,9 @@ export const INSTALL_FAILED_EXIT = 3;
 // Terminal colour codes, which the suite prints even into a pipe.
 const ANSI = /\u001b\[[0-9;]*m/g;
 
-function runScript(args: string[], timeoutMs: number): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+function runScript(args: string[], timeoutMs: number, env: NodeJS.ProcessEnv = {}): Promise<{ exitCode: number; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn('bash', [CONFORMANCE_SCRIPT, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('bash', [CONFORMANCE_SCRIPT, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
@@ -120,9 +120,9 @@ export function installSuite(timeoutMs = 180_000): Promise<{ exitCode: number; s
  * verdict per scenario. The verdict comes from the summary the suite prints (it also covers scenarios that
  * crashed); the checks come from the checks.json files written with `-o`.
  */
-export async function runSuite(url: string, extraArgs: string[] = [], timeoutMs = 240_000): Promise<SuiteRun> {
+export async function runSuite(url: string, extraArgs: string[] = [], timeoutMs = 240_000, env: NodeJS.ProcessEnv = {}): Promise<SuiteRun> {
   const outputDir = await mkdtemp(join(tmpdir(), 'flotilla-conformance-'));
-  const run = await runScript(['--url', url, '-o', outputDir, ...extraArgs], timeoutMs);
+  const run = await runScript(['--url', url, '-o', outputDir, ...extraArgs], timeoutMs, env);
 
   const results = parseSummary(run.stdout, extraArgs);
   // Directories are named server-<scenario>-<ISO timestamp with : and . replaced by ->.

@@ -63,6 +63,8 @@ after(async () => {
 test('up prints what it started and where', () => {
   assert.match(upOut, new RegExp(`started nats-server at ${natsUrl.replace(/[.]/g, '\\.')}`));
   assert.match(upOut, /MCP endpoint http:\/\/127\.0\.0\.1:\d+\/mcp/);
+  // The quick start runs open on loopback, and says so.
+  assert.match(upOut, /auth\s+OPEN: no authentication \(loopback only/);
   assert.match(upOut, /dashboard/);
   for (const n of ['node-1', 'node-2', 'node-3']) assert.match(upOut, new RegExp(`${n}\\s+http://127\\.0\\.0\\.1:\\d+`));
   // The stateful example on two nodes, sticky by default; the other servers where they always were; the

@@ -248,7 +248,10 @@ test('the HAProxy config of deploy/haproxy is valid for HAProxy itself and balan
   assert.match(text, /^\s*option httpchk GET \/healthz$/m);
   assert.match(text, /^\s*option redispatch$/m);
   const deployment = parseAllDocuments(await readFile(root('deploy/kubernetes/router-deployment.yaml'), 'utf8')).map((d) => d.toJSON() as Record<string, unknown>);
-  const spec = (deployment.find((d) => d['kind'] === 'Deployment')!['spec'] as { replicas: number; template: { spec: { containers: Array<{ env: Array<{ name: string }> }> } } });
+  const spec = (deployment.find((d) => d['kind'] === 'Deployment')!['spec'] as { replicas: number; template: { spec: { containers: Array<{ args: string[]; env: Array<{ name: string }> }> } } });
+  const router = spec.template.spec.containers[0]!;
+  assert.ok(router.args.includes('--host=0.0.0.0') && !router.args.includes('--insecure'), 'routers listen beyond loopback, never open');
+  assert.ok(router.env.some((e) => e.name === 'FLOTILLA_AUTH_ISSUER') && router.args.some((a) => a.startsWith('--api-keys-file=')), 'routers authenticate clients (JWT and API keys)');
   assert.ok(spec.replicas > 1, 'the router Deployment runs more than one replica');
   assert.ok(spec.template.spec.containers[0]!.env.some((e) => e.name === 'FLOTILLA_SESSION_KEY'), 'every replica gets the shared session key');
   const service = deployment.find((d) => d['kind'] === 'Service')!['spec'] as Record<string, unknown>;

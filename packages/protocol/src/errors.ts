@@ -32,6 +32,16 @@ export const FlotillaErrorCode = {
    * retry on another node, or here later.
    */
   ServerUnavailable: -32018,
+  /**
+   * The caller's identity may not use this tool, prompt or resource (the router's access policy). Nothing
+   * ran; retrying with the same credential gets the same answer.
+   */
+  AccessDenied: -32019,
+  /**
+   * The caller sent more than its rate limit, or has as many calls running or waiting as it may. Nothing
+   * ran; `data.retryAfterMs` says when to try again.
+   */
+  RateLimited: -32020,
 } as const;
 export type FlotillaErrorCode = (typeof FlotillaErrorCode)[keyof typeof FlotillaErrorCode];
 

@@ -2,6 +2,8 @@ import { DEFAULT_SUBJECT_PREFIX } from '@flotilla/protocol';
 import { DEFAULT_REGISTRY_TIMINGS, REGISTRY_KINDS, type RegistryKind } from '@flotilla/registry';
 import type { Logger } from '@flotilla/telemetry';
 import { z } from 'zod';
+import type { FrontDoorOptions } from './auth/FrontDoorOptions.js';
+import { LimitsOptionsSchema, type LimitsOptions } from './limits/LimitsOptions.js';
 
 /**
  * Replica-picking strategies the router offers: `progress-aware` (P2C on expected completion time from
@@ -70,6 +72,16 @@ export interface RouterOptions {
   sessionKey?: string;
   /** How long a client whose stream broke may take to resume it before its calls on it are cancelled, ms (default 3000). */
   reconnectGraceMs?: number;
+  /**
+   * The front door: OAuth bearer JWTs from an issuer and/or API keys, and an access policy (see
+   * docs/security.md#front-door). Without `auth.jwt` or `auth.apiKeysFile` the router runs open, which it
+   * does only on a loopback address unless `insecure` is set.
+   */
+  auth?: FrontDoorOptions;
+  /** Run open (no authentication) on a non-loopback address. Never in production. */
+  insecure?: boolean;
+  /** Fairness and limits: per-client and per-session rates and concurrency, the fair queue, HTTP timeouts. */
+  limits?: LimitsOptions;
   logger?: Logger;
 }
 
@@ -109,6 +121,9 @@ const RouterOptionsSchema = z.object({
     .refine((k) => Buffer.from(k.trim(), 'base64').length === 32, 'must be 32 bytes, base64 (e.g. `openssl rand -base64 32`)')
     .optional(),
   reconnectGraceMs: z.number().int().min(0).default(3000),
+  auth: z.custom<FrontDoorOptions>((v) => typeof v === 'object' && v !== null, 'must be an object').optional(),
+  insecure: z.boolean().default(false),
+  limits: LimitsOptionsSchema.default(LimitsOptionsSchema.parse({})),
 });
 
 /** Router options with every default applied. */

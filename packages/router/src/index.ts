@@ -47,3 +47,17 @@ export {
   type NodeStatus,
   type Readiness,
 } from './ops/dashboard/DashboardSnapshot.js';
+
+// Front door (authentication, access policy) and limits.
+export { FrontDoor, PROTECTED_RESOURCE_PATH, type Admission } from './auth/FrontDoor.js';
+export { FrontDoorOptionsSchema, authConfigured, isLoopbackHost, type FrontDoorOptions } from './auth/FrontDoorOptions.js';
+export { JwtVerifier, JwtOptionsSchema, type JwtOptions, type TokenVerdict } from './auth/JwtVerifier.js';
+export { ApiKeyStore, ApiKeyFileSchema, createApiKey, hashApiKey, parseKeyFile, type ApiKeyEntry, type CreatedApiKey } from './auth/ApiKeys.js';
+export { AccessPolicy, AccessPolicySchema, Grants, type AccessPolicyDocument, type AccessKind } from './auth/AccessPolicy.js';
+export { Glob } from './auth/Glob.js';
+export { IdentityLabels } from './auth/IdentityLabels.js';
+export type { Identity } from './auth/Identity.js';
+export type { Caller } from './auth/Caller.js';
+export { FairScheduler, type FairSchedulerLimits } from './limits/FairScheduler.js';
+export { TokenBuckets } from './limits/TokenBuckets.js';
+export { LimitsOptionsSchema, type LimitsOptions } from './limits/LimitsOptions.js';

@@ -34,6 +34,13 @@ import { DashboardStream } from './ops/dashboard/DashboardStream.js';
 import { OpsApi } from './ops/OpsApi.js';
 import { ReadinessCheck } from './ops/ReadinessCheck.js';
 import { resolveRouterOptions, type RouterOptions, type RunningRouter } from './RouterOptions.js';
+import { AuthMetrics } from './auth/AuthMetrics.js';
+import { FrontDoor } from './auth/FrontDoor.js';
+import { authConfigured, isLoopbackHost } from './auth/FrontDoorOptions.js';
+import { SessionGuards } from './auth/SessionGuards.js';
+import { FairScheduler } from './limits/FairScheduler.js';
+import { IdentitySessions } from './limits/IdentitySessions.js';
+import { TokenBuckets } from './limits/TokenBuckets.js';
 
 /**
  * Starts a router: connects to NATS, follows the registry, opens upstream sessions to every live node's
@@ -45,6 +52,11 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
   const opts = resolveRouterOptions(options);
   const logger = opts.logger ?? createLogger({ name: 'router' });
   const names = subjects(opts.prefix);
+  if (!authConfigured(opts.auth) && !isLoopbackHost(opts.host) && !opts.insecure) {
+    throw new Error(
+      `refusing to listen on ${opts.host} without authentication: configure a JWT issuer (--auth-issuer, --auth-audience, --auth-jwks-url) or API keys (--api-keys-file), or pass --insecure to run open (anyone who reaches the port may call every tool)`,
+    );
+  }
 
   const nc = await connect({ servers: opts.natsUrl, name: 'flotilla-router', maxReconnectAttempts: -1, reconnectTimeWait: 500 });
   const registry = createRegistry({
@@ -112,7 +124,14 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
   const tokens = new SessionTokens(opts.sessionKey ? Sealer.fromBase64(opts.sessionKey) : Sealer.random());
   // Records of sessions in use are touched every third of the idle timeout; twice it is the safety margin.
   const store = new NatsKvSessionStore(nc, names.sessionBucket, opts.sessionIdleTimeoutMs * 2, logger, () => natsUp());
-  const sessions = new SessionTable({ idleTimeoutMs: opts.sessionIdleTimeoutMs, store, logger, onExpired: () => metrics?.clientSessionExpired() });
+  const sessions = new SessionTable({
+    idleTimeoutMs: opts.sessionIdleTimeoutMs,
+    store,
+    logger,
+    onExpired: () => metrics?.clientSessionExpired(),
+    streamIdleTimeoutMs: opts.limits.streamIdleTimeoutMs || opts.sessionIdleTimeoutMs,
+    touchEveryMs: Math.max(1000, Math.floor(opts.sessionIdleTimeoutMs / 3)),
+  });
   const bus = new ReplicaBus({ nc, subjects: names, tag: replicaTag, logger, session: (sid) => sessions.bySid(sid) });
   bus.start();
   metrics = new RouterMetrics({
@@ -124,6 +143,26 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     registryUp: () => discovery.registryStatus().reachable,
     natsConnected: natsUp,
     lastLoadReportAt: (nodeId) => loadView.snapshot(nodeId)?.loadReceivedAt,
+  });
+  const authMetrics = new AuthMetrics(metrics.registry);
+  const frontDoor = await FrontDoor.create({ options: opts.auth ?? {}, logger, observer: authMetrics }).catch(async (err: unknown) => {
+    await Promise.allSettled([store.stop(), nc.close()]);
+    throw err;
+  });
+  const limits = opts.limits;
+  const guards = new SessionGuards({
+    policy: frontDoor.hasPolicy,
+    scheduler: new FairScheduler({
+      maxConcurrent: limits.maxConcurrentCalls,
+      perClientConcurrency: limits.perClientConcurrency,
+      perSessionConcurrency: limits.perSessionConcurrency,
+      perClientQueue: limits.perClientQueue,
+      maxQueued: limits.maxQueued,
+      maxQueueWaitMs: limits.maxQueueWaitMs,
+    }),
+    ...(limits.perClientRate > 0 ? { clientRate: new TokenBuckets(limits.perClientRate, limits.perClientBurst ?? Math.max(1, Math.ceil(limits.perClientRate * 2))) } : {}),
+    ...(limits.perSessionRate > 0 ? { sessionRate: new TokenBuckets(limits.perSessionRate, limits.perSessionBurst ?? Math.max(1, Math.ceil(limits.perSessionRate * 2))) } : {}),
+    observer: authMetrics,
   });
   const rates = new CallRateWindow();
   const failures = new RecentFailures();
@@ -174,11 +213,14 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
       store,
       touchEveryMs: Math.max(1000, Math.floor(opts.sessionIdleTimeoutMs / 3)),
       upstreamNodes: discovery,
+      guards,
     },
     maxBodyBytes: opts.maxBodyBytes,
     maxSessions: opts.maxClientSessions,
     logger,
     onSessionRefused: () => metrics?.clientSessionRefused(),
+    identitySessions: new IdentitySessions(limits.maxSessionsPerIdentity),
+    onIdentitySessionRefused: (caller) => authMetrics.sessionRefused(caller.label),
   });
   const readiness = new ReadinessCheck({
     discovery,
@@ -195,7 +237,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     return undefined;
   });
   const dashboard = new DashboardEndpoints(dashboardModel, dashboardStream, dashboardAssets, logger);
-  const front = new FrontHttpServer(mcp, ops, () => policy!, logger, metrics, dashboard);
+  const front = new FrontHttpServer(mcp, ops, () => policy!, logger, metrics, dashboard, frontDoor, limits);
 
   discovery.start();
   dashboardModel.start();
@@ -216,7 +258,16 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
   const urlHost = opts.host === '0.0.0.0' || opts.host === '::' ? '127.0.0.1' : opts.host.includes(':') ? `[${opts.host}]` : opts.host;
   const url = `http://${urlHost}:${port}/mcp`;
   const dashboardUrl = `http://${urlHost}:${port}/dashboard`;
-  logger.info({ url, dashboard: dashboardUrl, port, strategy: opts.strategy, registry: registry.kind, prefix: opts.prefix, replica: replicaTag }, 'router ready');
+  if (frontDoor.enforcing) logger.info({ auth: frontDoor.describe() }, 'front door: clients must authenticate');
+  else {
+    logger.warn(
+      { host: opts.host, port, auth: 'open' },
+      isLoopbackHost(opts.host)
+        ? 'ROUTER RUNS OPEN: no authentication is configured; anyone on this machine may call every tool (loopback only)'
+        : 'ROUTER RUNS OPEN (--insecure): no authentication is configured; anyone who reaches this port may call every tool',
+    );
+  }
+  logger.info({ url, dashboard: dashboardUrl, port, strategy: opts.strategy, registry: registry.kind, prefix: opts.prefix, replica: replicaTag, auth: frontDoor.enforcing ? 'on' : 'open' }, 'router ready');
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> =>

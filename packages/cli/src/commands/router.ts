@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
 import { REGISTRY_KINDS } from '@flotilla/registry';
 import { bindEnv } from '../config/optionSources.js';
+import { withFrontDoorOptions } from '../frontDoorOptions.js';
 import { STRATEGIES } from '../config/routerConfig.js';
 import { runRouterCommand } from '../router/runRouter.js';
 import { intInRange, parsePort, parsePositiveInt } from '../options.js';
@@ -35,5 +36,5 @@ export function routerCommand(): Command {
     .option('--allowed-host <host>', 'Host header to accept (repeatable; default loopback names)', (v: string, p: string[] = []) => [...p, v])
     .option('--allowed-origin <origin>', 'Origin to accept (repeatable)', (v: string, p: string[] = []) => [...p, v])
     .action(async (_o: unknown, command: Command) => runRouterCommand(command));
-  return bindEnv(cmd, 'FLOTILLA_ROUTER', { nats: 'NATS_URL', prefix: 'FLOTILLA_PREFIX', registry: 'FLOTILLA_REGISTRY' });
+  return bindEnv(withFrontDoorOptions(cmd), 'FLOTILLA_ROUTER', { nats: 'NATS_URL', prefix: 'FLOTILLA_PREFIX', registry: 'FLOTILLA_REGISTRY' });
 }

@@ -76,6 +76,7 @@ export function upCommand(): Command {
             'Flotilla local mesh is up.',
             `  NATS       ${natsNote}`,
             `  router     MCP endpoint ${base}/mcp`,
+            `  auth       OPEN: no authentication (loopback only; anyone on this machine may call every tool). To require it: docs/security.md#front-door`,
             `  dashboard  ${base}/dashboard`,
             `  ops        ${base}/healthz  ${base}/readyz  ${base}/metrics  ${base}/api/v1/nodes`,
             ...ready.map(({ plan, line }) => `  ${plan.nodeId.padEnd(10)} ${String(line.url)}  servers: ${[...plan.servers.map((s) => (affinity[s] === 'sticky' ? `${s} (sticky)` : s)), ...(plan.mount ? [`${LOCAL_MESH_MOUNT} (stdio: ${LOCAL_MESH_MOUNT_PACKAGE} on ${mount.files})`] : [])].join(', ')}  gRPC health: ${String(line.grpc)}`),

@@ -35,6 +35,27 @@ export const RouterConfigFileSchema = z.strictObject({
   reconnectGraceMs: z.number().int().min(0).max(MAX_TIMER_MS).optional(),
   allowedHost: z.array(z.string().min(1)).optional(),
   allowedOrigin: z.array(z.string().min(1)).optional(),
+  // The front door and limits (frontDoorOptions.ts); secrets stay in the files these name.
+  authIssuer: z.url().optional(),
+  authAudience: z.array(z.string().min(1)).optional(),
+  authJwksUrl: z.url().optional(),
+  authRolesClaim: z.string().min(1).optional(),
+  apiKeysFile: z.string().min(1).optional(),
+  policyFile: z.string().min(1).optional(),
+  resourceUrl: z.url().optional(),
+  authScope: z.array(z.string().min(1)).optional(),
+  insecure: z.boolean().optional(),
+  maxConcurrentCalls: positive.optional(),
+  clientConcurrency: positive.optional(),
+  sessionConcurrency: positive.optional(),
+  clientQueue: positive.optional(),
+  clientRate: z.number().min(0).optional(),
+  sessionRate: z.number().min(0).optional(),
+  maxSessionsPerIdentity: positive.optional(),
+  requestTimeoutMs: ms.optional(),
+  headersTimeoutMs: ms.optional(),
+  maxConnections: positive.optional(),
+  streamIdleTimeoutMs: ms.optional(),
 });
 
 /**

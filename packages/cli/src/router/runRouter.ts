@@ -5,9 +5,10 @@ import type { Command } from 'commander';
 import { applyFileValues, optionValues } from '../config/optionSources.js';
 import { printConfig } from '../config/printConfig.js';
 import { loadRouterConfig, type STRATEGIES } from '../config/routerConfig.js';
+import { frontDoorRouterOptions, type FrontDoorCliOptions } from '../frontDoorOptions.js';
 
 /** The options of `flotilla router` once flags, environment and file are merged. */
-interface RouterCliOptions {
+interface RouterCliOptions extends FrontDoorCliOptions {
   nats: string; prefix: string; registry: RegistryKind; host: string; port: number; strategy: (typeof STRATEGIES)[number];
   maxBody: number; perNodeConcurrency?: number; maxAttempts: number; retryWindowMs: number; hedgeReadOnly?: boolean; callTimeoutMs: number;
   sessionIdleTimeoutMs: number; maxClientSessions: number; maxUpstreamSessions: number; upstreamIdleTimeoutMs: number;
@@ -54,6 +55,7 @@ export async function runRouterCommand(command: Command): Promise<void> {
     reconnectGraceMs: o.reconnectGraceMs,
     ...(o.allowedHost ? { allowedHosts: o.allowedHost } : {}),
     ...(o.allowedOrigin ? { allowedOrigins: o.allowedOrigin } : {}),
+    ...frontDoorRouterOptions(o),
     logger,
   }).catch(async (err: unknown) => {
     await flushTraces();

@@ -18,6 +18,8 @@ export interface TracedCall {
   readonly requestId: RequestId;
   /** The client's `params._meta`, whose `traceparent` the server span continues. */
   readonly clientMeta: Readonly<Record<string, unknown>>;
+  /** The caller's principal (front door), as `enduser.id`. */
+  readonly principal?: string;
 }
 
 /** One attempt as its dispatch span describes it. */
@@ -97,6 +99,7 @@ export class CallTrace {
           'mcp.session.id': call.sessionId,
           'jsonrpc.request.id': String(call.requestId),
           'flotilla.call_id': call.callId,
+          ...(call.principal !== undefined ? { 'enduser.id': call.principal } : {}),
           ...(tool !== undefined ? { 'flotilla.tool': tool } : {}),
         },
       },

@@ -21,6 +21,8 @@ export interface ClientCallContext {
   readonly sink: ServerMessageSink;
   /** The client session whose own upstream sessions carry the call. */
   readonly upstream: PoolClient;
+  /** Who the client is (the front door's principal), for the call's span. */
+  readonly principal?: string;
 }
 
 /** The reason a call's signal carries when the client dropped its connection instead of cancelling. */

@@ -146,6 +146,7 @@ export class ForwardedCall {
   private lastNodeId: string | undefined;
   /** What the client was told went wrong. */
   private errorText: string | undefined;
+  private callLogger: Logger | undefined;
 
   constructor(
     private readonly deps: ForwardedCallDeps,
@@ -158,11 +159,17 @@ export class ForwardedCall {
     this.deadline = typeof deadline === 'number' ? deadline : undefined;
     this.placement = req.placement ?? BALANCED;
     this.trace = new CallTrace(
-      { method: req.request.method, target: req.target, server: req.server, callId: this.callId, sessionId: req.client.sessionId, requestId: req.client.requestId, clientMeta: this.clientMeta },
+      { method: req.request.method, target: req.target, server: req.server, callId: this.callId, sessionId: req.client.sessionId, requestId: req.client.requestId, clientMeta: this.clientMeta, ...(req.client.principal !== undefined ? { principal: req.client.principal } : {}) },
       this.tool,
     );
     this.hedgeable =
       deps.policy.hedgeReadOnly && this.isToolCall && this.tool !== undefined && this.placement.kind === 'balanced' && deps.directory.isReadOnlyTool?.(req.target) === true;
+  }
+
+  /** The call's log lines carry the caller's principal (front door), when there is one; made on first use. */
+  private get logger(): Logger {
+    const principal = this.req.client.principal;
+    return (this.callLogger ??= principal !== undefined ? this.deps.logger.child({ principal }) : this.deps.logger);
   }
 
   /** Places the call until it is answered, fails for good, or is cancelled; the call's span is active meanwhile. */
@@ -249,7 +256,7 @@ export class ForwardedCall {
       throw stickyNodeBusy(this.req.target, nodeId, err.reason);
     }
     const retry = err.kind === 'refused' || this.req.retryAfterAcceptance;
-    this.deps.logger.warn(
+    this.logger.warn(
       { callId: this.callId, target: this.req.target, nodeId: err.nodeId, kind: err.kind, reason: err.reason, retry, stillRunning: this.running.size },
       retry ? 'call failed on a node; trying another replica' : 'call failed on a node after it was accepted',
     );
@@ -269,7 +276,7 @@ export class ForwardedCall {
       if (!(err instanceof JsonRpcError && err.code === FlotillaErrorCode.DeadlineExceeded)) throw err;
     }
     if (!copy) return;
-    this.deps.logger.debug({ callId: this.callId, target: this.req.target, first: primary.endpoint.nodeId, second: copy.endpoint.nodeId, afterMs }, 'hedging a read-only call');
+    this.logger.debug({ callId: this.callId, target: this.req.target, first: primary.endpoint.nodeId, second: copy.endpoint.nodeId, afterMs }, 'hedging a read-only call');
     this.trace.hedged(copy.endpoint.nodeId, primary.endpoint.nodeId, afterMs);
     this.deps.observer?.hedged?.(this.req.target, copy.endpoint.nodeId);
     this.running.add(copy);
@@ -355,7 +362,7 @@ export class ForwardedCall {
       const failure = [...this.failures].reverse().find((f) => f.nodeId === bound);
       why = failure?.reason ?? excluded.find((e) => e.nodeId === bound)?.why ?? 'left';
       this.trace.affinityMoved(bound, picked.replica.nodeId, why);
-      this.deps.logger.warn({ callId: this.callId, server: this.req.server, clientSession: this.req.client.sessionId, from: bound, to: picked.replica.nodeId, why }, 'sticky session moved to another node');
+      this.logger.warn({ callId: this.callId, server: this.req.server, clientSession: this.req.client.sessionId, from: bound, to: picked.replica.nodeId, why }, 'sticky session moved to another node');
     }
     binding.bind(picked.replica.nodeId, why);
     return { replica: picked.replica, reason: () => (bound === undefined ? `sticky affinity: bound now (${picked.reason()})` : `sticky affinity: moved from ${bound} (${why})`) };
@@ -442,7 +449,7 @@ export class ForwardedCall {
     this.lastProgress = p.progress;
     client
       .sendNotification({ method: 'notifications/progress', params: { ...p, progressToken: client.progressToken } })
-      .catch((err: unknown) => this.deps.logger.debug({ err }, 'could not forward progress to the client'));
+      .catch((err: unknown) => this.logger.debug({ err }, 'could not forward progress to the client'));
   }
 
   private recordFailure(err: unknown): void {
@@ -451,7 +458,7 @@ export class ForwardedCall {
     if (this.outcome === 'deadline_exceeded') this.trace.deadlineExceeded(this.lastNodeId);
     else if (this.outcome === 'cancelled') this.trace.cancelled(this.lastNodeId, this.req.client.signal.reason instanceof ClientDisconnectedError ? 'client disconnected' : 'client');
     if (!(err instanceof JsonRpcError) && !(err instanceof CallCancelledError)) {
-      this.deps.logger.error({ err, callId: this.callId, target: this.req.target }, 'call failed unexpectedly');
+      this.logger.error({ err, callId: this.callId, target: this.req.target }, 'call failed unexpectedly');
     }
   }
 
@@ -460,7 +467,7 @@ export class ForwardedCall {
     const ms = performance.now() - this.startedAt;
     // Inside the span's context, so the line carries the call's trace ids as well as its call id.
     context.with(this.trace.context, () =>
-      this.deps.logger.debug(
+      this.logger.debug(
         { callId: this.callId, method: this.req.request.method, target: this.req.target, nodeId: this.answeredBy, outcome: this.outcome, attempts: this.tried.size, ms: Math.round(ms * 100) / 100 },
         'call finished',
       ),

@@ -1,5 +1,6 @@
 import { namespacedName } from '@flotilla/protocol';
 import type { Prompt, Resource, ResourceTemplate, Tool } from '@modelcontextprotocol/sdk/types.js';
+import type { Grants } from '../auth/AccessPolicy.js';
 import type { Catalog } from '../catalog/Catalog.js';
 import type { PromptEntry, ToolEntry } from '../catalog/CatalogEntries.js';
 import type { ProfileListings } from '../catalog/ProfileListings.js';
@@ -29,6 +30,8 @@ export interface ClientCatalogViewDeps {
   readonly profileKey: string;
   /** The client's own open session to `server` that its lists should come from, if it has one. */
   ownSession(server: string): UpstreamSession | undefined;
+  /** What the client may use (front door access policy); lists show only that. Everything when absent. */
+  grants?(): Grants | undefined;
 }
 
 type Lists = Pick<ServerListing, 'tools' | 'resources' | 'resourceTemplates' | 'prompts'>;
@@ -59,11 +62,12 @@ export class ClientCatalogView {
 
   async tools(): Promise<ViewTool[]> {
     const { catalog } = this.deps;
+    const grants = this.deps.grants?.();
     const out = new Map<string, ViewTool>();
     for (const [server, tools] of await this.each('tools')) {
       for (const tool of tools as Tool[]) {
         const name = namespacedName(server, tool.name);
-        if (out.has(name)) continue;
+        if (out.has(name) || (grants && !grants.allows('tool', server, name))) continue;
         const annotations = tool.annotations;
         out.set(name, {
           name,
@@ -93,11 +97,12 @@ export class ClientCatalogView {
 
   async prompts(): Promise<ViewPrompt[]> {
     const { catalog } = this.deps;
+    const grants = this.deps.grants?.();
     const out = new Map<string, ViewPrompt>();
     for (const [server, prompts] of await this.each('prompts')) {
       for (const prompt of prompts as Prompt[]) {
         const name = namespacedName(server, prompt.name);
-        if (out.has(name)) continue;
+        if (out.has(name) || (grants && !grants.allows('prompt', server, name))) continue;
         out.set(name, { name, server, upstreamName: prompt.name, definition: { ...prompt, name }, replicas: catalog.prompt(name)?.replicas ?? this.replicasOf(server) });
       }
     }
@@ -106,16 +111,20 @@ export class ClientCatalogView {
 
   async resources(): Promise<Array<ViewResource<Resource>>> {
     const out = new Map<string, ViewResource<Resource>>();
+    const grants = this.deps.grants?.();
     for (const [server, resources] of await this.each('resources')) {
-      for (const r of resources as Resource[]) if (!out.has(r.uri)) out.set(r.uri, { server, definition: r });
+      for (const r of resources as Resource[]) if (!out.has(r.uri) && (!grants || grants.allows('resource', server, r.uri))) out.set(r.uri, { server, definition: r });
     }
     return sortedValues(out);
   }
 
   async resourceTemplates(): Promise<Array<ViewResource<ResourceTemplate>>> {
     const out = new Map<string, ViewResource<ResourceTemplate>>();
+    const grants = this.deps.grants?.();
     for (const [server, templates] of await this.each('resourceTemplates')) {
-      for (const t of templates as ResourceTemplate[]) if (!out.has(t.uriTemplate)) out.set(t.uriTemplate, { server, definition: t });
+      for (const t of templates as ResourceTemplate[]) {
+        if (!out.has(t.uriTemplate) && (!grants || grants.allows('resource', server, t.uriTemplate))) out.set(t.uriTemplate, { server, definition: t });
+      }
     }
     return sortedValues(out);
   }

@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { Logger } from '@flotilla/telemetry';
+import type { Caller } from '../auth/Caller.js';
 import type { JSONRPCMessage, ServerCapabilities } from '@modelcontextprotocol/sdk/types.js';
 import type { CatalogChange } from '../catalog/CatalogEntries.js';
 import { profileKey } from '../catalog/ProfileListings.js';
@@ -45,6 +46,8 @@ export interface SessionIdentity {
   /** The stable id inside it, which keys the session's shared state. */
   readonly sid: string;
   readonly hello: ClientHello;
+  /** The principal the session belongs to (sealed into its id); absent when the router runs open. */
+  readonly principal?: string;
 }
 
 /**
@@ -66,9 +69,14 @@ export class ClientSession implements PoolClient, SessionContext {
   /** Relays server messages that belong to no call to the client's standalone stream. */
   private readonly relay: ClientMessageRelay;
   private lastActivity = Date.now();
+  /** When a server's message last went to the client on its standalone stream. */
+  private lastServerMessage = Date.now();
   private lastTouch = Date.now();
   private closed = false;
   private pendingListChange: CatalogChange | undefined;
+  /** The caller of the session's latest request (front door): identity, metrics label, grants. */
+  caller: Caller | undefined;
+  private readonly sessionLogger: Logger;
 
   constructor(
     readonly services: ClientSessionServices,
@@ -78,6 +86,7 @@ export class ClientSession implements PoolClient, SessionContext {
     stored?: StoredRecord,
   ) {
     const { hello } = identity;
+    this.sessionLogger = identity.principal !== undefined ? services.logger.child({ principal: identity.principal }) : services.logger;
     this.state = new SessionState((change) => this.persist(change), stored);
     this.streams = {
       holdsHere: () => this.front.hasStandaloneStream,
@@ -106,6 +115,7 @@ export class ClientSession implements PoolClient, SessionContext {
       peer: this.peer,
       profileKey: profileKey(hello.capabilities, hello.protocolVersion),
       ownSession: (server) => this.ownSessions(server)[0],
+      grants: () => this.caller?.grants,
     });
     this.subscriptions = new ClientSubscriptions(this);
     installSessionHandlers(this);
@@ -121,12 +131,20 @@ export class ClientSession implements PoolClient, SessionContext {
   }
 
   get logger(): Logger {
-    return this.services.logger;
+    return this.sessionLogger;
   }
 
   /** Whether the session saw no HTTP traffic for `idleMs` and has nothing running or open here. */
   idleFor(idleMs: number, now = Date.now()): boolean {
     return !this.front.busy && now - this.lastActivity > idleMs;
+  }
+
+  /**
+   * Whether the session holds streams open that do nothing: no request of the client runs, the client
+   * sent none for `idleMs`, and no server sent it anything on its standalone stream for as long.
+   */
+  streamsIdleFor(idleMs: number, now = Date.now()): boolean {
+    return this.front.busy && this.front.running === 0 && now - this.lastActivity > idleMs && now - this.lastServerMessage > idleMs;
   }
 
   /** The session's stable id (the key of its shared record). */
@@ -290,6 +308,7 @@ export class ClientSession implements PoolClient, SessionContext {
       sendNotification: channel.sendNotification,
       sink: new ClientMessageRelay(channel, this.services.clientRequestTimeoutMs, this.logger, request.signal),
       upstream: this,
+      ...(this.identity.principal !== undefined ? { principal: this.identity.principal } : {}),
     };
   }
 
@@ -313,11 +332,13 @@ export class ClientSession implements PoolClient, SessionContext {
   private standaloneChannel(): ClientChannel {
     return {
       sendNotification: async (n) => {
+        this.lastServerMessage = Date.now();
         if (this.front.hasStandaloneStream) this.front.notify(n);
         else this.services.replicas.push(this.sid, n);
       },
       sendRequest: (r, options) => {
         const timeoutMs = options.timeout ?? this.services.clientRequestTimeoutMs;
+        this.lastServerMessage = Date.now();
         if (this.front.hasStandaloneStream) return this.front.ask(r, { timeoutMs, ...(options.signal ? { signal: options.signal } : {}) });
         return this.services.replicas.ask(this.sid, r, timeoutMs);
       },
@@ -333,8 +354,14 @@ export class ClientSession implements PoolClient, SessionContext {
    */
   private holdClientStream(): () => void {
     const release = this.services.replicas.hold(this.sid, {
-      push: (m) => this.front.notify(m),
-      ask: (r, timeoutMs) => this.front.ask(r, { timeoutMs }),
+      push: (m) => {
+        this.lastServerMessage = Date.now();
+        this.front.notify(m);
+      },
+      ask: (r, timeoutMs) => {
+        this.lastServerMessage = Date.now();
+        return this.front.ask(r, { timeoutMs });
+      },
       takeStream: async (binding) => {
         await this.services.upstreamNodes.session(this, binding)?.holdStream();
       },

@@ -1,4 +1,5 @@
 import type { Logger } from '@flotilla/telemetry';
+import type { SessionGuards } from '../auth/SessionGuards.js';
 import type { Catalog } from '../catalog/Catalog.js';
 import type { ProfileListings } from '../catalog/ProfileListings.js';
 import type { CallForwarder } from '../forwarding/CallForwarder.js';
@@ -45,6 +46,8 @@ export interface ClientSessionServices {
   readonly touchEveryMs: number;
   /** The nodes of the mesh, for using a client's upstream sessions that other replicas opened. */
   readonly upstreamNodes: UpstreamNodes;
+  /** Access policy and limits every session's requests pass through (front door); none when absent. */
+  readonly guards?: SessionGuards;
 }
 
 /** How one replica reaches the others (NATS; see `ReplicaBus`). */

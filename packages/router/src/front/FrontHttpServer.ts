@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server as HttpServer, type Ser
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '@flotilla/telemetry';
 import { ErrorCode } from '@modelcontextprotocol/sdk/types.js';
+import { PROTECTED_RESOURCE_PATH, type FrontDoor } from '../auth/FrontDoor.js';
 import type { HttpRoute, RouterMetrics } from '../metrics/RouterMetrics.js';
 import { isDashboardAssetPath } from '../ops/dashboard/DashboardAssets.js';
 import type { DashboardEndpoints } from '../ops/dashboard/DashboardEndpoints.js';
@@ -9,6 +10,14 @@ import type { OpsApi } from '../ops/OpsApi.js';
 import type { HostOriginPolicy } from './HostOriginPolicy.js';
 import { sendJson, sendJsonRpcError } from './JsonRpcHttpError.js';
 import type { McpEndpoint } from './McpEndpoint.js';
+
+/** Timeouts and caps of the router's HTTP server (slow clients, connection floods). */
+export interface HttpServerLimits {
+  /** The whole request (headers and body) must arrive within this, ms; streams the router sends are not limited. */
+  readonly requestTimeoutMs: number;
+  readonly headersTimeoutMs: number;
+  readonly maxConnections: number;
+}
 
 /** Paths the 404 answer lists. */
 const ENDPOINTS = ['/mcp', '/healthz', '/readyz', '/metrics', '/api/v1/nodes', '/api/v1/tools', '/api/v1/dashboard', '/dashboard'];
@@ -29,8 +38,13 @@ export class FrontHttpServer {
     private readonly logger: Logger,
     private readonly metrics?: RouterMetrics,
     private readonly dashboard?: DashboardEndpoints,
+    /** Authenticates `/mcp` requests and serves the protected resource metadata; `/mcp` is open without it. */
+    private readonly frontDoor?: FrontDoor,
+    limits?: HttpServerLimits,
   ) {
-    this.http = createServer((req, res) => {
+    // How often Node checks for requests past their timeouts (it checks only every 30 s by default).
+    const checking = limits ? { connectionsCheckingInterval: Math.min(30_000, Math.max(100, Math.floor(limits.headersTimeoutMs / 4))) } : {};
+    this.http = createServer(checking, (req, res) => {
       if (this.metrics) {
         const route = routeOf(req.url);
         res.once('close', () => this.metrics!.httpRequest(route, res.statusCode));
@@ -41,8 +55,13 @@ export class FrontHttpServer {
         else res.destroy();
       });
     });
-    // SSE streams may stay open for the whole session; Node's default request timeout would cut them.
-    this.http.requestTimeout = 0;
+    // Node's request timeout covers receiving the request only (headers and body), never a response
+    // stream, so SSE streams stay open as long as they like while a slow body is cut with 408.
+    this.http.requestTimeout = limits?.requestTimeoutMs ?? 0;
+    if (limits) {
+      this.http.headersTimeout = limits.headersTimeoutMs;
+      this.http.maxConnections = limits.maxConnections;
+    }
     this.http.keepAliveTimeout = 65_000;
   }
 
@@ -75,7 +94,6 @@ export class FrontHttpServer {
         return sendJsonRpcError(res, 403, ErrorCode.InvalidRequest, `Forbidden: ${verdict.reason}`);
       }
     }
-    if (path === '/mcp') return this.mcp.handle(req, res);
     const readOnly = (handler: () => void): void => {
       if (req.method !== 'GET' && req.method !== 'HEAD') {
         req.resume();
@@ -83,6 +101,19 @@ export class FrontHttpServer {
       }
       handler();
     };
+    if (path === '/mcp') {
+      if (!this.frontDoor) return this.mcp.handle(req, res);
+      const admission = await this.frontDoor.admit(req);
+      if (!admission.ok) {
+        req.resume();
+        return sendJsonRpcError(res, admission.status, ErrorCode.InvalidRequest, admission.message, admission.headers);
+      }
+      return this.mcp.handle(req, res, admission.caller);
+    }
+    if (this.frontDoor?.enforcing && (path === PROTECTED_RESOURCE_PATH || path === `${PROTECTED_RESOURCE_PATH}/mcp`)) {
+      const frontDoor = this.frontDoor;
+      return readOnly(() => frontDoor.serveMetadata(req, res));
+    }
     switch (path) {
       case '/metrics':
         return readOnly(() => void this.serveMetrics(res));

@@ -10,6 +10,8 @@ import {
   type JSONRPCMessage,
 } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
+import type { Caller } from '../auth/Caller.js';
+import type { IdentitySessions } from '../limits/IdentitySessions.js';
 import { emptyRecord } from '../sessions/SessionRecord.js';
 import type { ClientHello } from '../sessions/SessionTokens.js';
 import { ClientSession, ROUTER_CAPABILITIES, ROUTER_SERVER_INFO } from './ClientSession.js';
@@ -34,6 +36,15 @@ export interface McpEndpointDeps {
   readonly logger: Logger;
   /** Hears refused initializes (metrics). */
   onSessionRefused?(): void;
+  /** Sessions per authenticated identity, capped (front door limits); no cap when absent. */
+  readonly identitySessions?: IdentitySessions;
+  /** Hears an initialize refused by the per-identity cap (metrics). */
+  onIdentitySessionRefused?(caller: Caller): void;
+}
+
+/** The principal a caller's sessions are bound to; none for the anonymous caller of an open router. */
+function principalOf(caller: Caller | undefined): string | undefined {
+  return caller && caller.identity.kind !== 'anonymous' ? caller.identity.principal : undefined;
 }
 
 type Resolved = { session: ClientSession } | { status: 404 | 503; message: string };
@@ -56,7 +67,8 @@ export class McpEndpoint {
     this.logger = deps.logger;
   }
 
-  async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  /** Handles one `/mcp` request of `caller` (the front door's verdict; absent: anonymous). */
+  async handle(req: IncomingMessage, res: ServerResponse, caller?: Caller): Promise<void> {
     const version = header(req, 'mcp-protocol-version');
     if (version !== undefined && !SUPPORTED_PROTOCOL_VERSIONS.includes(version)) {
       req.resume();
@@ -64,18 +76,18 @@ export class McpEndpoint {
     }
     switch (req.method) {
       case 'POST':
-        return this.post(req, res);
+        return this.post(req, res, caller);
       case 'GET':
-        return this.get(req, res);
+        return this.get(req, res, caller);
       case 'DELETE':
-        return this.delete(req, res);
+        return this.delete(req, res, caller);
       default:
         req.resume();
         sendJsonRpcError(res, 405, ErrorCode.ConnectionClosed, `Method not allowed: ${req.method ?? ''}; use POST, GET or DELETE`, { allow: 'GET, POST, DELETE' });
     }
   }
 
-  private async post(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  private async post(req: IncomingMessage, res: ServerResponse, caller: Caller | undefined): Promise<void> {
     const contentType = (header(req, 'content-type') ?? '').split(';')[0]!.trim().toLowerCase();
     if (contentType !== 'application/json') {
       req.resume();
@@ -114,37 +126,51 @@ export class McpEndpoint {
       if (!hello.success || (typeof id !== 'string' && typeof id !== 'number')) {
         return sendJsonRpcError(res, 400, ErrorCode.InvalidRequest, 'Invalid Request: malformed initialize request');
       }
-      return this.initialize(res, id, hello.data.params);
+      return this.initialize(res, id, hello.data.params, caller);
     }
     if (sessionId === undefined) return sendJsonRpcError(res, 400, ErrorCode.InvalidRequest, 'Bad Request: Mcp-Session-Id header is required (initialize first)');
-    const resolved = await this.resolve(sessionId);
+    const resolved = this.bound(await this.resolve(sessionId), caller);
     if ('status' in resolved) return sendJsonRpcError(res, resolved.status, resolved.status === 404 ? -32001 : -32000, resolved.message);
     await resolved.session.post(messages, res);
   }
 
-  private async get(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  private async get(req: IncomingMessage, res: ServerResponse, caller: Caller | undefined): Promise<void> {
     req.resume();
     if (!(header(req, 'accept') ?? '').includes('text/event-stream')) {
       return sendJsonRpcError(res, 406, -32000, 'Not Acceptable: Client must accept text/event-stream');
     }
     const sessionId = header(req, 'mcp-session-id');
     if (sessionId === undefined) return sendJsonRpcError(res, 400, ErrorCode.InvalidRequest, 'Bad Request: Mcp-Session-Id header is required');
-    const resolved = await this.resolve(sessionId);
+    const resolved = this.bound(await this.resolve(sessionId), caller);
     if ('status' in resolved) return sendJsonRpcError(res, resolved.status, resolved.status === 404 ? -32001 : -32000, resolved.message);
     await resolved.session.get(res, header(req, 'last-event-id'));
   }
 
-  private async delete(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  private async delete(req: IncomingMessage, res: ServerResponse, caller: Caller | undefined): Promise<void> {
     req.resume();
     const sessionId = header(req, 'mcp-session-id');
     if (sessionId === undefined) return sendJsonRpcError(res, 400, ErrorCode.InvalidRequest, 'Bad Request: Mcp-Session-Id header is required');
-    const resolved = await this.resolve(sessionId);
+    const resolved = this.bound(await this.resolve(sessionId), caller);
     if ('status' in resolved) return sendJsonRpcError(res, resolved.status, resolved.status === 404 ? -32001 : -32000, resolved.message);
     await resolved.session.end();
     res.writeHead(200).end();
   }
 
-  private async initialize(res: ServerResponse, id: string | number, params: { protocolVersion: string; capabilities: ClientHello['capabilities']; clientInfo: ClientHello['clientInfo'] }): Promise<void> {
+  private async initialize(
+    res: ServerResponse,
+    id: string | number,
+    params: { protocolVersion: string; capabilities: ClientHello['capabilities']; clientInfo: ClientHello['clientInfo'] },
+    caller: Caller | undefined,
+  ): Promise<void> {
+    const principal = principalOf(caller);
+    const perIdentity = this.deps.identitySessions;
+    if (principal !== undefined && perIdentity && !perIdentity.mayOpen(principal)) {
+      this.deps.onIdentitySessionRefused?.(caller!);
+      this.logger.warn({ principal, sessions: perIdentity.count(principal) }, 'refused a client session: the identity holds its maximum of sessions');
+      return sendJsonRpcError(res, 429, FlotillaErrorCode.RateLimited, `Too Many Requests: this identity holds its maximum of ${perIdentity.max} sessions; close some (DELETE) or retry later`, {
+        'retry-after': '5',
+      });
+    }
     if (this.sessions.size >= this.deps.maxSessions) {
       this.deps.onSessionRefused?.();
       this.logger.warn({ sessions: this.sessions.size }, 'refused a client session: at the session limit');
@@ -155,13 +181,15 @@ export class McpEndpoint {
     const { services } = this.deps;
     const protocolVersion = SUPPORTED_PROTOCOL_VERSIONS.includes(params.protocolVersion) ? params.protocolVersion : LATEST_PROTOCOL_VERSION;
     const hello: ClientHello = { protocolVersion, capabilities: params.capabilities, clientInfo: params.clientInfo };
-    const { sessionId, sid } = await services.tokens.issue(hello);
+    const { sessionId, sid } = await services.tokens.issue(hello, principal);
     await services.store.create(sid, emptyRecord()).catch((err: unknown) =>
       this.logger.warn({ err, sessionId: sid }, 'could not record the new session in the shared store; only this replica can serve it'),
     );
-    const session = new ClientSession(services, { sessionId, sid, hello }, (s) => this.onClosed(s));
+    const session = new ClientSession(services, { sessionId, sid, hello, ...(principal !== undefined ? { principal } : {}) }, (s) => this.onClosed(s));
+    session.caller = caller;
     this.sessions.add(session);
-    this.logger.info({ sessionId: sid, client: params.clientInfo.name, sessions: this.sessions.size }, 'client session opened');
+    if (principal !== undefined) perIdentity?.add(principal, sid);
+    this.logger.info({ sessionId: sid, client: params.clientInfo.name, sessions: this.sessions.size, ...(principal !== undefined ? { principal } : {}) }, 'client session opened');
     sendJson(res, 200, {
       jsonrpc: '2.0',
       id,
@@ -193,14 +221,34 @@ export class McpEndpoint {
       return { status: 503, message: 'Service Unavailable: the session state cannot be read now; retry' };
     }
     if (!stored) return { status: 404, message: 'Session not found' };
-    const session = new ClientSession(services, { sessionId, sid: opened.sid, hello: opened.hello }, (s) => this.onClosed(s), stored);
+    const principal = opened.principal;
+    const session = new ClientSession(services, { sessionId, sid: opened.sid, hello: opened.hello, ...(principal !== undefined ? { principal } : {}) }, (s) => this.onClosed(s), stored);
     this.sessions.add(session);
+    if (principal !== undefined) this.deps.identitySessions?.add(principal, opened.sid);
     this.logger.info({ sessionId: opened.sid }, 'client session taken up on this replica');
     return { session };
   }
 
+  /**
+   * A session is served only to the identity that opened it (its principal is sealed into its id, so this
+   * holds on every replica); anyone else is told it does not exist. The session's caller becomes this
+   * request's (its latest token's scopes and grants).
+   */
+  private bound(resolved: Resolved, caller: Caller | undefined): Resolved {
+    if ('status' in resolved) return resolved;
+    const owner = resolved.session.identity.principal;
+    const principal = principalOf(caller);
+    if (owner !== principal) {
+      this.logger.warn({ sessionId: resolved.session.sid, owner, principal: principal ?? 'anonymous' }, 'refused a session to an identity other than the one that opened it');
+      return { status: 404, message: 'Session not found' };
+    }
+    resolved.session.caller = caller;
+    return resolved;
+  }
+
   private onClosed(session: ClientSession): void {
     this.sessions.remove(session);
+    if (session.identity.principal !== undefined) this.deps.identitySessions?.remove(session.identity.principal, session.sid);
     this.logger.info({ sessionId: session.sid, sessions: this.sessions.size }, 'client session closed');
   }
 }

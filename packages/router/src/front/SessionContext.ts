@@ -1,4 +1,5 @@
 import type { Logger } from '@flotilla/telemetry';
+import type { Caller } from '../auth/Caller.js';
 import type { CallPlacement } from '../forwarding/CallPlacement.js';
 import type { ClientCallContext } from '../forwarding/ClientCallContext.js';
 import type { UpstreamSession } from '../upstream/UpstreamSession.js';
@@ -27,6 +28,10 @@ export interface SessionContext {
   readonly view: ClientCatalogView;
   readonly subscriptions: SubscriptionHolder;
   readonly logger: Logger;
+  /** The session's stable id. */
+  readonly sid: string;
+  /** Who the client is (front door), when known: its identity, metrics label and grants. */
+  readonly caller: Caller | undefined;
   /** The client's open upstream sessions to `server`: the sticky node's first, then the most recently used. */
   ownSessions(server: string): UpstreamSession[];
   /** Every open upstream session of this client. */

@@ -11,6 +11,10 @@ export interface SessionTableDeps {
   readonly logger: Logger;
   /** Hears every session ended for idleness (metrics). */
   readonly onExpired?: () => void;
+  /** A session whose open streams did nothing (see `ClientSession.streamsIdleFor`) for this long is ended, ms; never when absent. */
+  readonly streamIdleTimeoutMs?: number;
+  /** How often sessions in use touch their shared record, ms (how stale `touchedAt` may be while another replica serves the session). */
+  readonly touchEveryMs?: number;
 }
 
 /**
@@ -25,7 +29,7 @@ export class SessionTable {
   private readonly unwatch: () => void;
 
   constructor(private readonly deps: SessionTableDeps) {
-    const idle = deps.idleTimeoutMs;
+    const idle = Math.min(deps.idleTimeoutMs, deps.streamIdleTimeoutMs ?? Infinity);
     this.sweep = setInterval(() => void this.sweepIdle(), Math.min(60_000, Math.max(250, Math.floor(idle / 4))));
     this.sweep.unref();
     this.unwatch = deps.store.watch((sid, stored) => this.onRecord(sid, stored));
@@ -82,7 +86,18 @@ export class SessionTable {
    */
   private async sweepIdle(): Promise<void> {
     const now = Date.now();
+    const streamIdle = this.deps.streamIdleTimeoutMs;
     for (const s of [...this.bySessionId.values()]) {
+      if (streamIdle !== undefined && s.streamsIdleFor(streamIdle, now)) {
+        // Open streams keep a session busy; when they carry nothing, they must not keep it forever. But the
+        // client may be sending its requests to another replica: then that replica touched the record.
+        const stored = await this.deps.store.load(s.sid).catch(() => undefined);
+        if (stored && now - stored.record.touchedAt <= streamIdle + (this.deps.touchEveryMs ?? 0)) continue;
+        this.deps.logger.info({ sessionId: s.sid, idleMs: streamIdle }, 'closing a client session whose open streams did nothing');
+        this.deps.onExpired?.();
+        void s.end();
+        continue;
+      }
       if (!s.idleFor(this.deps.idleTimeoutMs, now)) continue;
       const stored = await this.deps.store.load(s.sid).catch(() => undefined);
       if (stored && now - stored.record.touchedAt <= this.deps.idleTimeoutMs) {

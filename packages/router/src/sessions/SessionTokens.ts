@@ -17,7 +17,8 @@ const HelloSchema = z.object({
   clientInfo: z.looseObject({ name: z.string(), version: z.string() }),
 });
 
-const SessionDocumentSchema = z.object({ v: z.literal(1), sid: z.uuid(), hello: HelloSchema, iat: z.number().int() });
+/** `p`: the principal the session belongs to (front door); absent when the router ran open. */
+const SessionDocumentSchema = z.object({ v: z.literal(1), sid: z.uuid(), hello: HelloSchema, iat: z.number().int(), p: z.string().min(1).max(1024).optional() });
 
 const TicketSchema = z.object({
   sid: z.uuid(),
@@ -37,24 +38,24 @@ const MAX_TICKET_BYTES = 1024;
 /**
  * Client session ids and stream resume tickets, sealed with the mesh's session key. A session id carries
  * the session's stable id (`sid`, the key of its shared state) and the client's hello, so any replica can
- * take the session up without asking anyone; a resume ticket carries a stream's requests, so another
+ * take the session up without asking anyone (and the principal it belongs to, so every replica refuses it to anyone else); a resume ticket carries a stream's requests, so another
  * replica can finish them if this one dies. Neither can be forged or read without the key.
  */
 export class SessionTokens {
   constructor(private readonly sealer: Sealer) {}
 
   /** A new session's id and stable id. */
-  async issue(hello: ClientHello): Promise<{ sessionId: string; sid: string }> {
+  async issue(hello: ClientHello, principal?: string): Promise<{ sessionId: string; sid: string }> {
     const sid = randomUUID();
-    const sessionId = await this.sealer.seal(SESSION_TYP, { v: 1, sid, hello, iat: Date.now() });
+    const sessionId = await this.sealer.seal(SESSION_TYP, { v: 1, sid, hello, iat: Date.now(), ...(principal !== undefined ? { p: principal } : {}) });
     return { sessionId, sid };
   }
 
   /** What a session id holds; undefined when it is not one this mesh issued. */
-  async open(sessionId: string): Promise<{ sid: string; hello: ClientHello } | undefined> {
+  async open(sessionId: string): Promise<{ sid: string; hello: ClientHello; principal?: string } | undefined> {
     if (sessionId.length > 16_384) return undefined;
     const doc = await this.sealer.open(SESSION_TYP, sessionId, SessionDocumentSchema);
-    return doc ? { sid: doc.sid, hello: doc.hello as ClientHello } : undefined;
+    return doc ? { sid: doc.sid, hello: doc.hello as ClientHello, ...(doc.p !== undefined ? { principal: doc.p } : {}) } : undefined;
   }
 
   /**

@@ -12,6 +12,7 @@ const ANY_PARAMS = z.looseObject({});
 
 /** Installs every request and notification handler of a client session's MCP server. */
 export function installSessionHandlers(session: SessionContext): void {
+  session.services.guards?.install(session);
   session.methods.on('ping', ANY_PARAMS, () => ({}));
   installToolHandlers(session);
   installResourceHandlers(session);

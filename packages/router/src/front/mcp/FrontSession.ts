@@ -88,6 +88,11 @@ export class FrontSession implements InboundRequestSession {
     return this.standalone.attached;
   }
 
+  /** Requests of the client running here. */
+  get running(): number {
+    return this.inbound.size;
+  }
+
   /** Whether any request of the client runs here, or a stream is open (the session is not idle). */
   get busy(): boolean {
     return this.inbound.size > 0 || this.standalone.attached || [...this.streams.values()].some((s) => s.attached);

@@ -9,6 +9,12 @@ export type RequestHandler<P> = (params: P, request: InboundRequest) => Promise<
 /** Handles one method's notifications. */
 export type NotificationHandler = (params: Record<string, unknown> | undefined) => void | Promise<void>;
 
+/**
+ * Runs around every request handler once its params are checked (access policy, limits): calls `next` to
+ * run the handler, or throws the JSON-RPC error to answer instead.
+ */
+export type RequestGuard = (method: string, params: unknown, request: InboundRequest, next: () => Promise<Record<string, unknown>>) => Promise<Record<string, unknown>>;
+
 interface Entry {
   readonly params: z.ZodType;
   readonly handler: RequestHandler<never>;
@@ -22,6 +28,13 @@ interface Entry {
 export class MethodTable {
   private readonly requests = new Map<string, Entry>();
   private readonly notifications = new Map<string, NotificationHandler>();
+  private readonly guards: RequestGuard[] = [];
+
+  /** Adds a guard every request passes through (in the order added). */
+  guard(guard: RequestGuard): this {
+    this.guards.push(guard);
+    return this;
+  }
 
   /** Answers `method` with `handler`, its params checked against `params` first. */
   on<S extends z.ZodType>(method: string, params: S, handler: RequestHandler<z.output<S>>): this {
@@ -44,7 +57,10 @@ export class MethodTable {
       const detail = parsed.error.issues.slice(0, 5).map((i) => `${i.path.join('.') || '(params)'}: ${i.message}`).join('; ');
       throw new JsonRpcError(ErrorCode.InvalidParams, `Invalid params for ${method}: ${detail}`);
     }
-    return entry.handler(parsed.data as never, request);
+    if (this.guards.length === 0) return entry.handler(parsed.data as never, request);
+    const run = (i: number): Promise<Record<string, unknown>> =>
+      i < this.guards.length ? this.guards[i]!(method, parsed.data, request, () => run(i + 1)) : Promise.resolve(entry.handler(parsed.data as never, request));
+    return run(0);
   }
 
   /** Runs the handler of a notification, if any; errors are the caller's to log. */
