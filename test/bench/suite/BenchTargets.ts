@@ -1,11 +1,16 @@
 /**
  * What the benchmark suite measures, started side by side on this machine: a nats-server, one agent hosting
- * the fastmcp `echo` example, a router in front of it, and a bare SDK server (the floor). Each target is an
+ * the fastmcp `echo` example, a router in front of it (and one with the front door on), and a bare SDK
+ * server (the floor). Each target is an
  * MCP endpoint, the tool to call there, and the process whose CPU counters say what the hop costs.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createApiKey } from '../../../packages/router/src/index.js';
 import { CLI_BIN, FlotillaProcess } from '../../harness/FlotillaProcess.js';
 import { NatsServerProcess } from '../../harness/NatsServerProcess.js';
 import { RawMcpSession } from './RawMcpClient.js';
@@ -29,7 +34,8 @@ export class BenchTargets {
     readonly agent: FlotillaProcess,
     readonly router: FlotillaProcess,
     private readonly bare: ChildProcess,
-    readonly targets: { bare: BenchTarget; agent: BenchTarget; router: BenchTarget },
+    readonly targets: { bare: BenchTarget; agent: BenchTarget; router: BenchTarget; authRouter: BenchTarget },
+    private readonly extra: { authRouter: FlotillaProcess; dir: string },
   ) {}
 
   /** `profileDir`: the router writes a V8 CPU profile there when it stops (`node --cpu-prof`). */
@@ -37,30 +43,43 @@ export class BenchTargets {
     const nats = await NatsServerProcess.start();
     const agent = FlotillaProcess.spawn('agent', ['agent', '--node-id', 'bench-1', '--server', 'echo=@flotilla/examples/echo', '--nats', nats.url, '--port', '0', '--grpc-port', '0', '--capacity', '512', '--max-queue', '4096'], {});
     const profile = options.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`] : [];
-    const router = FlotillaProcess.spawn('router', ['router', '--nats', nats.url, '--port', '0'], {}, CLI_BIN, profile);
+    // The fair queue's defaults (8 calls per session, 32 per client) would cap the sweep, not the router's speed.
+    const limits = ['--session-concurrency', '1024', '--client-concurrency', '1024', '--max-concurrent-calls', '4096'];
+    const router = FlotillaProcess.spawn('router', ['router', '--nats', nats.url, '--port', '0', ...limits], {}, CLI_BIN, profile);
+    // The same router with the front door on: an API key (hashed in its file) and an access policy.
+    const dir = await mkdtemp(join(tmpdir(), 'flotilla-bench-'));
+    const key = createApiKey({ subject: 'bench-bot', roles: ['bench'] });
+    await writeFile(join(dir, 'keys.json'), JSON.stringify({ keys: [key.entry] }));
+    await writeFile(join(dir, 'policy.json'), JSON.stringify({ rules: [{ name: 'bench', match: { roles: ['bench'] }, allow: { servers: ['echo'] } }] }));
+    const authArgs = ['--api-keys-file', join(dir, 'keys.json'), '--policy-file', join(dir, 'policy.json'), '--max-sessions-per-identity', '4096'];
+    const authRouter = FlotillaProcess.spawn('auth-router', ['router', '--nats', nats.url, '--port', '0', ...limits, ...authArgs], {});
     const bare = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./bareSdkServer.ts', import.meta.url))], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const extra = { authRouter, dir };
     try {
       const [line] = (await once(bare.stdout!, 'data')) as [Buffer];
       const bareUrl = (JSON.parse(line.toString()) as { url: string }).url;
       const agentUrl = String((await agent.ready()).url);
       const routerUrl = String((await router.ready()).url);
+      const authUrl = String((await authRouter.ready()).url);
       const targets = {
         bare: { name: 'bare SDK server', url: bareUrl, tool: 'echo', pid: bare.pid! },
         agent: { name: 'agent (fastmcp echo)', url: `${agentUrl}/mcp/echo`, tool: 'echo', pid: agent.child.pid! },
         router: { name: 'router → agent', url: routerUrl, tool: 'echo_echo', pid: router.child.pid! },
+        authRouter: { name: 'router → agent, auth on (API key, policy)', url: authUrl, tool: 'echo_echo', pid: authRouter.child.pid!, headers: { authorization: `Bearer ${key.key}` } },
       };
-      await waitForTool(targets.router);
-      return new BenchTargets(nats, agent, router, bare, targets);
+      await Promise.all([waitForTool(targets.router), waitForTool(targets.authRouter)]);
+      return new BenchTargets(nats, agent, router, bare, targets, extra);
     } catch (err) {
-      await new BenchTargets(nats, agent, router, bare, {} as never).stop();
+      await new BenchTargets(nats, agent, router, bare, {} as never, extra).stop();
       throw err;
     }
   }
 
   async stop(): Promise<void> {
     this.bare.kill('SIGTERM');
-    await Promise.allSettled([this.router.stop(), this.agent.stop()]);
+    await Promise.allSettled([this.router.stop(), this.extra.authRouter.stop(), this.agent.stop()]);
     await this.nats.dispose();
+    await rm(this.extra.dir, { recursive: true, force: true });
   }
 }
 

@@ -46,10 +46,10 @@ function report(section: Markdown): void {
 if (parts.has('latency') || parts.has('sweep')) {
   const mesh = await BenchTargets.start({ profileDir: values['profile-router'] });
   try {
-    const { bare, agent, router } = mesh.targets;
+    const { bare, agent, router, authRouter } = mesh.targets;
     if (parts.has('latency')) {
-      results.sequential = await sequentialLatency([bare, agent, router], Number(values.calls), Number(values.warmup));
-      report(latencyTable(results.sequential, [bare.name, agent.name, router.name]));
+      results.sequential = await sequentialLatency([bare, agent, router, authRouter], Number(values.calls), Number(values.warmup));
+      report(latencyTable(results.sequential, [bare.name, agent.name, router.name, authRouter.name]));
     }
     if (parts.has('sweep')) {
       results.sweep = [];
@@ -57,6 +57,7 @@ if (parts.has('latency') || parts.has('sweep')) {
         results.sweep.push(await sweepPoint(bare, clients, Number(values.seconds), { server: bare.pid }));
         results.sweep.push(await sweepPoint(agent, clients, Number(values.seconds), { agent: agent.pid }));
         results.sweep.push(await sweepPoint(router, clients, Number(values.seconds), { router: router.pid, agent: agent.pid }));
+        results.sweep.push(await sweepPoint(authRouter, clients, Number(values.seconds), { router: authRouter.pid, agent: agent.pid }));
       }
       report(sweepTable(results.sweep));
     }
