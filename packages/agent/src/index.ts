@@ -6,3 +6,4 @@ export type { HealthReport } from './http/AgentHttpServer.js';
 export { ServerModuleError, type ServerFactoryContext } from './hosting/loadServerModule.js';
 export { toolDigest, canonicalJson } from './hosting/toolDigest.js';
 export type { HostedServer } from '@flotilla/protocol';
+export type { AgentSecurityOptions } from './security/AgentSecurityOptions.js';

@@ -1,7 +1,9 @@
 import { DEFAULT_SUBJECT_PREFIX } from '@flotilla/protocol';
 import { DEFAULT_REGISTRY_TIMINGS, REGISTRY_KINDS, type RegistryKind } from '@flotilla/registry';
 import type { Logger } from '@flotilla/telemetry';
+import type { NatsSettings } from '@flotilla/trust';
 import { z } from 'zod';
+import type { RouterSecurityOptions } from './security/RouterSecurityOptions.js';
 
 /**
  * Replica-picking strategies the router offers: `progress-aware` (P2C on expected completion time from
@@ -62,6 +64,10 @@ export interface RouterOptions {
    * subscription, a task, a sticky binding), ms (default 10 min). The client's next call there opens a new one.
    */
   upstreamIdleTimeoutMs?: number;
+  /** NATS authentication and TLS; `natsUrl` gives the servers. */
+  nats?: Omit<Partial<NatsSettings>, 'servers'>;
+  /** Which node records to trust, and the mesh key for agents; see {@link RouterSecurityOptions}. */
+  security?: RouterSecurityOptions;
   logger?: Logger;
 }
 
@@ -99,15 +105,15 @@ const RouterOptionsSchema = z.object({
 });
 
 /** Router options with every default applied. */
-export type ResolvedRouterOptions = z.output<typeof RouterOptionsSchema> & { logger?: Logger };
+export type ResolvedRouterOptions = z.output<typeof RouterOptionsSchema> & Pick<RouterOptions, 'logger' | 'nats' | 'security'>;
 
 /** Validates options (throwing a message that names each wrong field) and applies defaults. */
 export function resolveRouterOptions(options: RouterOptions): ResolvedRouterOptions {
-  const { logger, ...rest } = options;
+  const { logger, nats, security, ...rest } = options;
   const parsed = RouterOptionsSchema.safeParse(rest);
   if (!parsed.success) {
     const detail = parsed.error.issues.map((i) => `${i.path.join('.') || '(options)'}: ${i.message}`).join('; ');
     throw new Error(`invalid router options: ${detail}`);
   }
-  return { ...parsed.data, ...(logger ? { logger } : {}) };
+  return { ...parsed.data, ...(logger ? { logger } : {}), ...(nats ? { nats } : {}), ...(security ? { security } : {}) };
 }

@@ -47,3 +47,4 @@ export {
   type NodeStatus,
   type Readiness,
 } from './ops/dashboard/DashboardSnapshot.js';
+export type { RouterSecurityOptions } from './security/RouterSecurityOptions.js';

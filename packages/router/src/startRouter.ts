@@ -2,6 +2,7 @@ import { subjects } from '@flotilla/protocol';
 import { createRegistry } from '@flotilla/registry';
 import { createLogger } from '@flotilla/telemetry';
 import { connect } from '@nats-io/transport-node';
+import { describeNats, natsConnectionOptions, resolveNatsSettings } from '@flotilla/trust';
 import { Agent } from 'undici';
 import { createBalancer } from './balancer/createBalancer.js';
 import { Catalog } from './catalog/Catalog.js';
@@ -29,6 +30,7 @@ import { DashboardStream } from './ops/dashboard/DashboardStream.js';
 import { OpsApi } from './ops/OpsApi.js';
 import { ReadinessCheck } from './ops/ReadinessCheck.js';
 import { resolveRouterOptions, type RouterOptions, type RunningRouter } from './RouterOptions.js';
+import { RouterSecurity } from './security/RouterSecurity.js';
 
 /**
  * Starts a router: connects to NATS, follows the registry, opens upstream sessions to every live node's
@@ -41,7 +43,12 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
   const logger = opts.logger ?? createLogger({ name: 'router' });
   const names = subjects(opts.prefix);
 
-  const nc = await connect({ servers: opts.natsUrl, name: 'flotilla-router', maxReconnectAttempts: -1, reconnectTimeWait: 500 });
+  const security = new RouterSecurity(opts.security ?? {}, logger);
+  const natsSettings = resolveNatsSettings({ ...opts.nats, servers: opts.natsUrl });
+  const nc = await connect(natsConnectionOptions(natsSettings, { name: 'flotilla-router', maxReconnectAttempts: -1, reconnectTimeWait: 500 })).catch((err: unknown) => {
+    const where = describeNats(natsSettings);
+    throw new Error(`cannot connect to NATS at ${where.servers} (auth: ${where.auth}, TLS: ${where.tls}): ${(err as Error).message}`, { cause: err });
+  });
   const registry = createRegistry({
     kind: opts.registryKind,
     logger,
@@ -61,6 +68,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     // One standalone stream per upstream session stays open for the session's life: they get their own
     // connections, so they never take the calls' pool.
     streams: new Agent({ connectTimeout: 5000, bodyTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 4000 }),
+    ...(security.credentials ? { credentials: security.credentials } : {}),
   };
 
   let natsConnected = true;
@@ -73,7 +81,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
   const natsUp = (): boolean => natsConnected && !nc.isClosed();
 
   const catalog = new Catalog();
-  const loadView = new NodeLoadView(nc, names, logger);
+  const loadView = new NodeLoadView(nc, names, logger, security.reports);
   loadView.start();
   let metrics: RouterMetrics | undefined;
   const pool = new UpstreamSessionPool({
@@ -99,6 +107,8 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     },
     loadView,
     logger,
+    undefined,
+    security.discovery,
   );
   const sessions = new SessionTable(opts.sessionIdleTimeoutMs, logger, () => metrics?.clientSessionExpired());
   metrics = new RouterMetrics({
@@ -185,6 +195,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
   const urlHost = opts.host === '0.0.0.0' || opts.host === '::' ? '127.0.0.1' : opts.host.includes(':') ? `[${opts.host}]` : opts.host;
   const url = `http://${urlHost}:${port}/mcp`;
   const dashboardUrl = `http://${urlHost}:${port}/dashboard`;
+  security.logSummary(logger);
   logger.info({ url, dashboard: dashboardUrl, port, strategy: opts.strategy, registry: registry.kind, prefix: opts.prefix }, 'router ready');
 
   let stopping: Promise<void> | undefined;

@@ -6,7 +6,9 @@ import { isInitializeRequest, isJSONRPCRequest, type RequestId } from '@modelcon
 import type { CallTracker } from '../calls/CallTracker.js';
 import { ObservedTransport } from '../calls/ObservedTransport.js';
 import type { HostedSession, ServerHost } from '../hosting/ServerHost.js';
-import { readJsonBody, sendJsonRpcError, sendJsonRpcErrorTo } from './jsonResponses.js';
+import type { MeshTokenClaims } from '@flotilla/protocol';
+import { readJsonBody, sendJson, sendJsonRpcError, sendJsonRpcErrorTo } from './jsonResponses.js';
+import { checkJsonRpcBody } from './messageChecks.js';
 import type { SessionBudget } from './SessionBudget.js';
 
 /** Largest JSON-RPC request body accepted, bytes. */
@@ -39,6 +41,8 @@ export interface McpEndpointContext {
   /** The node-wide cap on sessions, shared by every endpoint. */
   budget: SessionBudget;
   events?: SessionEvents;
+  /** A request body must arrive within this, ms (408 otherwise). */
+  bodyTimeoutMs: number;
 }
 
 /**
@@ -70,12 +74,13 @@ export class McpEndpoint {
     return this.sessions.size;
   }
 
-  async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  /** Serves one HTTP request; `grant` is the request's verified mesh token, when the node requires one. */
+  async handle(req: IncomingMessage, res: ServerResponse, grant?: MeshTokenClaims): Promise<void> {
     const header = req.headers['mcp-session-id'];
     const sessionId = Array.isArray(header) ? header[0] : header;
     switch (req.method) {
       case 'POST':
-        return this.handlePost(req, res, sessionId);
+        return this.handlePost(req, res, sessionId, grant);
       case 'GET':
       case 'DELETE': {
         if (sessionId === undefined) {
@@ -105,13 +110,19 @@ export class McpEndpoint {
     await Promise.allSettled(all.map((s) => s.hosted.close()));
   }
 
-  private async handlePost(req: IncomingMessage, res: ServerResponse, sessionId: string | undefined): Promise<void> {
-    const parsed = await readJsonBody(req, MAX_BODY_BYTES);
+  private async handlePost(req: IncomingMessage, res: ServerResponse, sessionId: string | undefined, grant: MeshTokenClaims | undefined): Promise<void> {
+    const parsed = await readJsonBody(req, MAX_BODY_BYTES, this.ctx.bodyTimeoutMs);
     if (!parsed.ok) {
-      sendJsonRpcError(res, parsed.status, -32700, parsed.message);
+      if (parsed.status === 408) this.ctx.logger.warn({ server: this.server, timeoutMs: this.ctx.bodyTimeoutMs }, 'request body too slow; answered 408 and closed the connection');
+      sendJsonRpcError(res, parsed.status, parsed.status === 408 ? -32000 : -32700, parsed.message, parsed.close ? { connection: 'close' } : {});
       return;
     }
     const body = parsed.body;
+    const refusal = checkJsonRpcBody(body, grant);
+    if (refusal) {
+      sendJson(res, refusal.status, refusal.body);
+      return;
+    }
     if (sessionId !== undefined) {
       const session = this.sessions.get(sessionId);
       if (!session) {

@@ -10,8 +10,8 @@ export interface RecordProof {
 
 /** Which records a router accepts. */
 export interface NodeTrustPolicy {
-  /** Public keys of the issuers whose node credentials are trusted. */
-  readonly issuers: ReadonlySet<string>;
+  /** Public keys of the issuers whose node credentials are trusted (read on every check: the list may change). */
+  readonly issuers: () => ReadonlySet<string>;
   /** Accept records without a signature (the operator's explicit opt-out, e.g. during an upgrade). */
   readonly allowUnsigned: boolean;
 }
@@ -24,6 +24,8 @@ interface CachedVerdict {
   readonly verdict: RecordVerdict;
   /** Credential expiry, epoch ms. */
   readonly expiresAt: number | undefined;
+  /** The credential's issuer: a remembered verdict holds only while it is still trusted. */
+  readonly issuer: string | undefined;
 }
 
 /**
@@ -49,19 +51,22 @@ export class NodeRecordTrust {
     if (!record.nodeKey || !record.credential || !proof) {
       return policy.allowUnsigned ? { ok: true, nodeKey: undefined } : { ok: false, reason: 'unsigned record (no node key, credential or signature)' };
     }
-    if (policy.issuers.size === 0) return policy.allowUnsigned ? { ok: true, nodeKey: undefined } : { ok: false, reason: 'no trusted issuers configured' };
+    const issuers = policy.issuers();
+    if (issuers.size === 0) return policy.allowUnsigned ? { ok: true, nodeKey: undefined } : { ok: false, reason: 'no trusted issuers configured' };
     const now = (this.deps.now ?? Date.now)();
     // The signed text is part of the key: a copied signature on other content must not hit the cache.
     const proofKey = `${proof.sig}|${record.credential}|${proof.signed}`;
     const cached = this.verdicts.get(record.nodeId);
-    if (cached && cached.proofKey === proofKey && (cached.expiresAt === undefined || cached.expiresAt > now)) return cached.verdict;
-    const credential = checkNodeCredential(record.credential, { nodeId: record.nodeId, nodeKey: record.nodeKey }, policy.issuers, this.deps.verifier, now);
+    if (cached && cached.proofKey === proofKey && (cached.expiresAt === undefined || cached.expiresAt > now) && (cached.issuer === undefined || issuers.has(cached.issuer))) {
+      return cached.verdict;
+    }
+    const credential = checkNodeCredential(record.credential, { nodeId: record.nodeId, nodeKey: record.nodeKey }, issuers, this.deps.verifier, now);
     let verdict: RecordVerdict;
     if (!credential.ok) verdict = { ok: false, reason: credential.reason };
     else if (!this.deps.verifier.verifyText(record.nodeKey, recordSigningContext(record.nodeId), proof.signed, proof.sig)) verdict = { ok: false, reason: 'record signature invalid' };
     else verdict = { ok: true, nodeKey: record.nodeKey };
     const exp = credential.ok && credential.claims.exp !== undefined ? credential.claims.exp * 1000 : undefined;
-    this.verdicts.set(record.nodeId, { proofKey, verdict, expiresAt: exp });
+    this.verdicts.set(record.nodeId, { proofKey, verdict, expiresAt: exp, issuer: credential.ok ? credential.claims.iss : undefined });
     return verdict;
   }
 
