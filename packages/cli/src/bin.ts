@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { agentCommand } from './commands/agent.js';
 import { callCommand } from './commands/call.js';
 import { drainCommand } from './commands/drain.js';
+import { keysCommand } from './commands/keys.js';
 import { nodesCommand } from './commands/nodes.js';
 import { routerCommand } from './commands/router.js';
 import { toolsCommand } from './commands/tools.js';
@@ -17,7 +18,8 @@ const program = new Command('flotilla')
   .addCommand(nodesCommand())
   .addCommand(toolsCommand())
   .addCommand(callCommand())
-  .addCommand(drainCommand());
+  .addCommand(drainCommand())
+  .addCommand(keysCommand());
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`flotilla: ${(err as Error).message}\n`);

@@ -2,6 +2,8 @@ import { Command, Option } from 'commander';
 import { REGISTRY_KINDS, type RegistryKind } from '@flotilla/registry';
 import { TRACING_SHUTDOWN_TIMEOUT_MS, createLogger, startTracing } from '@flotilla/telemetry';
 import { env, intInRange, parsePort, parsePositiveInt } from '../options.js';
+import { routerSecurityOf, withRouterSecurityFlags, type RouterSecurityFlags } from '../security/securityFlags.js';
+import { natsAuthOf, natsSettingsOf, withNatsFlags, type NatsFlags } from '../security/natsFlags.js';
 
 const STRATEGIES = ['progress-aware', 'p2c-ewma', 'least-outstanding', 'round-robin'] as const;
 /** Longest delay Node.js timers take (about 24.8 days); a longer one would fire at once. */
@@ -9,7 +11,7 @@ const MAX_TIMER_MS = 2_147_483_647;
 
 /** `flotilla router`: the one MCP endpoint clients call. */
 export function routerCommand(): Command {
-  return new Command('router')
+  return withRouterSecurityFlags(withNatsFlags(new Command('router')
     .description('serve the merged MCP endpoint at /mcp and spread calls over the nodes')
     .option('--nats <url>', 'NATS server URL', env.natsUrl)
     .option('--prefix <prefix>', 'NATS subject prefix', env.prefix)
@@ -34,7 +36,9 @@ export function routerCommand(): Command {
       maxBody: number; perNodeConcurrency?: number; maxAttempts: number; retryWindowMs: number; hedgeReadOnly?: boolean; callTimeoutMs: number;
       sessionIdleTimeoutMs: number; maxClientSessions: number; maxUpstreamSessions: number; upstreamIdleTimeoutMs: number;
       allowedHost?: string[]; allowedOrigin?: string[];
-    }) => {
+    } & NatsFlags & RouterSecurityFlags) => {
+      const nats = natsSettingsOf(o);
+      const security = routerSecurityOf(o);
       const { startRouter } = await import('@flotilla/router');
       const logger = createLogger({ name: 'router' });
       // Before the router starts, so its first call already has a tracer; off unless OTEL_* asks for it.
@@ -42,7 +46,9 @@ export function routerCommand(): Command {
       if (tracing.enabled) logger.info({ service: process.env.OTEL_SERVICE_NAME }, 'tracing enabled');
       const flushTraces = (): Promise<void> => tracing.shutdown(TRACING_SHUTDOWN_TIMEOUT_MS).catch((err: unknown) => logger.warn({ err }, 'could not export the last spans'));
       const router = await startRouter({
-        natsUrl: o.nats,
+        natsUrl: nats.servers,
+        nats: natsAuthOf(nats),
+        security,
         prefix: o.prefix,
         registryKind: o.registry,
         host: o.host,
@@ -87,5 +93,5 @@ export function routerCommand(): Command {
       };
       process.once('SIGTERM', () => stop('SIGTERM'));
       process.once('SIGINT', () => stop('SIGINT'));
-    });
+    })));
 }

@@ -7,6 +7,7 @@ import type { ServerAffinity } from '@flotilla/protocol';
 import { env, parseAffinity, parsePort } from '../options.js';
 import { ManagedProcess } from '../up/ManagedProcess.js';
 import { LOCAL_MESH_AGENTS, localMeshAffinity } from '../up/localMeshPlan.js';
+import { agentKeyArgs, localMeshKeys, routerKeyArgs } from '../up/localMeshKeys.js';
 
 const BIN = fileURLToPath(new URL('../bin.js', import.meta.url));
 
@@ -54,11 +55,12 @@ export function upCommand(): Command {
           ]);
           natsNote = `started nats-server at ${o.nats} (JetStream store in ${join(dir, 'nats')})`;
         }
-        const router = new ManagedProcess('router', process.execPath, [BIN, 'router', '--nats', o.nats, '--port', String(o.port)], join(dir, 'logs', 'router.log'), Boolean(o.verbose));
+        const keys = localMeshKeys(join(dir, 'keys'), LOCAL_MESH_AGENTS.map((a) => a.nodeId));
+        const router = new ManagedProcess('router', process.execPath, [BIN, 'router', '--nats', o.nats, '--port', String(o.port), ...routerKeyArgs(keys)], join(dir, 'logs', 'router.log'), Boolean(o.verbose));
         started.push(router);
         const routerReady = await router.ready(30_000);
         const agents = LOCAL_MESH_AGENTS.map((plan) => {
-          const args = [BIN, 'agent', '--node-id', plan.nodeId, '--nats', o.nats, '--port', '0', '--grpc-port', '0', '--drain-grace', '5000'];
+          const args = [BIN, 'agent', '--node-id', plan.nodeId, '--nats', o.nats, '--port', '0', '--grpc-port', '0', '--drain-grace', '5000', ...agentKeyArgs(keys, plan.nodeId)];
           for (const s of plan.servers) args.push('--server', `${s}=@flotilla/examples/${s}`);
           for (const s of plan.servers) if (affinity[s]) args.push('--affinity', `${s}=${affinity[s]}`);
           const p = new ManagedProcess(plan.nodeId, process.execPath, args, join(dir, 'logs', `${plan.nodeId}.log`), Boolean(o.verbose));
@@ -76,6 +78,9 @@ export function upCommand(): Command {
             `  dashboard  ${base}/dashboard`,
             `  ops        ${base}/healthz  ${base}/readyz  ${base}/metrics  ${base}/api/v1/nodes`,
             ...ready.map(({ plan, line }) => `  ${plan.nodeId.padEnd(10)} ${String(line.url)}  servers: ${plan.servers.map((s) => (affinity[s] === 'sticky' ? `${s} (sticky)` : s)).join(', ')}  gRPC health: ${String(line.grpc)}`),
+            `  keys       generated for this run in ${keys.dir}: nodes sign their records and reports, the router sends agents mesh tokens,`,
+            `             drain needs the operator key (node packages/cli/dist/bin.js drain node-2 --operator-seed-file ${keys.operator.seedFile})`,
+            `  NATS auth  none: the local nats-server is open to this machine (deploy/nats/ has the production config)`,
             `  logs       ${join(dir, 'logs')}`,
             '',
             'Try:  node packages/cli/dist/bin.js tools',
