@@ -31,6 +31,7 @@ import { OpsApi } from './ops/OpsApi.js';
 import { ReadinessCheck } from './ops/ReadinessCheck.js';
 import { resolveRouterOptions, type RouterOptions, type RunningRouter } from './RouterOptions.js';
 import { RouterSecurity } from './security/RouterSecurity.js';
+import { registerReportMetrics } from './security/reportMetrics.js';
 
 /**
  * Starts a router: connects to NATS, follows the registry, opens upstream sessions to every live node's
@@ -121,6 +122,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     natsConnected: natsUp,
     lastLoadReportAt: (nodeId) => loadView.snapshot(nodeId)?.loadReceivedAt,
   });
+  registerReportMetrics(metrics.registry, loadView, security.discovery.keys);
   const rates = new CallRateWindow();
   const failures = new RecentFailures();
   const observer = new CompositeCallObserver([metrics, new CallActivityRecorder(rates, failures)], logger);

@@ -61,7 +61,9 @@ export class AgentHttpServer {
 
   constructor(private readonly options: AgentHttpServerOptions) {
     this.byName = new Map(options.endpoints.map((e) => [e.server, e]));
-    this.server = createServer((req, res) => {
+    // Node checks header deadlines on this interval (default 30 s): a tighter deadline needs a tighter check.
+    const checkEveryMs = Math.max(250, Math.min(30_000, Math.floor(options.limits.headersTimeoutMs / 2)));
+    this.server = createServer({ connectionsCheckingInterval: checkEveryMs }, (req, res) => {
       this.route(req, res).catch((err: unknown) => {
         options.logger.error({ err, url: req.url, method: req.method }, 'HTTP request failed');
         sendJsonRpcError(res, 500, -32603, `Internal error: ${err instanceof Error ? err.message : String(err)}`);
