@@ -314,7 +314,7 @@ describe('attacks on an open nats-server: the router itself refuses what it cann
 
   it('forged load reports for a real node (unsigned, or signed by another key) are dropped', async () => {
     const forged = (seq: number): Uint8Array => encodeJson({ v: PROTOCOL_VERSION, nodeId: 'node-1', seq, at: Date.now(), inflight: 4242, queued: 99, capacity: 16, eventLoopLagMs: 0, draining: false, tools: {} });
-    const before = { unsigned: await routerMetric(mesh, 'flotilla_router_reports_dropped', { reason: 'unsigned' }), bad: await routerMetric(mesh, 'flotilla_router_reports_dropped', { reason: 'bad-signature' }) };
+    const before = { unsigned: await routerMetric(mesh, 'flotilla_router_reports_dropped_total', { reason: 'unsigned' }), bad: await routerMetric(mesh, 'flotilla_router_reports_dropped_total', { reason: 'bad-signature' }) };
     attacker.publish(names.load('node-1'), forged(1e9));
     const stranger = new Signer(generateKey('node').seed);
     const h = natsHeaders();
@@ -323,8 +323,8 @@ describe('attacks on an open nats-server: the router itself refuses what it cann
     attacker.publish(names.load('node-1'), payload, { headers: h });
     await attacker.flush();
     await until('both forgeries dropped', async () =>
-      (await routerMetric(mesh, 'flotilla_router_reports_dropped', { reason: 'unsigned' })) > before.unsigned &&
-      (await routerMetric(mesh, 'flotilla_router_reports_dropped', { reason: 'bad-signature' })) > before.bad);
+      (await routerMetric(mesh, 'flotilla_router_reports_dropped_total', { reason: 'unsigned' })) > before.unsigned &&
+      (await routerMetric(mesh, 'flotilla_router_reports_dropped_total', { reason: 'bad-signature' })) > before.bad);
     const load = (await mesh.api<NodesView>('/api/v1/nodes')).nodes[0]!.load!;
     assert.notEqual(load.inflight, 4242);
     assert.ok(load.seq < 1e9);
@@ -337,14 +337,14 @@ describe('attacks on an open nats-server: the router itself refuses what it cann
     });
     const capturedSeq = (JSON.parse(new TextDecoder().decode(captured.data)) as LoadReport).seq;
     await until('a newer report reached the router', async () => (await mesh.api<NodesView>('/api/v1/nodes')).nodes[0]!.load!.seq > capturedSeq, 20_000);
-    const before = await routerMetric(mesh, 'flotilla_router_reports_dropped', { reason: 'stale-seq' });
+    const before = await routerMetric(mesh, 'flotilla_router_reports_dropped_total', { reason: 'stale-seq' });
     const h = natsHeaders();
     h.set(SIGNATURE_HEADER, captured.headers!.get(SIGNATURE_HEADER));
     attacker.publish(names.load('node-1'), captured.data, { headers: h });
     // The same signed bytes on another subject: the signature covers the subject.
     attacker.publish(names.load('node-2'), captured.data, { headers: h });
     await attacker.flush();
-    await until('the replay dropped', async () => (await routerMetric(mesh, 'flotilla_router_reports_dropped', { reason: 'stale-seq' })) > before);
+    await until('the replay dropped', async () => (await routerMetric(mesh, 'flotilla_router_reports_dropped_total', { reason: 'stale-seq' })) > before);
     assert.ok((await mesh.api<NodesView>('/api/v1/nodes')).nodes[0]!.load!.seq > capturedSeq, 'the view never went back');
   });
 
@@ -356,10 +356,10 @@ describe('attacks on an open nats-server: the router itself refuses what it cann
       h.set(SIGNATURE_HEADER, node.sign(names.load('node-1'), payload));
       attacker.publish(names.load('node-1'), payload, { headers: h });
     };
-    const skewBefore = await routerMetric(mesh, 'flotilla_router_reports_dropped', { reason: 'clock-skew' });
+    const skewBefore = await routerMetric(mesh, 'flotilla_router_reports_dropped_total', { reason: 'clock-skew' });
     send(Number.MAX_SAFE_INTEGER, Date.now() + 3_600_000);
     await attacker.flush();
-    await until('the far-future report dropped', async () => (await routerMetric(mesh, 'flotilla_router_reports_dropped', { reason: 'clock-skew' })) > skewBefore);
+    await until('the far-future report dropped', async () => (await routerMetric(mesh, 'flotilla_router_reports_dropped_total', { reason: 'clock-skew' })) > skewBefore);
     send(Number.MAX_SAFE_INTEGER, Date.now());
     await attacker.flush();
     await until('the huge seq seen', async () => (await mesh.api<NodesView>('/api/v1/nodes')).nodes[0]!.load!.seq === Number.MAX_SAFE_INTEGER);
@@ -370,14 +370,14 @@ describe('attacks on an open nats-server: the router itself refuses what it cann
   });
 
   it('reports for 20,000 made-up node ids leave the router holding state for its one real node', async () => {
-    const before = await routerMetric(mesh, 'flotilla_router_reports_dropped', { reason: 'unknown-node' });
+    const before = await routerMetric(mesh, 'flotilla_router_reports_dropped_total', { reason: 'unknown-node' });
     for (let i = 0; i < 20_000; i++) {
       const id = `made-up-${i}`;
       attacker.publish(names.load(id), encodeJson({ v: PROTOCOL_VERSION, nodeId: id, seq: 1, at: Date.now(), inflight: 1, queued: 0, capacity: 16, eventLoopLagMs: 0, draining: false, tools: { [`s/t${i}`]: { ewmaMs: 1, completed: 1 } } }));
       if (i % 1000 === 999) await attacker.flush();
     }
     await attacker.flush();
-    await until('all dropped as unknown nodes', async () => (await routerMetric(mesh, 'flotilla_router_reports_dropped', { reason: 'unknown-node' })) >= before + 20_000, 60_000);
+    await until('all dropped as unknown nodes', async () => (await routerMetric(mesh, 'flotilla_router_reports_dropped_total', { reason: 'unknown-node' })) >= before + 20_000, 60_000);
     assert.equal(await routerMetric(mesh, 'flotilla_router_report_nodes'), 1);
   });
 

@@ -36,10 +36,10 @@ export function agentCommand(): Command {
       maxSessions: number; sessionIdleTimeout: number; affinity: Record<string, ServerAffinity>;
       bodyTimeoutMs: number; headersTimeoutMs: number; maxConnections?: number;
     } & NatsFlags & AgentSecurityFlags) => {
+      const servers = withAffinities(o.server, o.affinity);
       // Settings are checked before anything starts: a missing key or an unreadable file fails at once.
       const nats = natsSettingsOf(o);
       const security = agentSecurityOf(o);
-      const servers = withAffinities(o.server, o.affinity);
       // Loaded on demand so light commands (nodes, tools) do not pay for the agent's dependencies.
       const { startAgent, installSignalHandlers } = await import('@flotilla/agent');
       const logger = createLogger({ name: 'agent', base: { nodeId: o.nodeId } });

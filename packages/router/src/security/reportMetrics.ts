@@ -1,4 +1,4 @@
-import { Gauge, type Registry } from '@flotilla/telemetry';
+import { Counter, Gauge, type Registry } from '@flotilla/telemetry';
 import type { NodeLoadView } from '../discovery/NodeLoadView.js';
 import type { NodeKeyDirectory } from '../discovery/NodeKeyDirectory.js';
 
@@ -8,14 +8,15 @@ import type { NodeKeyDirectory } from '../discovery/NodeKeyDirectory.js';
  * state (bounded by the accepted registry view), and accepted nodes.
  */
 export function registerReportMetrics(registry: Registry, loadView: NodeLoadView, keys: NodeKeyDirectory): void {
-  new Gauge({
-    name: 'flotilla_router_reports_dropped',
-    help: 'NATS load/progress reports this router dropped since it started, by reason.',
+  new Counter({
+    name: 'flotilla_router_reports_dropped_total',
+    help: 'NATS load/progress reports this router dropped, by reason.',
     labelNames: ['reason'],
     registers: [registry],
+    // The load view counts; the counter shows its (monotonic) totals at scrape time.
     collect() {
       this.reset();
-      for (const [reason, n] of Object.entries(loadView.droppedReports())) this.set({ reason }, n);
+      for (const [reason, n] of Object.entries(loadView.droppedReports())) this.inc({ reason }, n);
     },
   });
   new Gauge({
