@@ -36,7 +36,8 @@ export class ControlResponder {
         let reply: ControlReply;
         if (!decoded.ok) {
           this.logger.warn({ error: decoded.error }, 'invalid control request');
-          reply = this.reply(false, `invalid control request: ${decoded.error}`);
+          // Nothing about the node's load for a request nobody authenticated.
+          reply = this.refusal(`invalid control request: ${decoded.error}`);
         } else {
           const refused = this.target.authorize({
             subject: msg.subject,
@@ -46,7 +47,7 @@ export class ControlResponder {
             signature: msg.headers?.get(SIGNATURE_HEADER) || undefined,
           });
           if (refused) this.logger.warn({ op: decoded.value.op, reason: refused }, 'control request refused');
-          reply = refused ? this.refusal(refused) : this.handle(decoded.value);
+          reply = refused ? this.refusal(`refused: ${refused}`) : this.handle(decoded.value);
         }
         if (msg.reply) {
           try {
@@ -76,8 +77,8 @@ export class ControlResponder {
   }
 
   /** A refusal says nothing of the node's load: the asker is not known to be an operator. */
-  private refusal(reason: string): ControlReply {
-    return { v: PROTOCOL_VERSION, ok: false, nodeId: this.target.nodeId, draining: false, inflight: 0, queued: 0, error: `refused: ${reason}` };
+  private refusal(error: string): ControlReply {
+    return { v: PROTOCOL_VERSION, ok: false, nodeId: this.target.nodeId, draining: false, inflight: 0, queued: 0, error };
   }
 
   private reply(ok: boolean, error?: string): ControlReply {

@@ -8,6 +8,7 @@ import { env, parseAffinity, parsePort } from '../options.js';
 import { ManagedProcess } from '../up/ManagedProcess.js';
 import { LOCAL_MESH_AGENTS, localMeshAffinity } from '../up/localMeshPlan.js';
 import { agentKeyArgs, localMeshKeys, routerKeyArgs } from '../up/localMeshKeys.js';
+import { redactServers } from '@flotilla/trust';
 
 const BIN = fileURLToPath(new URL('../bin.js', import.meta.url));
 
@@ -45,7 +46,7 @@ export function upCommand(): Command {
         const natsUrl = new URL(o.nats);
         const natsPort = Number(natsUrl.port || 4222);
         const natsHost = natsUrl.hostname || '127.0.0.1';
-        let natsNote = `using the nats-server already at ${o.nats}`;
+        let natsNote = `using the nats-server already at ${redactServers(o.nats)}`;
         if (!(await reachable(natsHost, natsPort))) {
           const nats = new ManagedProcess('nats', 'nats-server', ['-a', natsHost, '-p', String(natsPort), '-js', '-sd', join(dir, 'nats')], join(dir, 'logs', 'nats.log'), Boolean(o.verbose));
           started.push(nats);
@@ -53,7 +54,7 @@ export function upCommand(): Command {
             waitReachable(natsHost, natsPort, 10_000),
             nats.exited.then((c) => { throw new Error(`nats-server exited (${c}); is it installed? (apt-get install nats-server) See ${join(dir, 'logs', 'nats.log')}`); }),
           ]);
-          natsNote = `started nats-server at ${o.nats} (JetStream store in ${join(dir, 'nats')})`;
+          natsNote = `started nats-server at ${redactServers(o.nats)} (JetStream store in ${join(dir, 'nats')})`;
         }
         const keys = localMeshKeys(join(dir, 'keys'), LOCAL_MESH_AGENTS.map((a) => a.nodeId));
         const router = new ManagedProcess('router', process.execPath, [BIN, 'router', '--nats', o.nats, '--port', String(o.port), ...routerKeyArgs(keys)], join(dir, 'logs', 'router.log'), Boolean(o.verbose));
