@@ -54,6 +54,14 @@ if ! command -v nats-server >/dev/null 2>&1; then
 fi
 
 if [ "$for_tests" = true ]; then
+  # The router replica tests put routers behind a real load balancer.
+  if ! command -v haproxy >/dev/null 2>&1 && [ ! -x /usr/sbin/haproxy ]; then
+    say "haproxy not found (the router replica tests load-balance routers with it): installing Debian's haproxy package"
+    if ! apt_install haproxy; then
+      say "could not install haproxy (needs root or passwordless sudo with apt-get). Install it ('sudo apt-get install haproxy')."
+      exit 1
+    fi
+  fi
   chromium_path="${FLOTILLA_CHROMIUM:-/usr/bin/chromium}"
   if [ ! -x "$chromium_path" ]; then
     say "Chromium not found at $chromium_path (the dashboard test drives it headless): installing Debian's chromium package"

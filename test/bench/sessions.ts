@@ -3,9 +3,13 @@
  *   - session open (initialize + initialized) and the first call on a new session (through the router
  *     this also opens the client's own upstream session), then a warm call on the same session;
  *   - memory per idle client session (each made one call, so its upstream session exists), on the router
- *     and on the agent, from their own /metrics (resident set and V8 heap).
+ *     and on the agent, from their own /metrics (resident set and V8 heap);
+ *   - a session taken up by another router replica (same session key): its first call there (the replica
+ *     opens the sealed id, reads the session's record and uses the upstream session the first replica
+ *     opened) and its calls after that, against calls on the replica that opened it.
  * Usage: npm run bench:sessions [-- --sessions 200 --idle 1000]
  */
+import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import { Agent, request } from 'undici';
@@ -87,10 +91,13 @@ async function memory(metricsUrl: string, prefix: string): Promise<{ rss: number
 
 const nats = await NatsServerProcess.start();
 const agent = FlotillaProcess.spawn('agent', ['agent', '--node-id', 'bench-1', '--server', 'echo=@flotilla/examples/echo', '--nats', nats.url, '--port', '0', '--max-sessions', String(idle * 2 + 100)], {});
-const router = FlotillaProcess.spawn('router', ['router', '--nats', nats.url, '--port', '0'], {});
+const sessionKey = randomBytes(32).toString('base64');
+const router = FlotillaProcess.spawn('router', ['router', '--nats', nats.url, '--port', '0'], { FLOTILLA_SESSION_KEY: sessionKey });
+const second = FlotillaProcess.spawn('router-2', ['router', '--nats', nats.url, '--port', '0'], { FLOTILLA_SESSION_KEY: sessionKey });
 try {
   const agentBase = String((await agent.ready()).url);
   const routerUrl = String((await router.ready()).url);
+  const secondUrl = String((await second.ready()).url);
   const agentUrl = `${agentBase}/mcp/echo`;
   for (let i = 0; ; i++) {
     const sid = await openSession(routerUrl);
@@ -122,6 +129,36 @@ try {
   }
   printTable(`Client sessions, ${sessions} each way (plain HTTP client, one session at a time)`, rows);
 
+  // A session taken up by another replica: opened and used once on the first router, then used on the second.
+  const takeUp: SessionTimes = { open: [], first: [], warm: [] };
+  const stay: number[] = [];
+  for (let i = 0; i < Math.max(20, Math.floor(sessions / 2)); i++) {
+    const sid = await openSession(routerUrl);
+    await call(routerUrl, sid, 'echo_echo', 2);
+    let t = performance.now();
+    await call(routerUrl, sid, 'echo_echo', 3);
+    stay.push(performance.now() - t);
+    t = performance.now();
+    await call(secondUrl, sid, 'echo_echo', 4);
+    takeUp.first.push(performance.now() - t);
+    t = performance.now();
+    await call(secondUrl, sid, 'echo_echo', 5);
+    takeUp.warm.push(performance.now() - t);
+    await closeSession(secondUrl, sid);
+  }
+  const st = summarize(stay);
+  const tf = summarize(takeUp.first);
+  const tw = summarize(takeUp.warm);
+  results['replica_same'] = st;
+  results['replica_takeup_first'] = tf;
+  results['replica_takeup_warm'] = tw;
+  printTable(`A session taken up by another router replica (${st.n} sessions)`, [
+    ['series', 'p50 ms', 'p90 ms', 'p99 ms', 'mean ms'],
+    ['warm call on the replica that opened it', ms(st.p50), ms(st.p90), ms(st.p99), ms(st.mean)],
+    ['first call on another replica', ms(tf.p50), ms(tf.p90), ms(tf.p99), ms(tf.mean)],
+    ['next call there', ms(tw.p50), ms(tw.p90), ms(tw.p99), ms(tw.mean)],
+  ]);
+
   // Memory per idle client session: open `idle` sessions through the router, each making one call (so its
   // upstream session to the agent exists), and leave them open.
   const routerMetrics = routerUrl.replace(/\/mcp$/, '/metrics');
@@ -148,6 +185,7 @@ try {
   );
 } finally {
   await router.stop();
+  await second.stop();
   await agent.stop();
   await nats.dispose();
   await pool.close();

@@ -13,10 +13,13 @@
  * use (npm registry needed once). FLOTILLA_SKIP_CONFORMANCE=1 skips this file.
  */
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { CLI_BIN, FlotillaProcess } from '../harness/FlotillaProcess.js';
+import { freePort } from '../harness/freePort.js';
+import { HaproxyProcess } from '../harness/HaproxyProcess.js';
 import { NatsServerProcess } from '../harness/NatsServerProcess.js';
 import { startConformanceHost, type ConformanceHost } from '../../packages/examples/src/conformanceHost.js';
 import {
@@ -81,12 +84,7 @@ describe('MCP conformance suite', { skip, timeout: 900_000 }, () => {
     before(async () => {
       assert.ok(existsSync(CLI_BIN), `${CLI_BIN} is missing: build first (bash scripts/pnpm.sh -s build)`);
       nats = await NatsServerProcess.start();
-      agent = FlotillaProcess.spawn('agent', [
-        'agent', '--node-id', 'conf-1',
-        '--server', 'test=@flotilla/examples/conformance',
-        '--server', 'json=@flotilla/examples/conformanceJsonSchema',
-        '--nats', nats.url, '--port', '0', '--grpc-port', '0',
-      ]);
+      agent = startFixtureAgent(nats.url, 'conf-1');
       router = FlotillaProcess.spawn('router', ['router', '--nats', nats.url, '--port', '0']);
       await agent.ready();
       routerUrl = routerMcpUrl((await router.ready()).url);
@@ -102,25 +100,77 @@ describe('MCP conformance suite', { skip, timeout: 900_000 }, () => {
     });
 
     it('every server scenario passes, except those listed in baseline.json (which must still fail)', async () => {
-      const baseline = await readBaseline();
-      const run = await runSuite(routerUrl, SUITE_ARGS);
-      assert.ok(run.results.size >= MIN_SCENARIOS, `expected ${MIN_SCENARIOS} scenarios, saw ${run.results.size}:\n${run.stdout.slice(-3000)}`);
-      const diff = compareWithBaseline(run.results, baseline);
-      const problems: string[] = [];
-      if (diff.unexpectedFailures.length > 0) {
-        problems.push(`failing through the router, not in baseline.json:\n${diff.unexpectedFailures.map(describeFailure).join('\n')}`);
+      await expectBaseline(routerUrl);
+    });
+  });
+
+  describe('through two router replicas behind a load balancer (per-request balancing)', () => {
+    let nats: NatsServerProcess | undefined;
+    let agent: FlotillaProcess | undefined;
+    const routers: FlotillaProcess[] = [];
+    let lb: HaproxyProcess | undefined;
+
+    before(async () => {
+      nats = await NatsServerProcess.start();
+      agent = startFixtureAgent(nats.url, 'conf-lb');
+      const lbPort = await freePort();
+      const key = randomBytes(32).toString('base64');
+      const ports = [await freePort(), await freePort()];
+      for (const [i, port] of ports.entries()) {
+        routers.push(
+          FlotillaProcess.spawn(`router-${i + 1}`, ['router', '--nats', nats.url, '--port', String(port), '--allowed-host', `127.0.0.1:${lbPort}`, '--allowed-host', `localhost:${lbPort}`, '--allowed-host', `127.0.0.1:${port}`], {
+            FLOTILLA_SESSION_KEY: key,
+          }),
+        );
       }
-      if (diff.unexpectedPasses.length > 0) {
-        problems.push(`in baseline.json but passing now; remove them from the baseline (and the README): ${diff.unexpectedPasses.join(', ')}`);
-      }
-      if (diff.missing.length > 0) {
-        problems.push(`in baseline.json but not run by the suite (renamed or dropped?): ${diff.missing.join(', ')}`);
-      }
-      assert.deepEqual(problems, [], `${problems.join('\n\n')}\n\nall scenarios:\n${summary(run)}\n(checks in ${run.outputDir})`);
-      await rm(run.outputDir, { recursive: true, force: true }); // kept only when something failed
+      await agent.ready();
+      for (const r of routers) await r.ready();
+      for (const port of ports) await waitForTools(`http://127.0.0.1:${port}/mcp`, ['test_simple_text', 'json_schema_2020_12_tool'], 30_000);
+      lb = await HaproxyProcess.startOn(lbPort, ports.map((port, i) => ({ name: `r${i + 1}`, port })));
+    });
+
+    after(async () => {
+      await lb?.stop();
+      for (const r of routers) await r.stop();
+      await agent?.stop();
+      await nats?.dispose();
+    });
+
+    it('every server scenario passes, except those listed in baseline.json (which must still fail)', async () => {
+      await expectBaseline(lb!.url);
     });
   });
 });
+
+/** Runs the suite against `url` and checks the verdicts against baseline.json. */
+async function expectBaseline(url: string): Promise<void> {
+  const baseline = await readBaseline();
+  const run = await runSuite(url, SUITE_ARGS);
+  assert.ok(run.results.size >= MIN_SCENARIOS, `expected ${MIN_SCENARIOS} scenarios, saw ${run.results.size}:\n${run.stdout.slice(-3000)}`);
+  const diff = compareWithBaseline(run.results, baseline);
+  const problems: string[] = [];
+  if (diff.unexpectedFailures.length > 0) {
+    problems.push(`failing through the router, not in baseline.json:\n${diff.unexpectedFailures.map(describeFailure).join('\n')}`);
+  }
+  if (diff.unexpectedPasses.length > 0) {
+    problems.push(`in baseline.json but passing now; remove them from the baseline (and the README): ${diff.unexpectedPasses.join(', ')}`);
+  }
+  if (diff.missing.length > 0) {
+    problems.push(`in baseline.json but not run by the suite (renamed or dropped?): ${diff.missing.join(', ')}`);
+  }
+  assert.deepEqual(problems, [], `${problems.join('\n\n')}\n\nall scenarios:\n${summary(run)}\n(checks in ${run.outputDir})`);
+  await rm(run.outputDir, { recursive: true, force: true }); // kept only when something failed
+}
+
+/** An agent hosting the fixture as server `test` (so the router's `test_<tool>` names are exactly the suite's) and its SEP-1613 companion as `json`. */
+function startFixtureAgent(natsUrl: string, nodeId: string): FlotillaProcess {
+  return FlotillaProcess.spawn(nodeId, [
+    'agent', '--node-id', nodeId,
+    '--server', 'test=@flotilla/examples/conformance',
+    '--server', 'json=@flotilla/examples/conformanceJsonSchema',
+    '--nats', natsUrl, '--port', '0', '--grpc-port', '0',
+  ]);
+}
 
 /** The router's MCP endpoint from its ready line's `url`, addressed as loopback (what the suite expects). */
 function routerMcpUrl(raw: unknown): string {

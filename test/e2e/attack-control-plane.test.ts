@@ -6,11 +6,15 @@
  * one attack of issue 11 and shows it fails, and that the real nodes keep working.
  */
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { request as httpRequest } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { Kvm } from '@nats-io/kv';
 import { headers as natsHeaders, type Msg, type NatsConnection } from '@nats-io/transport-node';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import {
   ControlReplySchema,
@@ -224,6 +228,56 @@ describe('attacks on a mesh whose nats-server enforces accounts and permissions'
     assert.equal(result.status, 408);
     assert.match(messageOf(result.body), /Request Timeout: the request body did not arrive within 2000 ms/);
     assert.equal((await fetch(`${node1Url}/healthz`)).status, 200, 'the agent still serves');
+  });
+
+  it('router replicas work under the permissions: a session opened on one is served by another; an agent cannot touch the session bucket or replica subjects', async () => {
+    const logFrom = mesh.nats.log.length;
+    const keyFile = join(mesh.dir, 'session.key');
+    writeFileSync(keyFile, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
+    const replicas = [await mesh.startRouter(['--session-key-file', keyFile], 'replica-a'), await mesh.startRouter(['--session-key-file', keyFile], 'replica-b')];
+    // Every request of the client goes to the next replica in turn (as a per-request load balancer would).
+    let turn = 0;
+    const alternate = (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
+      const target = new URL(replicas[turn++ % 2]!.url);
+      const url = new URL(input instanceof Request ? input.url : String(input));
+      url.host = target.host;
+      return fetch(url, init);
+    };
+    const sdk = new Client({ name: 'replicated', version: '1' });
+    const transport = new StreamableHTTPClientTransport(new URL(replicas[0]!.url), { fetch: alternate });
+    try {
+      await sdk.connect(transport);
+      await until('both nodes seen by the replicas', async () => (await sdk.listTools()).tools.some((t) => t.name === 'echo_echo'), 30_000);
+      for (let i = 0; i < 6; i++) assert.match(text(await sdk.callTool({ name: 'echo_echo', arguments: { text: `replica call ${i}` } })), new RegExp(`replica call ${i}`));
+      assert.ok(turn >= 8, `requests went to both replicas (${turn})`);
+      const violations = mesh.nats.log.slice(logFrom).split('\n').filter((l) => l.includes(mesh.routerNats.publicKey));
+      assert.deepEqual(violations, [], 'no permission violation by a router');
+    } finally {
+      await transport.terminateSession().catch(() => {});
+      await sdk.close().catch(() => {});
+      await Promise.all(replicas.map((r) => r.process.stop()));
+    }
+    const nc = await mesh.connectAs(mesh.keys.nodes.get('node-2')!.seedFile, 'node-2-compromised');
+    try {
+      await assert.rejects(new Kvm(nc).open(names.sessionBucket).then((kv) => kv.keys()), /permission|timeout|violation/i);
+      // A forged cancel on the replicas' subject never reaches a router: a router-side subscriber sees its own
+      // marker, sent after the forgery, and not the forgery.
+      const watcher = await mesh.connectAs(mesh.routerNatsSeedFile, 'replica-watcher');
+      try {
+        const seen: string[] = [];
+        watcher.subscribe(names.allRouterReplica, { callback: (_e, m: Msg) => void seen.push(m.string()) });
+        await watcher.flush();
+        nc.publish(names.sessionCancels, encodeJson({ sid: 'forged', requestId: 1 }));
+        await nc.flush().catch(() => {});
+        watcher.publish(names.sessionCancels, encodeJson({ sid: 'marker', requestId: 1 }));
+        await until('the marker arrives', () => seen.some((x) => x.includes('marker')), 10_000);
+        assert.ok(!seen.some((x) => x.includes('forged')), 'the forged cancel never reached a router');
+      } finally {
+        await watcher.close();
+      }
+    } finally {
+      await nc.close().catch(() => {});
+    }
   });
 
   it('the mesh key rotates without downtime: new key trusted, router switched, old key removed', async () => {

@@ -6,11 +6,13 @@
  * that serves /metrics.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { readFile, readdir } from 'node:fs/promises';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parse, parseAllDocuments } from 'yaml';
 import { z } from 'zod';
+import { haproxyBinary } from '../harness/HaproxyProcess.js';
 
 const root = (path: string): string => fileURLToPath(new URL(`../../${path}`, import.meta.url));
 
@@ -234,4 +236,21 @@ test('prometheus.yml is valid YAML whose Kubernetes jobs find the pods of deploy
     // That port is the process's HTTP port, the one serving /metrics.
     assert.ok(args.includes(`--port=${port}`), `${job.job_name}: the scraped port ${port} is the --port of the process`);
   }
+});
+
+test('the HAProxy config of deploy/haproxy is valid for HAProxy itself and balances routers per request on /healthz checks', async () => {
+  const path = root('deploy/haproxy/haproxy.cfg');
+  const check = spawnSync(haproxyBinary(), ['-c', '-f', path], { encoding: 'utf8' });
+  assert.equal(check.status, 0, `haproxy -c: ${check.stdout}${check.stderr}`);
+  const text = await readFile(path, 'utf8');
+  assert.match(text, /^\s*balance roundrobin$/m);
+  assert.doesNotMatch(text, /^\s*(stick|cookie|balance source|hash-type)/m, 'no stickiness: any replica serves any session');
+  assert.match(text, /^\s*option httpchk GET \/healthz$/m);
+  assert.match(text, /^\s*option redispatch$/m);
+  const deployment = parseAllDocuments(await readFile(root('deploy/kubernetes/router-deployment.yaml'), 'utf8')).map((d) => d.toJSON() as Record<string, unknown>);
+  const spec = (deployment.find((d) => d['kind'] === 'Deployment')!['spec'] as { replicas: number; template: { spec: { containers: Array<{ env: Array<{ name: string }> }> } } });
+  assert.ok(spec.replicas > 1, 'the router Deployment runs more than one replica');
+  assert.ok(spec.template.spec.containers[0]!.env.some((e) => e.name === 'FLOTILLA_SESSION_KEY'), 'every replica gets the shared session key');
+  const service = deployment.find((d) => d['kind'] === 'Service')!['spec'] as Record<string, unknown>;
+  assert.equal(service['sessionAffinity'], undefined, 'no session affinity needed');
 });

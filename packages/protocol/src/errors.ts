@@ -20,6 +20,12 @@ export const FlotillaErrorCode = {
    * with HTTP 503, no session was opened. Safe to open the session on another node, or later here.
    */
   SessionLimit: -32016,
+  /**
+   * The router replica that ran the call stopped before answering, and the client resumed its stream on
+   * another replica. The call may have run; it was not run again because it is not marked read-only or
+   * idempotent (`data.retryable` is false).
+   */
+  ReplicaLost: -32017,
 } as const;
 export type FlotillaErrorCode = (typeof FlotillaErrorCode)[keyof typeof FlotillaErrorCode];
 

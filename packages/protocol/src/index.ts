@@ -13,3 +13,4 @@ export * from './wire.js';
 export * from './signing.js';
 export * from './NodeCredential.js';
 export * from './MeshToken.js';
+export * from './RouterReplicaMessages.js';

@@ -68,6 +68,14 @@ export interface RouterOptions {
   nats?: Omit<Partial<NatsSettings>, 'servers'>;
   /** Which node records to trust, and the mesh key for agents; see {@link RouterSecurityOptions}. */
   security?: RouterSecurityOptions;
+  /**
+   * The mesh's session key (32 bytes, base64): seals client session ids and stream resume tickets. Every
+   * router replica behind one load balancer needs the same key to take up each other's sessions. Without
+   * one, a random key is made at start: sessions then live only as long as this process.
+   */
+  sessionKey?: string;
+  /** How long a client whose stream broke may take to resume it before its calls on it are cancelled, ms (default 3000). */
+  reconnectGraceMs?: number;
   logger?: Logger;
 }
 
@@ -102,6 +110,11 @@ const RouterOptionsSchema = z.object({
   maxClientSessions: z.number().int().positive().default(10_000),
   maxUpstreamSessions: z.number().int().positive().default(50_000),
   upstreamIdleTimeoutMs: z.number().int().positive().default(10 * 60_000),
+  sessionKey: z
+    .string()
+    .refine((k) => Buffer.from(k.trim(), 'base64').length === 32, 'must be 32 bytes, base64 (e.g. `openssl rand -base64 32`)')
+    .optional(),
+  reconnectGraceMs: z.number().int().min(0).default(3000),
 });
 
 /** Router options with every default applied. */

@@ -9,7 +9,12 @@ import { Catalog } from './catalog/Catalog.js';
 import type { CatalogChange } from './catalog/CatalogEntries.js';
 import { MeshDiscovery } from './discovery/MeshDiscovery.js';
 import { NodeLoadView } from './discovery/NodeLoadView.js';
+import { randomBytes } from 'node:crypto';
 import { ProfileListings } from './catalog/ProfileListings.js';
+import { ReplicaBus } from './sessions/ReplicaBus.js';
+import { Sealer } from './sessions/Sealer.js';
+import { NatsKvSessionStore } from './sessions/SessionStore.js';
+import { SessionTokens } from './sessions/SessionTokens.js';
 import { RouterPeer } from './endpoint/RouterPeer.js';
 import { CallForwarder } from './forwarding/CallForwarder.js';
 import { UpstreamSessionPool } from './upstream/UpstreamSessionPool.js';
@@ -111,7 +116,16 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     undefined,
     security.discovery,
   );
-  const sessions = new SessionTable(opts.sessionIdleTimeoutMs, logger, () => metrics?.clientSessionExpired());
+  const replicaTag = randomBytes(4).toString('hex');
+  if (!opts.sessionKey) {
+    logger.warn({ replica: replicaTag }, 'no session key configured (--session-key-file or FLOTILLA_SESSION_KEY): sessions live only as long as this router, and other replicas cannot take them up');
+  }
+  const tokens = new SessionTokens(opts.sessionKey ? Sealer.fromBase64(opts.sessionKey) : Sealer.random());
+  // Records of sessions in use are touched every third of the idle timeout; twice it is the safety margin.
+  const store = new NatsKvSessionStore(nc, names.sessionBucket, opts.sessionIdleTimeoutMs * 2, logger, () => natsUp());
+  const sessions = new SessionTable({ idleTimeoutMs: opts.sessionIdleTimeoutMs, store, logger, onExpired: () => metrics?.clientSessionExpired() });
+  const bus = new ReplicaBus({ nc, subjects: names, tag: replicaTag, logger, session: (sid) => sessions.bySid(sid) });
+  bus.start();
   metrics = new RouterMetrics({
     nodes: () => discovery.listEndpoints(),
     catalogTools: () => catalog.listTools().length,
@@ -155,7 +169,24 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
   let policy: HostOriginPolicy | undefined;
   const mcp = new McpEndpoint({
     sessions,
-    services: { catalog, forwarder, validator, profiles, pool, servers: discovery, logger, clientRequestTimeoutMs: opts.callTimeoutMs, observer },
+    services: {
+      catalog,
+      forwarder,
+      validator,
+      profiles,
+      pool,
+      servers: discovery,
+      logger,
+      clientRequestTimeoutMs: opts.callTimeoutMs,
+      observer,
+      tokens,
+      replicaTag,
+      reconnectGraceMs: opts.reconnectGraceMs,
+      replicas: bus,
+      store,
+      touchEveryMs: Math.max(1000, Math.floor(opts.sessionIdleTimeoutMs / 3)),
+      upstreamNodes: discovery,
+    },
     maxBodyBytes: opts.maxBodyBytes,
     maxSessions: opts.maxClientSessions,
     logger,
@@ -198,17 +229,19 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
   const url = `http://${urlHost}:${port}/mcp`;
   const dashboardUrl = `http://${urlHost}:${port}/dashboard`;
   security.logSummary(logger);
-  logger.info({ url, dashboard: dashboardUrl, port, strategy: opts.strategy, registry: registry.kind, prefix: opts.prefix }, 'router ready');
+  logger.info({ url, dashboard: dashboardUrl, port, strategy: opts.strategy, registry: registry.kind, prefix: opts.prefix, replica: replicaTag }, 'router ready');
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> =>
     (stopping ??= (async () => {
       logger.info('router stopping');
       await sessions.closeAll();
+      bus.stop();
+      await store.stop();
       dashboardStream.close();
       dashboardModel.stop();
       await discovery.stop();
-      await pool.stop(true);
+      await pool.stop(false);
       loadView.stop();
       await registry.close();
       await front.close();

@@ -195,20 +195,25 @@ describe('per-client upstream sessions (in-process nodes)', () => {
 describe('upstream session idle expiry (in-process nodes)', () => {
   const mesh = inProcessMesh({ n1: ['sess'] }, { upstreamIdleTimeoutMs: 300 });
 
-  it('closes an upstream session nobody used for the idle timeout; the next call opens a new one', async () => {
-    const c = await connectClient(mesh.router.url, 'sleeper');
-    try {
-      const closed = (): number => mesh.nodes[0]!.journal.sessionsClosed.length;
-      const first = whoOf(await c.client.callTool({ name: 'sess_whoami', arguments: {} }));
-      const before = closed();
-      await until('the idle upstream session closed on the node', () => closed() > before);
-      const metrics = parseExposition(await (await fetch(mesh.router.url.replace('/mcp', '/metrics'))).text());
-      assert.ok((metrics.value('flotilla_router_upstream_sessions_closed_total', { reason: 'idle' }) ?? 0) >= 1);
-      const second = whoOf(await c.client.callTool({ name: 'sess_whoami', arguments: {} }));
-      assert.notEqual(second.sessionId, first.sessionId);
-    } finally {
-      await c.close();
-    }
+  it('lets go of an upstream session idle past the timeout without ending it on the node; the next call takes the same session up again', async () => {
+    // A plain HTTP client (no standalone stream: a client's stream keeps the upstream ones held).
+    const hello = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'sleeper', version: '1' } } });
+    const init = await rawPost(mesh.router.url, hello);
+    const inSession = { 'mcp-session-id': init.headers.get('mcp-session-id')!, 'mcp-protocol-version': '2025-11-25' };
+    const whoami = async (id: number): Promise<Who> => {
+      const r = await rawPost(mesh.router.url, JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'sess_whoami', arguments: {} } }), inSession);
+      return whoOf((r.json as { result: unknown }).result);
+    };
+    const journal = mesh.nodes[0]!.journal;
+    const first = await whoami(2);
+    const closedOnNode = journal.sessionsClosed.length;
+    const idleClosed = async (): Promise<number> =>
+      parseExposition(await (await fetch(mesh.router.url.replace('/mcp', '/metrics'))).text()).value('flotilla_router_upstream_sessions_closed_total', { reason: 'idle' }) ?? 0;
+    const upstream = async (): Promise<number> => parseExposition(await (await fetch(mesh.router.url.replace('/mcp', '/metrics'))).text()).value('flotilla_router_upstream_sessions') ?? -1;
+    await until('the idle upstream session let go of', async () => (await idleClosed()) >= 1 && (await upstream()) === 0);
+    assert.equal(journal.sessionsClosed.length, closedOnNode, 'the session is not ended on the node: other replicas may use it');
+    const second = await whoami(3);
+    assert.equal(second.sessionId, first.sessionId, "the client's session on the node, with its state, is taken up again");
   });
 });
 

@@ -93,6 +93,9 @@ export class McpEndpoint {
           return;
         }
         this.track(session, res);
+        // The newest standalone stream wins (the SDK refuses a second one with 409): a router replica that
+        // takes over a client's stream replaces the stream of the replica that held it, which may be gone.
+        if (req.method === 'GET' && req.headers['last-event-id'] === undefined) session.transport.closeStandaloneSSEStream();
         await session.transport.handleRequest(req, res);
         return;
       }

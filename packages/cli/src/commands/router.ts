@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
 import { REGISTRY_KINDS, type RegistryKind } from '@flotilla/registry';
 import { TRACING_SHUTDOWN_TIMEOUT_MS, createLogger, startTracing } from '@flotilla/telemetry';
@@ -29,12 +30,15 @@ export function routerCommand(): Command {
     .option('--max-client-sessions <n>', 'most client sessions at once; initialize past it gets HTTP 503', parsePositiveInt, 10_000)
     .option('--max-upstream-sessions <n>', "most upstream sessions (one per client session × node × server it used); past it the least recently used idle one closes", parsePositiveInt, 50_000)
     .option('--upstream-idle-timeout-ms <ms>', 'an upstream session no request used for this long closes, unless its client keeps state there', intInRange(1, MAX_TIMER_MS), 10 * 60_000)
+    .option('--session-key-file <path>', 'file holding the mesh session key (32 bytes, base64; `openssl rand -base64 32`): the same on every replica behind one load balancer, so any replica serves any session (or FLOTILLA_SESSION_KEY)')
+    .option('--reconnect-grace-ms <ms>', 'how long a client whose stream broke may take to resume it before its calls are cancelled', intInRange(0, MAX_TIMER_MS), 3000)
     .option('--allowed-host <host>', 'Host header to accept (repeatable; default loopback names)', (v: string, p: string[] = []) => [...p, v])
     .option('--allowed-origin <origin>', 'Origin to accept (repeatable)', (v: string, p: string[] = []) => [...p, v])
     .action(async (o: {
       nats: string; prefix: string; registry: RegistryKind; host: string; port: number; strategy: (typeof STRATEGIES)[number];
       maxBody: number; perNodeConcurrency?: number; maxAttempts: number; retryWindowMs: number; hedgeReadOnly?: boolean; callTimeoutMs: number;
       sessionIdleTimeoutMs: number; maxClientSessions: number; maxUpstreamSessions: number; upstreamIdleTimeoutMs: number;
+      sessionKeyFile?: string; reconnectGraceMs: number;
       allowedHost?: string[]; allowedOrigin?: string[];
     } & NatsFlags & RouterSecurityFlags) => {
       const nats = natsSettingsOf(o);
@@ -45,6 +49,7 @@ export function routerCommand(): Command {
       const tracing = startTracing('flotilla-router');
       if (tracing.enabled) logger.info({ service: process.env.OTEL_SERVICE_NAME }, 'tracing enabled');
       const flushTraces = (): Promise<void> => tracing.shutdown(TRACING_SHUTDOWN_TIMEOUT_MS).catch((err: unknown) => logger.warn({ err }, 'could not export the last spans'));
+      const sessionKey = o.sessionKeyFile ? (await readFile(o.sessionKeyFile, 'utf8')).trim() : process.env.FLOTILLA_SESSION_KEY?.trim();
       const router = await startRouter({
         natsUrl: nats.servers,
         nats: natsAuthOf(nats),
@@ -64,6 +69,8 @@ export function routerCommand(): Command {
         maxClientSessions: o.maxClientSessions,
         maxUpstreamSessions: o.maxUpstreamSessions,
         upstreamIdleTimeoutMs: o.upstreamIdleTimeoutMs,
+        ...(sessionKey ? { sessionKey } : {}),
+        reconnectGraceMs: o.reconnectGraceMs,
         ...(o.allowedHost ? { allowedHosts: o.allowedHost } : {}),
         ...(o.allowedOrigin ? { allowedOrigins: o.allowedOrigin } : {}),
         logger,

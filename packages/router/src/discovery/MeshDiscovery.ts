@@ -1,12 +1,15 @@
 import type { RegisteredNode, Registry, RegistryWatch } from '@flotilla/registry';
 import type { Logger } from '@flotilla/telemetry';
 import type { Catalog } from '../catalog/Catalog.js';
+import type { UpstreamNodes } from '../front/ClientSessionServices.js';
 import { NodeEndpoint, type NodeEndpointDeps } from '../endpoint/NodeEndpoint.js';
 import type { NodeKeyDirectory } from './NodeKeyDirectory.js';
 import type { NodeLoadView } from './NodeLoadView.js';
 import type { NodeTrust } from './NodeTrust.js';
 import { DEFAULT_WATCHDOG_OPTIONS, NodeWatchdog, type NodeWatchdogOptions } from './NodeWatchdog.js';
 import type { ReplicaDirectory, ToolBreakerListener } from './ReplicaDirectory.js';
+import type { UpstreamSession } from '../upstream/UpstreamSession.js';
+import type { PoolClient } from '../upstream/UpstreamSessionPool.js';
 
 /** How long calls already sent to a node that left after draining get to bring their answers home, ms. */
 const RETIRE_GRACE_MS = 5000;
@@ -33,7 +36,7 @@ export interface DiscoveryTrust {
  * {@link NodeWatchdog} also catches nodes that stop reporting and answering without dropping their
  * connections (paused, wedged), faster than their heartbeats go stale.
  */
-export class MeshDiscovery implements ReplicaDirectory {
+export class MeshDiscovery implements ReplicaDirectory, UpstreamNodes {
   private readonly endpoints = new Map<string, NodeEndpoint>();
   /** Nodes that left after draining, still finishing calls (see `NodeEndpoint.retire`). */
   private readonly retiring = new Set<NodeEndpoint>();
@@ -64,6 +67,11 @@ export class MeshDiscovery implements ReplicaDirectory {
   /** The catalog the nodes' listings go into. */
   get catalog(): Catalog {
     return this.deps.catalog;
+  }
+
+  /** The client's upstream session of `binding`, from this replica's pool (taken up when another replica opened it). */
+  session(client: PoolClient, binding: { nodeId: string; instanceId: string; server: string }): UpstreamSession | undefined {
+    return this.endpoints.get(binding.nodeId)?.clientSession(client, binding.server, binding.instanceId);
   }
 
   /** Whether any live replica of `server` asks for sticky affinity (its state is per client session). */

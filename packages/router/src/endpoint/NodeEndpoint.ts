@@ -12,7 +12,7 @@ import type { UpstreamDispatchers } from '../upstream/McpHttpChannel.js';
 import { CallCancelledError, UpstreamFailure } from '../upstream/UpstreamFailure.js';
 import type { UpstreamPeer } from '../upstream/UpstreamPeer.js';
 import type { UpstreamSession } from '../upstream/UpstreamSession.js';
-import type { PoolNode, UpstreamSessionPool } from '../upstream/UpstreamSessionPool.js';
+import type { PoolClient, PoolNode, UpstreamSessionPool } from '../upstream/UpstreamSessionPool.js';
 import { NodeGuard, type BreakerState } from './NodeGuard.js';
 import { NodeLatency } from './NodeLatency.js';
 import { NodeListings } from './NodeListings.js';
@@ -247,6 +247,17 @@ export class NodeEndpoint implements ForwardTarget {
     return this.listings.readAs(hosted, peer);
   }
 
+  /** The client's session to `server` here, from the pool (taken up when another replica opened it); undefined when it cannot be had. */
+  clientSession(client: PoolClient, server: string, instanceId: string): UpstreamSession | undefined {
+    const hosted = this.hostedServer(server);
+    if (!hosted || this.closed || this.retiring || instanceId !== this.poolNode.instanceId) return undefined;
+    try {
+      return this.deps.pool.acquire(client, this.poolNode, hosted);
+    } catch {
+      return undefined;
+    }
+  }
+
   /** Whether the server keeps per-session state and asked for sticky affinity. */
   isSticky(server: string): boolean {
     const hosted = this.hostedServer(server);
@@ -448,7 +459,8 @@ export class NodeEndpoint implements ForwardTarget {
     for (const w of this.idleWaiters.splice(0)) w();
     if (inCatalog) this.deps.catalog.removeNode(this.nodeId);
     const why = `node ${this.nodeId} ${reason}`;
-    await Promise.all([this.listings.close(why, terminate), this.deps.pool.closeInstance(this.poolNode.instanceId, why, terminate)]);
+    // Clients' sessions are not ended on the node: other router replicas may go on using them.
+    await Promise.all([this.listings.close(why, terminate), this.deps.pool.closeInstance(this.poolNode.instanceId, why, false)]);
     this.guard.shutdown();
   }
 

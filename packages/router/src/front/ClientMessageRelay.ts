@@ -1,7 +1,6 @@
 import { META_CALL_ID, META_DEADLINE } from '@flotilla/protocol';
 import type { Logger } from '@flotilla/telemetry';
-import type { RequestOptions } from '@modelcontextprotocol/sdk/shared/protocol.js';
-import { ErrorCode, LoggingLevelSchema, McpError, ResultSchema, type ClientCapabilities, type LoggingLevel } from '@modelcontextprotocol/sdk/types.js';
+import { ErrorCode, LoggingLevelSchema, type ClientCapabilities, type LoggingLevel } from '@modelcontextprotocol/sdk/types.js';
 import { JsonRpcError } from '../errors/JsonRpcError.js';
 import { ROUTER_PROGRESS_TOKEN_PREFIX } from '../forwarding/ForwardedCall.js';
 import type { ServerNotificationMessage, ServerRequestMessage } from '../upstream/ServerMessage.js';
@@ -36,7 +35,7 @@ export function clientFacingParams(params: Record<string, unknown> | undefined, 
 /** How a relay reaches its client (the SDK server's per-request `extra`, or the session's server). */
 export interface ClientChannel {
   sendNotification(notification: { method: string; params?: Record<string, unknown> }): Promise<void>;
-  sendRequest(request: { method: string; params?: Record<string, unknown> }, options: RequestOptions): Promise<Record<string, unknown>>;
+  sendRequest(request: { method: string; params?: Record<string, unknown> }, options: { signal?: AbortSignal; timeout?: number }): Promise<Record<string, unknown>>;
   capabilities(): ClientCapabilities | undefined;
   /** The level the client asked for with `logging/setLevel`, if any. */
   logLevel(): LoggingLevel | undefined;
@@ -86,18 +85,10 @@ export class ClientMessageRelay implements ServerMessageSink {
       throw new JsonRpcError(ErrorCode.InvalidRequest, `${request.method} from ${from.server}: the client does not support ${needed}`);
     }
     const params = clientFacingParams(request.params, true);
-    try {
-      return await this.channel.sendRequest(
-        { method: request.method, ...(params ? { params } : {}) },
-        { signal: this.clientSignal ? AbortSignal.any([signal, this.clientSignal]) : signal, timeout: this.requestTimeoutMs },
-      );
-    } catch (err) {
-      // The node gets the client's error as the client sent it, without the SDK's message prefix.
-      if (err instanceof McpError) throw JsonRpcError.fromMcpError(err);
-      throw err;
-    }
+    // The client's error answer reaches the server as the client sent it (a JsonRpcError).
+    return this.channel.sendRequest(
+      { method: request.method, ...(params ? { params } : {}) },
+      { signal: this.clientSignal ? AbortSignal.any([signal, this.clientSignal]) : signal, timeout: this.requestTimeoutMs },
+    );
   }
 }
-
-/** The SDK's loose result schema: what a client answers is passed upstream as it is. */
-export const PASSTHROUGH_RESULT = ResultSchema;

@@ -1,158 +1,165 @@
-import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
 import type { Logger } from '@flotilla/telemetry';
-import { Server } from '@modelcontextprotocol/sdk/server/index.js';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import {
-  LATEST_PROTOCOL_VERSION,
-  SUPPORTED_PROTOCOL_VERSIONS,
-  type ClientCapabilities,
-  type Implementation,
-  type RequestId,
-  type ServerNotification,
-  type ServerRequest,
-} from '@modelcontextprotocol/sdk/types.js';
+import type { JSONRPCMessage, ServerCapabilities } from '@modelcontextprotocol/sdk/types.js';
 import type { CatalogChange } from '../catalog/CatalogEntries.js';
 import { profileKey } from '../catalog/ProfileListings.js';
 import { BALANCED, type CallPlacement } from '../forwarding/CallPlacement.js';
-import { ClientDisconnectedError, type ClientCallContext } from '../forwarding/ClientCallContext.js';
+import type { ClientCallContext } from '../forwarding/ClientCallContext.js';
+import { upstreamKey, type SessionChange } from '../sessions/SessionRecord.js';
+import type { StoredRecord } from '../sessions/SessionStore.js';
+import type { ClientHello } from '../sessions/SessionTokens.js';
 import type { UpstreamPeer } from '../upstream/UpstreamPeer.js';
-import type { ListKind, UpstreamSession } from '../upstream/UpstreamSession.js';
-import type { PoolClient } from '../upstream/UpstreamSessionPool.js';
+import type { KnownSession, ListKind, UpstreamSession } from '../upstream/UpstreamSession.js';
+import type { ClientStreams, PoolClient, PoolNode } from '../upstream/UpstreamSessionPool.js';
 import { ClientCatalogView } from './ClientCatalogView.js';
-import { ClientMessageRelay, PASSTHROUGH_RESULT, type ClientChannel } from './ClientMessageRelay.js';
+import { ClientMessageRelay, type ClientChannel } from './ClientMessageRelay.js';
+import type { ClientResponse } from './mcp/OutboundRequests.js';
+import type { ClientSessionServices } from './ClientSessionServices.js';
 import { ClientSubscriptions } from './ClientSubscriptions.js';
 import { installSessionHandlers } from './handlers/installSessionHandlers.js';
-import { mergedInstructions } from './mergedInstructions.js';
+import { mayRerun } from './mayRerun.js';
+import { FrontSession } from './mcp/FrontSession.js';
+import type { InboundRequest } from './mcp/InboundRequest.js';
+import { MethodTable } from './mcp/MethodTable.js';
+import { OutboundRequests } from './mcp/OutboundRequests.js';
+import type { SessionContext } from './SessionContext.js';
 import { SessionState } from './SessionState.js';
-import type { ClientSessionServices } from './ClientSessionServices.js';
-import type { HandlerExtra, SessionContext } from './SessionContext.js';
 
-/** What the client said about itself in `initialize`. */
-export interface ClientHello {
-  readonly protocolVersion: string;
-  readonly capabilities: ClientCapabilities;
-  readonly clientInfo: Implementation;
+/** What the router tells every client it can do. */
+export const ROUTER_CAPABILITIES: ServerCapabilities = {
+  tools: { listChanged: true },
+  resources: { listChanged: true, subscribe: true },
+  prompts: { listChanged: true },
+  completions: {},
+  logging: {},
+  tasks: { list: {}, cancel: {}, requests: { tools: { call: {} } } },
+};
+
+/** The router's name and version, as clients see it. */
+export const ROUTER_SERVER_INFO = { name: 'flotilla-router', version: '0.1.0' };
+
+/** Who a client session is: its id, its stable id, and what the client said at initialize. */
+export interface SessionIdentity {
+  /** The client-facing session id (`Mcp-Session-Id`, sealed). */
+  readonly sessionId: string;
+  /** The stable id inside it, which keys the session's shared state. */
+  readonly sid: string;
+  readonly hello: ClientHello;
 }
-
-/** Lifecycle callbacks of one session. */
-export interface ClientSessionLifecycle {
-  /** The client's initialize request assigned the session id. */
-  onInitialized(session: ClientSession): void;
-  /** The session is gone (DELETE, idle, router stop). */
-  onClosed(session: ClientSession): void;
-}
-
-const SERVER_INFO = { name: 'flotilla-router', version: '0.1.0' };
 
 /**
- * One MCP client session on the router's front: an SDK low-level `Server` on its own Streamable HTTP
- * transport (stateful, SSE responses), and everything the client has set up across the mesh: its own
- * upstream session on each node × server it uses (from the session pool, opened on first use with the
+ * One MCP client session on this router replica: its conversation with the client ({@link FrontSession}
+ * over the method table its handlers fill), and everything the client has set up across the mesh: its
+ * own upstream session on each node × server it uses (from the session pool, opened on first use with the
  * client's capabilities and client info), its log level, sticky bindings, subscriptions and tasks
- * ({@link SessionState}), and its view of the catalog. Server messages of its upstream sessions reach
- * this client only. Tracks which JSON-RPC requests arrived on which HTTP request, because a client that
- * just drops its connection does not abort the SDK handler's signal.
+ * ({@link SessionState}), and its view of the catalog. Server messages of its upstream sessions reach this
+ * client only.
  */
 export class ClientSession implements PoolClient, SessionContext {
-  readonly server: Server;
-  readonly transport: StreamableHTTPServerTransport;
-  readonly state = new SessionState();
+  readonly state: SessionState;
+  readonly methods = new MethodTable();
+  readonly streams: ClientStreams;
+  readonly front: FrontSession;
   readonly view: ClientCatalogView;
   readonly subscriptions: ClientSubscriptions;
   readonly peer: UpstreamPeer;
   /** Relays server messages that belong to no call to the client's standalone stream. */
   private readonly relay: ClientMessageRelay;
-  /** Per in-flight JSON-RPC request: aborted when the HTTP request that carried it is dropped. */
-  private readonly connectionSignals = new Map<RequestId, AbortSignal>();
-  private openHttpRequests = 0;
   private lastActivity = Date.now();
+  private lastTouch = Date.now();
   private closed = false;
   private pendingListChange: CatalogChange | undefined;
 
   constructor(
     readonly services: ClientSessionServices,
-    hello: ClientHello,
-    private readonly lifecycle: ClientSessionLifecycle,
+    readonly identity: SessionIdentity,
+    private readonly onClosed: (session: ClientSession) => void,
+    /** The session's shared record, when another replica started it. */
+    stored?: StoredRecord,
   ) {
-    this.server = new Server(SERVER_INFO, {
-      capabilities: {
-        tools: { listChanged: true },
-        resources: { listChanged: true, subscribe: true },
-        prompts: { listChanged: true },
-        completions: {},
-        logging: {},
-        tasks: { list: {}, cancel: {}, requests: { tools: { call: {} } } },
-      },
-      instructions: mergedInstructions(services.catalog),
+    const { hello } = identity;
+    this.state = new SessionState((change) => this.persist(change), stored);
+    this.streams = {
+      holdsHere: () => this.front.hasStandaloneStream,
+      handOff: (node, server, known) => this.services.replicas.handOff(identity.sid, { nodeId: node.nodeId, instanceId: node.instanceId, server, ...known }),
+    };
+    this.front = new FrontSession({
+      sessionId: identity.sessionId,
+      sid: identity.sid,
+      protocolVersion: hello.protocolVersion,
+      methods: this.methods,
+      outbound: new OutboundRequests(services.replicaTag),
+      logger: services.logger,
+      reconnectGraceMs: services.reconnectGraceMs,
+      mayRerun: (method, params) => mayRerun(services.catalog, method, params),
+      sealTicket: (ticket) => services.tokens.sealTicket(ticket),
+      openTicket: (sealed) => services.tokens.openTicket(sealed),
+      forwardResponse: (replica, response) => services.replicas.forwardResponse(identity.sid, replica, response),
+      forwardCancel: (requestId, reason) => services.replicas.forwardCancel(identity.sid, requestId, reason),
+      standaloneOpened: () => this.holdClientStream(),
     });
-    this.transport = new StreamableHTTPServerTransport({
-      sessionIdGenerator: () => randomUUID(),
-      onsessioninitialized: () => lifecycle.onInitialized(this),
-    });
-    this.transport.onerror = (err) => services.logger.debug({ err, sessionId: this.sessionId }, 'client transport error');
-    this.server.onclose = () => this.onClosed();
-    this.relay = new ClientMessageRelay(this.sessionChannel(), services.clientRequestTimeoutMs, services.logger);
-    const protocolVersion = SUPPORTED_PROTOCOL_VERSIONS.includes(hello.protocolVersion) ? hello.protocolVersion : LATEST_PROTOCOL_VERSION;
-    this.peer = { clientInfo: hello.clientInfo, capabilities: hello.capabilities, protocolVersion, sink: this.relay };
+    this.relay = new ClientMessageRelay(this.standaloneChannel(), services.clientRequestTimeoutMs, services.logger);
+    this.peer = { clientInfo: hello.clientInfo, capabilities: hello.capabilities, protocolVersion: hello.protocolVersion, sink: this.relay };
     this.view = new ClientCatalogView({
       catalog: services.catalog,
       profiles: services.profiles,
       peer: this.peer,
-      profileKey: profileKey(hello.capabilities, protocolVersion),
+      profileKey: profileKey(hello.capabilities, hello.protocolVersion),
       ownSession: (server) => this.ownSessions(server)[0],
     });
     this.subscriptions = new ClientSubscriptions(this);
     installSessionHandlers(this);
   }
 
-  /** The client session's id (the router's `Mcp-Session-Id`); empty until initialize assigned it. */
+  /** The client session's id (the router's `Mcp-Session-Id`). */
   get id(): string {
-    return this.transport.sessionId ?? '';
+    return this.identity.sessionId;
   }
 
-  get sessionId(): string | undefined {
-    return this.transport.sessionId;
+  get sessionId(): string {
+    return this.identity.sessionId;
   }
 
   get logger(): Logger {
     return this.services.logger;
   }
 
-  async start(): Promise<void> {
-    await this.server.connect(this.transport);
-  }
-
-  /** Whether the session saw no HTTP traffic for `idleMs` and holds no open stream. */
+  /** Whether the session saw no HTTP traffic for `idleMs` and has nothing running or open here. */
   idleFor(idleMs: number, now = Date.now()): boolean {
-    return this.openHttpRequests === 0 && now - this.lastActivity > idleMs;
+    return !this.front.busy && now - this.lastActivity > idleMs;
   }
 
-  /**
-   * Hands one HTTP request to the session's transport. `requestIds` are the JSON-RPC requests in its
-   * (already parsed) body: if the client drops the connection before they are answered, they are
-   * cancelled upstream.
-   */
-  async handle(req: IncomingMessage, res: ServerResponse, parsedBody?: unknown, requestIds: RequestId[] = []): Promise<void> {
-    this.lastActivity = Date.now();
-    this.openHttpRequests++;
-    const gone = new AbortController();
-    for (const id of requestIds) this.connectionSignals.set(id, gone.signal);
-    res.once('close', () => {
-      this.openHttpRequests--;
-      this.lastActivity = Date.now();
-      if (!res.writableFinished && requestIds.length) {
-        this.logger.info({ sessionId: this.sessionId, requestIds }, 'client dropped its connection; cancelling its calls');
-        gone.abort(new ClientDisconnectedError());
-      }
-      for (const id of requestIds) if (this.connectionSignals.get(id) === gone.signal && !gone.signal.aborted) this.connectionSignals.delete(id);
-    });
-    await this.transport.handleRequest(req, res, parsedBody);
+  /** The session's stable id (the key of its shared record). */
+  get sid(): string {
+    return this.identity.sid;
   }
 
-  /** Tells the client which lists changed (on its standalone SSE stream), coalescing what arrives in one tick. */
+  /** Handles a POST's messages for this session. */
+  async post(messages: readonly JSONRPCMessage[], res: ServerResponse): Promise<void> {
+    this.active(res);
+    await this.front.post(messages, res);
+  }
+
+  /** Handles a GET: the standalone stream, or resuming a broken one (`Last-Event-ID`). */
+  async get(res: ServerResponse, lastEventId: string | undefined): Promise<void> {
+    this.active(res);
+    await this.front.get(res, lastEventId);
+  }
+
+  /** Notes activity: the session is not idle here, and its shared record is touched now and then so it does not expire. */
+  private active(res: ServerResponse): void {
+    const now = Date.now();
+    this.lastActivity = now;
+    res.once('close', () => (this.lastActivity = Date.now()));
+    if (now - this.lastTouch > this.services.touchEveryMs) {
+      this.lastTouch = now;
+      this.persist({ kind: 'touch' });
+    }
+  }
+
+  /** Tells the client which lists changed (on its standalone stream), coalescing what arrives in one tick. */
   notifyListChanged(change: CatalogChange): void {
-    if (this.closed || !this.sessionId) return;
+    if (this.closed) return;
     if (this.pendingListChange) {
       this.pendingListChange.tools ||= change.tools;
       this.pendingListChange.resources ||= change.resources;
@@ -164,19 +171,48 @@ export class ClientSession implements PoolClient, SessionContext {
       const c = this.pendingListChange!;
       this.pendingListChange = undefined;
       if (this.closed) return;
-      const send = (p: Promise<void>): void => {
-        p.catch((err: unknown) => this.logger.debug({ err, sessionId: this.sessionId }, 'could not send list_changed'));
-      };
-      if (c.tools) send(this.server.sendToolListChanged());
-      if (c.resources) send(this.server.sendResourceListChanged());
-      if (c.prompts) send(this.server.sendPromptListChanged());
+      if (c.tools) this.front.notify({ method: 'notifications/tools/list_changed' });
+      if (c.resources) this.front.notify({ method: 'notifications/resources/list_changed' });
+      if (c.prompts) this.front.notify({ method: 'notifications/prompts/list_changed' });
     });
   }
 
-  async close(): Promise<void> {
+  /**
+   * Ends the session for good (the client's DELETE): its shared record, and its upstream sessions on every
+   * node (those other replicas opened too).
+   */
+  async end(): Promise<void> {
     if (this.closed) return;
-    await this.transport.close().catch(() => {});
-    this.onClosed();
+    for (const binding of Object.values(this.state.snapshot().upstreams)) this.services.upstreamNodes.session(this, binding);
+    await this.unload(true);
+    await this.services.store.delete(this.sid).catch((err: unknown) => this.logger.warn({ err, sessionId: this.sid }, 'could not delete the session record'));
+  }
+
+  /**
+   * Lets go of the session on this replica only (idle here, ended elsewhere, router stopping): its streams
+   * and local objects close; `terminate` also ends its upstream sessions on the nodes.
+   */
+  async unload(terminate = false): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.front.close();
+    await this.services.pool.closeClient(this.id, terminate).catch((err: unknown) => this.logger.debug({ err }, 'error closing upstream sessions'));
+    this.onClosed(this);
+  }
+
+  /** Takes a newer shared record another replica wrote. */
+  adopt(stored: StoredRecord): void {
+    this.state.adopt(stored);
+  }
+
+  /** Cancels a client request if it runs here. */
+  cancel(requestId: string | number, reason: string): boolean {
+    return this.front.cancel(requestId, reason);
+  }
+
+  /** A client answer forwarded by another replica. */
+  acceptResponse(response: ClientResponse): void {
+    this.front.acceptResponse(response);
   }
 
   // ---- PoolClient: this client's upstream sessions ----
@@ -187,9 +223,12 @@ export class ClientSession implements PoolClient, SessionContext {
     await session.request('logging/setLevel', { level }, { signal: AbortSignal.timeout(10_000), timeoutMs: 5000, duringOpen: true });
   }
 
-  sessionLost(session: UpstreamSession, reason: string): void {
+  sessionLost(session: UpstreamSession, reason: string, node: PoolNode): void {
     if (this.closed) return;
-    this.logger.info({ sessionId: this.sessionId, nodeId: session.nodeId, server: session.server, reason }, 'an upstream session of this client was lost');
+    if (this.state.upstream(upstreamKey(node.instanceId, session.server))?.sessionId === session.sessionId) {
+      this.state.setUpstream(upstreamKey(node.instanceId, session.server), undefined);
+    }
+    this.logger.info({ sessionId: this.identity.sid, nodeId: session.nodeId, server: session.server, reason }, 'an upstream session of this client was lost');
     this.subscriptions.moveFrom(session.nodeId, session.server);
   }
 
@@ -202,11 +241,18 @@ export class ClientSession implements PoolClient, SessionContext {
     return this.state.keeps(session.nodeId, session.server);
   }
 
-  // ---- what the handlers use ----
+  knownUpstream(node: PoolNode, server: string): KnownSession | undefined {
+    const binding = this.state.upstream(upstreamKey(node.instanceId, server));
+    return binding ? { sessionId: binding.sessionId, protocolVersion: binding.protocolVersion, capabilities: binding.capabilities } : undefined;
+  }
 
-  /** The client's open upstream sessions to `server`: the sticky node's first, then the most recently used. */
+  recordUpstream(node: PoolNode, server: string, session: KnownSession): void {
+    this.state.setUpstream(upstreamKey(node.instanceId, server), { nodeId: node.nodeId, instanceId: node.instanceId, server, ...session });
+  }
+
+  // ---- SessionContext: what the handlers use ----
+
   ownSessions(server: string): UpstreamSession[] {
-    if (!this.sessionId) return [];
     const bound = this.state.binding(server).nodeId;
     return this.services.pool
       .ofClient(this.id)
@@ -214,50 +260,39 @@ export class ClientSession implements PoolClient, SessionContext {
       .sort((a, b) => (a.nodeId === bound ? -1 : b.nodeId === bound ? 1 : b.lastUsedAt - a.lastUsedAt));
   }
 
-  /** Every open upstream session of this client. */
   allOwnSessions(): UpstreamSession[] {
-    return this.sessionId ? this.services.pool.ofClient(this.id).filter((s) => s.connected) : [];
+    return this.services.pool.ofClient(this.id).filter((s) => s.connected);
   }
 
-  /** Where calls of this client to `server` may go: its sticky node when the server asked for affinity, else any replica. */
   placementFor(server: string): CallPlacement {
     return this.services.servers.isSticky(server) ? { kind: 'sticky', binding: this.state.binding(server) } : BALANCED;
   }
 
-  /**
-   * Where a request about session state of `server` (a session-scoped resource) goes: as calls go for a
-   * sticky server, else the nodes where this client has sessions first.
-   */
   statePlacementFor(server: string): CallPlacement {
     if (this.services.servers.isSticky(server)) return this.placementFor(server);
     const nodeIds = this.ownSessions(server).map((s) => s.nodeId);
     return nodeIds.length ? { kind: 'preferred', nodeIds } : BALANCED;
   }
 
-  /** The client side of one forwarded request. */
-  callContext(extra: HandlerExtra): ClientCallContext {
-    const connection = this.connectionSignals.get(extra.requestId);
-    this.connectionSignals.delete(extra.requestId);
-    const signal = connection ? AbortSignal.any([extra.signal, connection]) : extra.signal;
+  callContext(request: InboundRequest): ClientCallContext {
     const channel: ClientChannel = {
-      sendNotification: (n) => extra.sendNotification(n as ServerNotification),
-      sendRequest: (r, options) => extra.sendRequest(r as ServerRequest, PASSTHROUGH_RESULT, options),
-      capabilities: () => this.server.getClientCapabilities(),
+      sendNotification: async (n) => request.notify(n),
+      sendRequest: (r, options) => request.ask(r, { timeoutMs: options.timeout ?? this.services.clientRequestTimeoutMs, ...(options.signal ? { signal: options.signal } : {}) }),
+      capabilities: () => this.identity.hello.capabilities,
       logLevel: () => this.state.logLevel,
     };
     return {
       sessionId: this.id,
-      requestId: extra.requestId,
-      signal,
-      meta: extra._meta as Record<string, unknown> | undefined,
-      progressToken: extra._meta?.progressToken,
+      requestId: request.id,
+      signal: request.signal,
+      meta: request.meta,
+      progressToken: request.progressToken,
       sendNotification: channel.sendNotification,
-      sink: new ClientMessageRelay(channel, this.services.clientRequestTimeoutMs, this.logger, signal),
+      sink: new ClientMessageRelay(channel, this.services.clientRequestTimeoutMs, this.logger, request.signal),
       upstream: this,
     };
   }
 
-  /** A context for requests the router makes on the client's behalf (moving a subscription): never cancelled, no progress. */
   backgroundContext(label: string): ClientCallContext {
     return {
       sessionId: this.id,
@@ -271,22 +306,50 @@ export class ClientSession implements PoolClient, SessionContext {
     };
   }
 
-  private sessionChannel(): ClientChannel {
+  /**
+   * What servers send outside calls goes to the client's standalone stream: here when this replica holds
+   * it, else through the replica that does.
+   */
+  private standaloneChannel(): ClientChannel {
     return {
-      sendNotification: (n) => this.server.notification(n as ServerNotification),
-      sendRequest: (r, options) => this.server.request(r as ServerRequest, PASSTHROUGH_RESULT, options),
-      capabilities: () => this.server.getClientCapabilities(),
+      sendNotification: async (n) => {
+        if (this.front.hasStandaloneStream) this.front.notify(n);
+        else this.services.replicas.push(this.sid, n);
+      },
+      sendRequest: (r, options) => {
+        const timeoutMs = options.timeout ?? this.services.clientRequestTimeoutMs;
+        if (this.front.hasStandaloneStream) return this.front.ask(r, { timeoutMs, ...(options.signal ? { signal: options.signal } : {}) });
+        return this.services.replicas.ask(this.sid, r, timeoutMs);
+      },
+      capabilities: () => this.identity.hello.capabilities,
       logLevel: () => this.state.logLevel,
     };
   }
 
-  private onClosed(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.connectionSignals.clear();
-    if (this.sessionId) {
-      void this.services.pool.closeClient(this.id).catch((err: unknown) => this.logger.debug({ err }, 'error closing upstream sessions'));
-    }
-    this.lifecycle.onClosed(this);
+  /**
+   * The client's standalone stream opened here: this replica takes what other replicas have for it, and
+   * holds the standalone streams of the client's upstream sessions (a node allows one per session, and
+   * what comes on it is for this stream). Returns the release, run when the stream closes.
+   */
+  private holdClientStream(): () => void {
+    const release = this.services.replicas.hold(this.sid, {
+      push: (m) => this.front.notify(m),
+      ask: (r, timeoutMs) => this.front.ask(r, { timeoutMs }),
+      takeStream: async (binding) => {
+        await this.services.upstreamNodes.session(this, binding)?.holdStream();
+      },
+    });
+    for (const binding of Object.values(this.state.snapshot().upstreams)) void this.services.upstreamNodes.session(this, binding)?.holdStream();
+    return () => {
+      release();
+      for (const s of this.services.pool.ofClient(this.id)) s.releaseStream();
+    };
+  }
+
+  private persist(change: SessionChange): void {
+    this.services.store.change(this.sid, change).then(
+      (stored) => stored && this.state.adopt(stored),
+      (err: unknown) => this.logger.warn({ err, sessionId: this.sid, change: change.kind }, 'could not save a change of the session state; other replicas do not see it'),
+    );
   }
 }

@@ -23,14 +23,14 @@ export class ClientSubscriptions {
       retryAfterAcceptance: true,
       client,
       placement: this.session.statePlacementFor(route.server),
-      onAnswered: (nodeId) => state.subscriptions.set(uri, { nodeId, server: route.server }),
+      onAnswered: (nodeId) => state.setSubscription(uri, { nodeId, server: route.server }),
     });
   }
 
   async unsubscribe(uri: string, client: ClientCallContext): Promise<Record<string, unknown>> {
-    const held = this.session.state.subscriptions.get(uri);
+    const held = this.session.state.subscription(uri);
     if (!held) return {};
-    this.session.state.subscriptions.delete(uri);
+    this.session.state.setSubscription(uri, undefined);
     try {
       await this.session.services.forwarder.forward({
         target: uri,
@@ -50,11 +50,11 @@ export class ClientSubscriptions {
 
   /** The client's session to `server` on `nodeId` was lost: its subscriptions there are placed again. */
   moveFrom(nodeId: string, server: string): void {
-    for (const [uri, held] of this.session.state.subscriptions) {
+    for (const [uri, held] of this.session.state.subscriptions()) {
       if (held.nodeId !== nodeId || held.server !== server) continue;
-      this.session.state.subscriptions.delete(uri);
+      this.session.state.setSubscription(uri, undefined);
       this.subscribe(uri, this.session.backgroundContext(`resubscribe ${uri}`)).then(
-        () => this.session.logger.info({ uri, from: nodeId, to: this.session.state.subscriptions.get(uri)?.nodeId }, 'resource subscription moved'),
+        () => this.session.logger.info({ uri, from: nodeId, to: this.session.state.subscription(uri)?.nodeId }, 'resource subscription moved'),
         (err: unknown) => this.session.logger.warn({ uri, nodeId, err }, 'cannot place a resource subscription again; the client gets no updates for it'),
       );
     }

@@ -1,14 +1,23 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { FlotillaErrorCode } from '@flotilla/protocol';
 import type { Logger } from '@flotilla/telemetry';
-import { ErrorCode, InitializeRequestSchema, JSONRPCMessageSchema, isJSONRPCRequest, type JSONRPCMessage, type RequestId } from '@modelcontextprotocol/sdk/types.js';
+import {
+  ErrorCode,
+  InitializeRequestSchema,
+  JSONRPCMessageSchema,
+  LATEST_PROTOCOL_VERSION,
+  SUPPORTED_PROTOCOL_VERSIONS,
+  type JSONRPCMessage,
+} from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
-import { ClientSession, type ClientHello } from './ClientSession.js';
+import { emptyRecord } from '../sessions/SessionRecord.js';
+import type { ClientHello } from '../sessions/SessionTokens.js';
+import { ClientSession, ROUTER_CAPABILITIES, ROUTER_SERVER_INFO } from './ClientSession.js';
 import type { ClientSessionServices } from './ClientSessionServices.js';
-import { sendJsonRpcError } from './JsonRpcHttpError.js';
+import { sendJson, sendJsonRpcError } from './JsonRpcHttpError.js';
+import { mergedInstructions } from './mergedInstructions.js';
 import { readRequestBody } from './RequestBody.js';
 import type { SessionTable } from './SessionTable.js';
-
 
 /** Largest JSON-RPC batch accepted in one POST. */
 const MAX_BATCH = 100;
@@ -20,21 +29,27 @@ export interface McpEndpointDeps {
   readonly sessions: SessionTable;
   readonly services: ClientSessionServices;
   readonly maxBodyBytes: number;
-  /** Most client sessions at once; `initialize` past it gets 503. */
+  /** Most client sessions at once on this replica; `initialize` past it gets 503. */
   readonly maxSessions: number;
   readonly logger: Logger;
   /** Hears refused initializes (metrics). */
   onSessionRefused?(): void;
 }
 
+type Resolved = { session: ClientSession } | { status: 404 | 503; message: string };
+
 /**
- * The `/mcp` endpoint: reads and checks the body itself (size limit, JSON, JSON-RPC shape), routes each
- * HTTP request to its client session (creating one on `initialize`), and answers what no session can
- * with a JSON-RPC error body: 400 missing session, 404 unknown session, 413 too large, 415 not JSON.
+ * The `/mcp` endpoint (Streamable HTTP, server role): reads and checks the body itself (size limit, JSON,
+ * JSON-RPC shape, headers), opens sessions on `initialize`, and hands each request to its client session.
+ * A session this replica does not have loaded is taken up from its id (sealed: what the client said at
+ * initialize) and its shared record, so any replica serves any session. What no session can answer gets a
+ * JSON-RPC error body: 400 bad request, 404 unknown or ended session, 406, 413, 415, 503.
  */
 export class McpEndpoint {
   private readonly sessions: SessionTable;
   private readonly logger: Logger;
+  /** Sessions being taken up, so concurrent requests of one session take it up once. */
+  private readonly resolving = new Map<string, Promise<Resolved>>();
 
   constructor(private readonly deps: McpEndpointDeps) {
     this.sessions = deps.sessions;
@@ -42,22 +57,34 @@ export class McpEndpoint {
   }
 
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const version = header(req, 'mcp-protocol-version');
+    if (version !== undefined && !SUPPORTED_PROTOCOL_VERSIONS.includes(version)) {
+      req.resume();
+      return sendJsonRpcError(res, 400, -32000, `Bad Request: Unsupported protocol version: ${version} (supported versions: ${SUPPORTED_PROTOCOL_VERSIONS.join(', ')})`);
+    }
     switch (req.method) {
       case 'POST':
         return this.post(req, res);
       case 'GET':
+        return this.get(req, res);
       case 'DELETE':
-        return this.withSession(req, res);
+        return this.delete(req, res);
       default:
+        req.resume();
         sendJsonRpcError(res, 405, ErrorCode.ConnectionClosed, `Method not allowed: ${req.method ?? ''}; use POST, GET or DELETE`, { allow: 'GET, POST, DELETE' });
     }
   }
 
   private async post(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const contentType = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+    const contentType = (header(req, 'content-type') ?? '').split(';')[0]!.trim().toLowerCase();
     if (contentType !== 'application/json') {
       req.resume();
       return sendJsonRpcError(res, 415, ErrorCode.InvalidRequest, 'Unsupported Media Type: Content-Type must be application/json');
+    }
+    const accept = header(req, 'accept') ?? '';
+    if (!accept.includes('application/json') || !accept.includes('text/event-stream')) {
+      req.resume();
+      return sendJsonRpcError(res, 406, -32000, 'Not Acceptable: Client must accept both application/json and text/event-stream');
     }
     const body = await readRequestBody(req, this.deps.maxBodyBytes);
     if (body.kind === 'aborted') return;
@@ -77,47 +104,104 @@ export class McpEndpoint {
       return sendJsonRpcError(res, 400, ErrorCode.InvalidRequest, `Invalid Request: not a JSON-RPC 2.0 message (${detail})`);
     }
     const messages: JSONRPCMessage[] = Array.isArray(parsed.data) ? parsed.data : [parsed.data];
-    const requestIds: RequestId[] = messages.filter(isJSONRPCRequest).map((m) => m.id);
+    const initializing = messages.some((m) => (m as { method?: unknown }).method === 'initialize');
     const sessionId = header(req, 'mcp-session-id');
-
-    if (!sessionId) {
-      const hello = messages.length === 1 ? InitializeRequestSchema.safeParse(messages[0]) : undefined;
-      if (hello?.success) return this.initialize(req, res, json, hello.data.params);
-      return sendJsonRpcError(res, 400, ErrorCode.InvalidRequest, 'Bad Request: Mcp-Session-Id header is required (initialize first)');
+    if (initializing) {
+      if (sessionId !== undefined) return sendJsonRpcError(res, 400, ErrorCode.InvalidRequest, 'Invalid Request: Server already initialized');
+      if (messages.length !== 1) return sendJsonRpcError(res, 400, ErrorCode.InvalidRequest, 'Invalid Request: Only one initialization request is allowed');
+      const hello = InitializeRequestSchema.safeParse(messages[0]);
+      const id = (messages[0] as { id?: unknown }).id;
+      if (!hello.success || (typeof id !== 'string' && typeof id !== 'number')) {
+        return sendJsonRpcError(res, 400, ErrorCode.InvalidRequest, 'Invalid Request: malformed initialize request');
+      }
+      return this.initialize(res, id, hello.data.params);
     }
-    const session = this.sessions.get(sessionId);
-    if (!session) return sendJsonRpcError(res, 404, -32001, 'Session not found');
-    await session.handle(req, res, json, requestIds);
+    if (sessionId === undefined) return sendJsonRpcError(res, 400, ErrorCode.InvalidRequest, 'Bad Request: Mcp-Session-Id header is required (initialize first)');
+    const resolved = await this.resolve(sessionId);
+    if ('status' in resolved) return sendJsonRpcError(res, resolved.status, resolved.status === 404 ? -32001 : -32000, resolved.message);
+    await resolved.session.post(messages, res);
   }
 
-  private async withSession(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  private async get(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    req.resume();
+    if (!(header(req, 'accept') ?? '').includes('text/event-stream')) {
+      return sendJsonRpcError(res, 406, -32000, 'Not Acceptable: Client must accept text/event-stream');
+    }
     const sessionId = header(req, 'mcp-session-id');
-    if (!sessionId) return sendJsonRpcError(res, 400, ErrorCode.InvalidRequest, 'Bad Request: Mcp-Session-Id header is required');
-    const session = this.sessions.get(sessionId);
-    if (!session) return sendJsonRpcError(res, 404, -32001, 'Session not found');
-    await session.handle(req, res);
+    if (sessionId === undefined) return sendJsonRpcError(res, 400, ErrorCode.InvalidRequest, 'Bad Request: Mcp-Session-Id header is required');
+    const resolved = await this.resolve(sessionId);
+    if ('status' in resolved) return sendJsonRpcError(res, resolved.status, resolved.status === 404 ? -32001 : -32000, resolved.message);
+    await resolved.session.get(res, header(req, 'last-event-id'));
   }
 
-  private async initialize(req: IncomingMessage, res: ServerResponse, body: unknown, hello: ClientHello): Promise<void> {
+  private async delete(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    req.resume();
+    const sessionId = header(req, 'mcp-session-id');
+    if (sessionId === undefined) return sendJsonRpcError(res, 400, ErrorCode.InvalidRequest, 'Bad Request: Mcp-Session-Id header is required');
+    const resolved = await this.resolve(sessionId);
+    if ('status' in resolved) return sendJsonRpcError(res, resolved.status, resolved.status === 404 ? -32001 : -32000, resolved.message);
+    await resolved.session.end();
+    res.writeHead(200).end();
+  }
+
+  private async initialize(res: ServerResponse, id: string | number, params: { protocolVersion: string; capabilities: ClientHello['capabilities']; clientInfo: ClientHello['clientInfo'] }): Promise<void> {
     if (this.sessions.size >= this.deps.maxSessions) {
       this.deps.onSessionRefused?.();
       this.logger.warn({ sessions: this.sessions.size }, 'refused a client session: at the session limit');
-      return sendJsonRpcError(res, 503, FlotillaErrorCode.SessionLimit, `Service Unavailable: the router holds its maximum of ${this.deps.maxSessions} client sessions; retry later`, { 'retry-after': '5' });
+      return sendJsonRpcError(res, 503, FlotillaErrorCode.SessionLimit, `Service Unavailable: the router holds its maximum of ${this.deps.maxSessions} client sessions; retry later`, {
+        'retry-after': '5',
+      });
     }
-    const session = new ClientSession(this.deps.services, hello, {
-      onInitialized: (s) => {
-        this.sessions.add(s);
-        this.logger.info({ sessionId: s.sessionId, sessions: this.sessions.size }, 'client session opened');
-      },
-      onClosed: (s) => {
-        this.sessions.remove(s);
-        this.logger.info({ sessionId: s.sessionId, sessions: this.sessions.size }, 'client session closed');
-      },
-    });
-    await session.start();
-    await session.handle(req, res, body);
-    // An initialize that failed (e.g. not acceptable) leaves a session nobody can reach: drop it.
-    if (!session.sessionId || !this.sessions.get(session.sessionId)) await session.close();
+    const { services } = this.deps;
+    const protocolVersion = SUPPORTED_PROTOCOL_VERSIONS.includes(params.protocolVersion) ? params.protocolVersion : LATEST_PROTOCOL_VERSION;
+    const hello: ClientHello = { protocolVersion, capabilities: params.capabilities, clientInfo: params.clientInfo };
+    const { sessionId, sid } = await services.tokens.issue(hello);
+    await services.store.create(sid, emptyRecord()).catch((err: unknown) =>
+      this.logger.warn({ err, sessionId: sid }, 'could not record the new session in the shared store; only this replica can serve it'),
+    );
+    const session = new ClientSession(services, { sessionId, sid, hello }, (s) => this.onClosed(s));
+    this.sessions.add(session);
+    this.logger.info({ sessionId: sid, client: params.clientInfo.name, sessions: this.sessions.size }, 'client session opened');
+    sendJson(res, 200, {
+      jsonrpc: '2.0',
+      id,
+      result: { protocolVersion, capabilities: ROUTER_CAPABILITIES, serverInfo: ROUTER_SERVER_INFO, instructions: mergedInstructions(services.catalog) },
+    }, { 'mcp-session-id': sessionId });
+  }
+
+  /** The session of `sessionId`: loaded here, or taken up from its sealed id and shared record. */
+  private resolve(sessionId: string): Promise<Resolved> {
+    const loaded = this.sessions.get(sessionId);
+    if (loaded) return Promise.resolve({ session: loaded });
+    let pending = this.resolving.get(sessionId);
+    if (!pending) {
+      pending = this.takeUp(sessionId).finally(() => this.resolving.delete(sessionId));
+      this.resolving.set(sessionId, pending);
+    }
+    return pending;
+  }
+
+  private async takeUp(sessionId: string): Promise<Resolved> {
+    const { services } = this.deps;
+    const opened = await services.tokens.open(sessionId);
+    if (!opened) return { status: 404, message: 'Session not found' };
+    let stored;
+    try {
+      stored = await services.store.load(opened.sid);
+    } catch (err) {
+      this.logger.warn({ err, sessionId: opened.sid }, 'cannot read a session record');
+      return { status: 503, message: 'Service Unavailable: the session state cannot be read now; retry' };
+    }
+    if (!stored) return { status: 404, message: 'Session not found' };
+    const session = new ClientSession(services, { sessionId, sid: opened.sid, hello: opened.hello }, (s) => this.onClosed(s), stored);
+    this.sessions.add(session);
+    this.logger.info({ sessionId: opened.sid }, 'client session taken up on this replica');
+    return { session };
+  }
+
+  private onClosed(session: ClientSession): void {
+    this.sessions.remove(session);
+    this.logger.info({ sessionId: session.sid, sessions: this.sessions.size }, 'client session closed');
   }
 }
 

@@ -1,16 +1,12 @@
-import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
-import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
-import type { ServerNotification, ServerRequest } from '@modelcontextprotocol/sdk/types.js';
 import type { Logger } from '@flotilla/telemetry';
 import type { CallPlacement } from '../forwarding/CallPlacement.js';
 import type { ClientCallContext } from '../forwarding/ClientCallContext.js';
 import type { UpstreamSession } from '../upstream/UpstreamSession.js';
 import type { ClientCatalogView } from './ClientCatalogView.js';
 import type { ClientSessionServices } from './ClientSessionServices.js';
+import type { InboundRequest } from './mcp/InboundRequest.js';
+import type { MethodTable } from './mcp/MethodTable.js';
 import type { SessionState } from './SessionState.js';
-
-/** The SDK's per-request context of a handler. */
-export type HandlerExtra = RequestHandlerExtra<ServerRequest, ServerNotification>;
 
 /** What a subscription keeper needs of its session. */
 export interface SubscriptionHolder {
@@ -20,11 +16,12 @@ export interface SubscriptionHolder {
 
 /**
  * One client session as its request handlers see it (a fastify-style encapsulation: handlers get this
- * context, never the session class): its SDK server, the shared services, its state and view, and how
+ * context, never the session class): its method table, the shared services, its state and view, and how
  * to place and forward its requests.
  */
 export interface SessionContext {
-  readonly server: Server;
+  /** Where handlers register the methods the session answers. */
+  readonly methods: MethodTable;
   readonly services: ClientSessionServices;
   readonly state: SessionState;
   readonly view: ClientCatalogView;
@@ -39,7 +36,7 @@ export interface SessionContext {
   /** Where a request about this client's session state on `server` goes. */
   statePlacementFor(server: string): CallPlacement;
   /** The client side of one forwarded request. */
-  callContext(extra: HandlerExtra): ClientCallContext;
+  callContext(request: InboundRequest): ClientCallContext;
   /** A context for requests the router makes on the client's behalf. */
   backgroundContext(label: string): ClientCallContext;
 }

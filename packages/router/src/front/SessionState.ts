@@ -1,68 +1,108 @@
 import type { LoggingLevel } from '@modelcontextprotocol/sdk/types.js';
 import type { AffinityBinding } from '../forwarding/CallPlacement.js';
+import {
+  applyChange,
+  emptyRecord,
+  type NodeBinding,
+  type SessionChange,
+  type SessionRecord,
+  type UpstreamBinding,
+} from '../sessions/SessionRecord.js';
+import type { StoredRecord } from '../sessions/SessionStore.js';
 
-/** Where a piece of session state lives: one server on one node. */
-export interface NodeBinding {
-  readonly nodeId: string;
-  readonly server: string;
-}
-
-/** Most task bindings one session remembers; the oldest go first. */
-const MAX_TASKS = 10_000;
+export type { NodeBinding, UpstreamBinding } from '../sessions/SessionRecord.js';
 
 /**
- * What a client session has set up across the mesh, beyond its upstream sessions: its log level, the node
- * each sticky server binds it to, the node holding each resource subscription, and the node running each
- * task. Plain data (see {@link snapshot}) so that another router replica can take the session over.
+ * What a client session has set up across the mesh: its log level, the node each sticky server binds it
+ * to, the node holding each resource subscription, the node running each task, and its upstream sessions
+ * (so another replica can use them). This replica's copy of the session's shared record: every change is
+ * applied here at once and handed to `publish` (the session store), and records other replicas wrote
+ * replace this copy when they are newer.
  */
 export class SessionState {
-  logLevel: LoggingLevel | undefined;
-  /** server → node, for servers with sticky affinity. */
-  private readonly affinity = new Map<string, string>();
-  /** uri → where the subscription is held. */
-  readonly subscriptions = new Map<string, NodeBinding>();
-  /** task id → where the task runs. */
-  private readonly tasks = new Map<string, NodeBinding>();
+  private record: SessionRecord;
+  private revision = 0;
+
+  constructor(
+    private readonly publish: (change: SessionChange) => void,
+    stored?: StoredRecord,
+  ) {
+    this.record = stored ? structuredClone(stored.record) : emptyRecord();
+    this.revision = stored?.revision ?? 0;
+  }
+
+  get logLevel(): LoggingLevel | undefined {
+    return this.record.logLevel;
+  }
+
+  setLogLevel(level: LoggingLevel): void {
+    this.change({ kind: 'logLevel', level });
+  }
 
   /** The client's binding of `server` to a node (sticky affinity). */
   binding(server: string): AffinityBinding {
-    const affinity = this.affinity;
+    const state = this;
     return {
       get nodeId() {
-        return affinity.get(server);
+        return state.record.affinity[server];
       },
-      bind(nodeId: string) {
-        affinity.set(server, nodeId);
-      },
+      bind: (nodeId: string) => this.change({ kind: 'affinity', server, nodeId }),
     };
+  }
+
+  /** Where the subscription to `uri` is held, if the client has one. */
+  subscription(uri: string): NodeBinding | undefined {
+    return this.record.subscriptions[uri];
+  }
+
+  /** Every subscription and where it is held. */
+  subscriptions(): Array<[string, NodeBinding]> {
+    return Object.entries(this.record.subscriptions);
+  }
+
+  setSubscription(uri: string, where: NodeBinding | undefined): void {
+    this.change({ kind: 'subscription', uri, where });
   }
 
   /** Remembers where a task runs. */
   addTask(taskId: string, where: NodeBinding): void {
-    this.tasks.delete(taskId);
-    this.tasks.set(taskId, where);
-    while (this.tasks.size > MAX_TASKS) this.tasks.delete(this.tasks.keys().next().value!);
+    this.change({ kind: 'task', taskId, where });
   }
 
   task(taskId: string): NodeBinding | undefined {
-    return this.tasks.get(taskId);
+    return this.record.tasks[taskId];
+  }
+
+  /** The client's upstream session on `key` (`<instanceId>/<server>`), if it has one any replica can use. */
+  upstream(key: string): UpstreamBinding | undefined {
+    return this.record.upstreams[key];
+  }
+
+  setUpstream(key: string, binding: UpstreamBinding | undefined): void {
+    this.change({ kind: 'upstream', key, binding });
   }
 
   /** Whether the client keeps state on `server` at `nodeId` (a subscription, a task, a sticky binding): its session there must not expire idle. */
   keeps(nodeId: string, server: string): boolean {
-    if (this.affinity.get(server) === nodeId) return true;
-    for (const b of this.subscriptions.values()) if (b.nodeId === nodeId && b.server === server) return true;
-    for (const b of this.tasks.values()) if (b.nodeId === nodeId && b.server === server) return true;
-    return false;
+    if (this.record.affinity[server] === nodeId) return true;
+    const here = (b: NodeBinding): boolean => b.nodeId === nodeId && b.server === server;
+    return Object.values(this.record.subscriptions).some(here) || Object.values(this.record.tasks).some(here);
+  }
+
+  /** Takes a record from the store when it is newer than this copy. */
+  adopt(stored: StoredRecord): void {
+    if (stored.revision <= this.revision) return;
+    this.record = structuredClone(stored.record);
+    this.revision = stored.revision;
   }
 
   /** The state as plain data. */
-  snapshot(): { logLevel?: LoggingLevel; affinity: Record<string, string>; subscriptions: Record<string, NodeBinding>; tasks: Record<string, NodeBinding> } {
-    return {
-      ...(this.logLevel ? { logLevel: this.logLevel } : {}),
-      affinity: Object.fromEntries(this.affinity),
-      subscriptions: Object.fromEntries(this.subscriptions),
-      tasks: Object.fromEntries(this.tasks),
-    };
+  snapshot(): SessionRecord {
+    return structuredClone(this.record);
+  }
+
+  private change(change: SessionChange): void {
+    applyChange(this.record, change);
+    this.publish(change);
   }
 }

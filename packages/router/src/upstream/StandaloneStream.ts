@@ -14,6 +14,8 @@ export interface StandaloneStreamEvents {
    * it runs there any more), or the node stopped answering.
    */
   gone(reason: string, forgotten: boolean): void;
+  /** Whether this replica still wants the stream (another replica may have taken it over); checked before reopening it. */
+  wanted(): boolean;
 }
 
 /** Delay before reopening a stream that ended, growing with consecutive failures, ms. */
@@ -80,7 +82,7 @@ export class StandaloneStream {
         }
         failures += 1;
       }
-      if (this.stopped) return;
+      if (this.stopped || !this.events.wanted()) return;
       if (!(await this.events.alive())) {
         if (!this.stopped) this.events.gone('it stopped answering', false);
         return;

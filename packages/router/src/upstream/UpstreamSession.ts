@@ -45,6 +45,27 @@ export interface UpstreamSessionDeps {
   onLost?(session: UpstreamSession, reason: string): void;
   /** The server said one of its lists changed. */
   onListChanged?(session: UpstreamSession, list: ListKind): void;
+  /** Which replica keeps the standalone stream open; without it, this one does. */
+  readonly streams?: StreamPlacement;
+}
+
+/**
+ * Who keeps a session's standalone stream open. A node allows one per session, and what the server sends
+ * on it is for the client's own stream: so it is held by the router replica that holds the client's
+ * stream (the others hand it off).
+ */
+export interface StreamPlacement {
+  /** Whether this replica should hold the stream now. */
+  holdsHere(): boolean;
+  /** Asks the replica that holds the client's stream to take this session's stream; resolves once it did, or none does. */
+  handOff(session: UpstreamSession): Promise<void>;
+}
+
+/** What a replica needs to use a session another replica opened. */
+export interface KnownSession {
+  readonly sessionId: string;
+  readonly protocolVersion: string;
+  readonly capabilities: ServerCapabilities;
 }
 
 /** Options of one request. */
@@ -81,7 +102,7 @@ export class UpstreamSession {
   private readonly pending = new Map<MessageId, PendingRequest>();
   private readonly byProgressToken = new Map<ProgressToken, PendingRequest>();
   private readonly serverRequests = new Map<MessageId, AbortController>();
-  private readonly stream: StandaloneStream;
+  private stream: StandaloneStream | undefined;
   private state: SessionState = 'new';
   private opening: Promise<void> | undefined;
   private nextId = 1;
@@ -94,12 +115,52 @@ export class UpstreamSession {
   constructor(private readonly deps: UpstreamSessionDeps) {
     this.origin = { nodeId: deps.nodeId, server: deps.server };
     this.channel = new McpHttpChannel(deps.url, deps.dispatchers);
-    this.stream = new StandaloneStream(this.channel, {
-      message: (m) => this.dispatch(m, undefined),
-      malformed: (e) => this.malformed(e),
-      alive: () => this.ping(PROBE_TIMEOUT_MS),
-      gone: (reason, forgotten) => this.markLost(`session to ${deps.server} on node ${deps.nodeId} lost: ${reason}`, !forgotten),
-    });
+  }
+
+  /** A session another replica opened (its id from the session's shared state): open at once, no handshake. */
+  static adopt(deps: UpstreamSessionDeps, known: KnownSession): UpstreamSession {
+    const session = new UpstreamSession(deps);
+    session.channel.sessionId = known.sessionId;
+    session.channel.protocolVersion = known.protocolVersion;
+    session.capabilities = known.capabilities;
+    session.state = 'open';
+    session.opening = Promise.resolve();
+    return session;
+  }
+
+  /** What another replica needs to use this session; undefined until it is open. */
+  get known(): KnownSession | undefined {
+    const sessionId = this.channel.sessionId;
+    const protocolVersion = this.channel.protocolVersion;
+    const usable = this.state === 'open' || this.state === 'opening';
+    return usable && sessionId !== undefined && protocolVersion !== undefined ? { sessionId, protocolVersion, capabilities: this.capabilities } : undefined;
+  }
+
+  /** Whether this replica holds the session's standalone stream. */
+  get holdingStream(): boolean {
+    return this.stream !== undefined;
+  }
+
+  /** Opens the standalone stream here (or keeps it); resolves once its first attempt got an answer (bounded). */
+  async holdStream(): Promise<void> {
+    if (this.state !== 'open' && this.state !== 'opening') return;
+    if (!this.stream) {
+      this.stream = new StandaloneStream(this.channel, {
+        message: (m) => this.dispatch(m, undefined),
+        malformed: (e) => this.malformed(e),
+        alive: () => this.ping(PROBE_TIMEOUT_MS),
+        gone: (reason, forgotten) => this.markLost(`connection to node ${this.deps.nodeId} lost (session to ${this.deps.server}: ${reason})`, !forgotten),
+        wanted: () => this.stream !== undefined && (this.deps.streams?.holdsHere() ?? true),
+      });
+      this.stream.start();
+    }
+    await Promise.race([this.stream.firstAttempt, sleep(STREAM_OPEN_WAIT_MS, undefined, { ref: false })]);
+  }
+
+  /** Lets go of the standalone stream (another replica holds the client's stream now). */
+  releaseStream(): void {
+    this.stream?.stop();
+    this.stream = undefined;
   }
 
   get nodeId(): string {
@@ -208,7 +269,7 @@ export class UpstreamSession {
     if (this.state === 'closed') return;
     const wasOpen = this.state === 'open';
     this.state = 'closed';
-    this.stream.stop();
+    this.releaseStream();
     this.failInflight(reason);
     for (const c of this.serverRequests.values()) c.abort();
     this.serverRequests.clear();
@@ -230,13 +291,14 @@ export class UpstreamSession {
       this.info = parsed.data.serverInfo;
       this.serverInstructions = parsed.data.instructions;
       this.channel.protocolVersion = parsed.data.protocolVersion;
-      // The standalone stream opens alongside `initialized`, and the session is ready once it is there:
-      // what the server sends outside requests before it exists would be lost (a server keeps no backlog).
-      this.stream.start();
+      // The session is ready once its standalone stream is open, here or on the replica that holds the
+      // client's stream: what the server sends outside requests before it exists would be lost (a server
+      // keeps no backlog).
       await this.channel.post({ jsonrpc: '2.0', method: 'notifications/initialized' });
-      await Promise.race([this.stream.firstAttempt, sleep(STREAM_OPEN_WAIT_MS, undefined, { ref: false })]);
+      if (this.deps.streams?.holdsHere() ?? true) await this.holdStream();
+      else await this.deps.streams!.handOff(this);
     } catch (err) {
-      this.stream.stop();
+      this.releaseStream();
       if (this.state === 'opening') this.state = 'lost';
       throw err instanceof CallCancelledError ? new UpstreamFailure('refused', this.nodeId, `initialize of ${this.server} timed out`, true) : classifyExchangeError(err, this.nodeId);
     }
@@ -376,7 +438,7 @@ export class UpstreamSession {
   private markLost(reason: string, failInflight: boolean): void {
     if (this.state !== 'open' && this.state !== 'opening') return;
     this.state = 'lost';
-    this.stream.stop();
+    this.releaseStream();
     if (failInflight) this.failInflight(reason);
     this.deps.onLost?.(this, reason);
   }

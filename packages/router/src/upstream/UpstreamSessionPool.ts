@@ -3,7 +3,7 @@ import type { Logger } from '@flotilla/telemetry';
 import type { UpstreamDispatchers } from './McpHttpChannel.js';
 import { UpstreamFailure } from './UpstreamFailure.js';
 import type { UpstreamPeer } from './UpstreamPeer.js';
-import { UpstreamSession, type ListKind } from './UpstreamSession.js';
+import { UpstreamSession, type KnownSession, type ListKind, type StreamPlacement, type UpstreamSessionDeps } from './UpstreamSession.js';
 
 /** A client session as the pool sees it. */
 export interface PoolClient {
@@ -13,11 +13,25 @@ export interface PoolClient {
   /** A session of this client just opened: bring it up to date (log level) before its first request. */
   sessionOpened?(session: UpstreamSession): Promise<void>;
   /** One of this client's sessions stopped working (node gone, session expired there). */
-  sessionLost?(session: UpstreamSession, reason: string): void;
+  sessionLost?(session: UpstreamSession, reason: string, node: PoolNode): void;
   /** The server said one of its lists changed, on one of this client's sessions. */
   listChanged?(session: UpstreamSession, list: ListKind): void;
   /** Whether the client keeps state on this session (a subscription, a task, sticky affinity): it does not expire idle. */
   keeps?(session: UpstreamSession): boolean;
+  /** The client's session on `node` × `server` that another replica opened, if any: used as it is. */
+  knownUpstream?(node: PoolNode, server: string): KnownSession | undefined;
+  /** A session of this client just opened here: other replicas may use it from now on. */
+  recordUpstream?(node: PoolNode, server: string, session: KnownSession): void;
+  /** Which replica holds the standalone streams of this client's sessions. */
+  readonly streams?: ClientStreams;
+}
+
+/** Where the standalone streams of one client's upstream sessions are held (see {@link StreamPlacement}). */
+export interface ClientStreams {
+  /** Whether this replica holds the client's own stream, and so the upstream ones. */
+  holdsHere(): boolean;
+  /** Asks the replica holding the client's stream to take the stream of this session; resolves once it did, or none does. */
+  handOff(node: PoolNode, server: string, session: KnownSession): Promise<void>;
 }
 
 /** Where a session goes: one server on one instance of a node. */
@@ -119,11 +133,11 @@ export class UpstreamSessionPool {
     return [...(this.byInstance.get(instanceId) ?? [])].map((p) => p.session);
   }
 
-  /** The client session ended: its upstream sessions end too, on the nodes as well (DELETE). */
-  async closeClient(clientId: string): Promise<void> {
+  /** The client session closed here: its upstream sessions here close; `terminate` ends them on the nodes too (DELETE). */
+  async closeClient(clientId: string, terminate: boolean): Promise<void> {
     const all = [...(this.byClient.get(clientId) ?? [])];
     for (const p of all) this.remove(p);
-    await Promise.all(all.map((p) => this.close(p, 'client session closed', 'client_closed', true)));
+    await Promise.all(all.map((p) => this.close(p, 'client session closed', 'client_closed', terminate)));
   }
 
   /** The node instance left (or the router stops): its sessions end; `terminate` also ends them there. */
@@ -133,14 +147,18 @@ export class UpstreamSessionPool {
     await Promise.all(all.map((p) => this.close(p, reason, 'node_left', terminate)));
   }
 
-  /** Closes sessions idle past the limit; returns how many. */
+  /**
+   * Lets go of sessions idle here past the limit; returns how many. They are not ended on the node:
+   * another replica may use the same session, and this one takes it up again on the client's next call
+   * there (a node ends sessions nobody uses after its own idle timeout).
+   */
   closeIdle(now: number): number {
     let closed = 0;
     for (const p of [...this.byKey.values()]) {
       if (!this.idle(p, now - this.deps.limits.idleTimeoutMs)) continue;
       this.remove(p);
-      this.deps.logger.debug({ clientSession: p.client.id, nodeId: p.session.nodeId, server: p.session.server }, 'closing idle upstream session');
-      void this.close(p, 'idle', 'idle', true);
+      this.deps.logger.debug({ clientSession: p.client.id, nodeId: p.session.nodeId, server: p.session.server }, 'letting go of an idle upstream session');
+      void this.close(p, 'idle', 'idle', false);
       closed++;
     }
     return closed;
@@ -156,45 +174,57 @@ export class UpstreamSessionPool {
 
   private create(client: PoolClient, node: PoolNode, hosted: HostedServer): UpstreamSession {
     const startedAt = performance.now();
-    const session: UpstreamSession = new UpstreamSession({
+    const deps: UpstreamSessionDeps = {
       nodeId: node.nodeId,
       server: hosted.name,
       url: serverUrl(node.mcpBaseUrl, hosted.path),
       dispatchers: this.deps.dispatchers,
       peer: client.peer,
       logger: this.deps.logger,
-      afterOpen: async (s) => {
-        this.deps.observer?.opened?.(node.nodeId, hosted.name, performance.now() - startedAt);
-        await client.sessionOpened?.(s);
-      },
+      ...(client.streams ? { streams: placementOf(client.streams, node, hosted.name) } : {}),
       onLost: (s, reason) => {
         const pooled = this.byKey.get(`${client.id}\n${node.instanceId}\n${hosted.name}`);
         if (pooled?.session === s) {
           this.remove(pooled);
           this.deps.observer?.closed?.('lost');
         }
-        client.sessionLost?.(s, reason);
+        client.sessionLost?.(s, reason, node);
       },
       onListChanged: (s, list) => client.listChanged?.(s, list),
+    };
+    const known = client.knownUpstream?.(node, hosted.name);
+    if (known) {
+      const adopted = UpstreamSession.adopt(deps, known);
+      if (client.streams?.holdsHere()) void adopted.holdStream();
+      return adopted;
+    }
+    return new UpstreamSession({
+      ...deps,
+      afterOpen: async (s) => {
+        this.deps.observer?.opened?.(node.nodeId, hosted.name, performance.now() - startedAt);
+        const opened = s.known;
+        if (opened) client.recordUpstream?.(node, hosted.name, opened);
+        await client.sessionOpened?.(s);
+      },
     });
-    return session;
   }
 
   private idle(p: Pooled, cutoff: number): boolean {
     const s = p.session;
-    return s.inflightCount === 0 && s.lastUsedAt < cutoff && p.client.keeps?.(s) !== true;
+    // A session whose standalone stream this replica holds carries what the server sends the client outside calls.
+    return s.inflightCount === 0 && s.lastUsedAt < cutoff && !s.holdingStream && p.client.keeps?.(s) !== true;
   }
 
   /** Makes room by closing the least recently used session that is idle and keeps no state. */
   private evictOne(): boolean {
     let oldest: Pooled | undefined;
     for (const p of this.byKey.values()) {
-      if (p.session.inflightCount > 0 || p.client.keeps?.(p.session) === true) continue;
+      if (p.session.inflightCount > 0 || p.session.holdingStream || p.client.keeps?.(p.session) === true) continue;
       if (!oldest || p.session.lastUsedAt < oldest.session.lastUsedAt) oldest = p;
     }
     if (!oldest) return false;
     this.remove(oldest);
-    void this.close(oldest, 'evicted: the router is at its upstream session limit', 'evicted', true);
+    void this.close(oldest, 'evicted: the router is at its upstream session limit', 'evicted', false);
     return true;
   }
 
@@ -208,6 +238,17 @@ export class UpstreamSessionPool {
     this.deps.observer?.closed?.(why);
     await p.session.close(reason, terminate).catch((err: unknown) => this.deps.logger.debug({ err }, 'error closing an upstream session'));
   }
+}
+
+/** One session's stream placement, from its client's. */
+function placementOf(streams: ClientStreams, node: PoolNode, server: string): StreamPlacement {
+  return {
+    holdsHere: () => streams.holdsHere(),
+    handOff: async (session) => {
+      const known = session.known;
+      if (known) await streams.handOff(node, server, known);
+    },
+  };
 }
 
 function addTo<K, V>(index: Map<K, Set<V>>, key: K, value: V): void {

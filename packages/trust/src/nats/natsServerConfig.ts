@@ -35,13 +35,7 @@ export function rolePermissions(prefix: string = 'flotilla'): {
   const s = subjects(prefix);
   const bucket = s.registryBucket;
   const stream = `KV_${bucket}`;
-  const kvRead = [
-    '$JS.API.INFO',
-    `$JS.API.STREAM.INFO.${stream}`,
-    `$JS.API.DIRECT.GET.${stream}`,
-    `$JS.API.DIRECT.GET.${stream}.>`,
-    `$JS.API.STREAM.MSG.GET.${stream}`,
-  ];
+  const kvRead = kvReadPermissions(s.registryBucket);
   return {
     agent: (nodeId) => ({
       publish: [
@@ -58,21 +52,47 @@ export function rolePermissions(prefix: string = 'flotilla'): {
     router: {
       publish: [
         ...kvRead,
-        `$JS.API.STREAM.CREATE.${stream}`,
-        `$JS.API.CONSUMER.CREATE.${stream}`,
-        `$JS.API.CONSUMER.CREATE.${stream}.>`,
-        `$JS.API.CONSUMER.DELETE.${stream}.>`,
-        `$JS.API.CONSUMER.INFO.${stream}.>`,
-        `$JS.FC.${stream}.>`,
+        ...kvWatchPermissions(s.registryBucket),
+        // Client sessions' shared state (router replicas): read, written, watched and created by routers only.
+        ...kvReadPermissions(s.sessionBucket).filter((p) => p !== '$JS.API.INFO'),
+        ...kvWatchPermissions(s.sessionBucket),
+        `$KV.${s.sessionBucket}.>`,
         `${prefix}.v1.control.*`,
+        // Router replicas talk to each other: session pushes, asks and stream hand-offs, answers, cancels.
+        s.allRouterReplica,
       ],
-      subscribe: [s.allLoad, s.allProgress, s.events, '_INBOX.>'],
+      subscribe: [s.allLoad, s.allProgress, s.events, s.allRouterReplica, '_INBOX.>'],
     },
     operator: {
       publish: [...kvRead, `${prefix}.v1.control.*`],
       subscribe: [s.events, '_INBOX.>'],
     },
   };
+}
+
+/** What reading a KV bucket (get, info) needs. */
+function kvReadPermissions(bucket: string): string[] {
+  const stream = `KV_${bucket}`;
+  return [
+    '$JS.API.INFO',
+    `$JS.API.STREAM.INFO.${stream}`,
+    `$JS.API.DIRECT.GET.${stream}`,
+    `$JS.API.DIRECT.GET.${stream}.>`,
+    `$JS.API.STREAM.MSG.GET.${stream}`,
+  ];
+}
+
+/** What creating and watching a KV bucket needs (stream create, ordered consumers and their flow control). */
+function kvWatchPermissions(bucket: string): string[] {
+  const stream = `KV_${bucket}`;
+  return [
+    `$JS.API.STREAM.CREATE.${stream}`,
+    `$JS.API.CONSUMER.CREATE.${stream}`,
+    `$JS.API.CONSUMER.CREATE.${stream}.>`,
+    `$JS.API.CONSUMER.DELETE.${stream}.>`,
+    `$JS.API.CONSUMER.INFO.${stream}.>`,
+    `$JS.FC.${stream}.>`,
+  ];
 }
 
 function userLine(auth: NatsUserAuth, perms: { publish: string[]; subscribe: string[] }, allowResponses: boolean): string {
@@ -93,7 +113,8 @@ export function natsServerConfig(spec: NatsServerConfigSpec): string {
   const perms = rolePermissions(prefix);
   const users = [
     ...spec.agents.map((a) => userLine(a, perms.agent(a.nodeId), true)),
-    ...spec.routers.map((r) => userLine(r, perms.router, false)),
+    // Routers answer each other's requests (session asks, stream hand-offs) on the asker's reply subject.
+    ...spec.routers.map((r) => userLine(r, perms.router, true)),
     ...spec.operators.map((o) => userLine(o, perms.operator, false)),
   ];
   const tls = spec.tls

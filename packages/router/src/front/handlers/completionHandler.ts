@@ -9,8 +9,8 @@ import { checkedResult } from './checkedResult.js';
 export function installCompletionHandler(session: SessionContext): void {
   const { catalog, forwarder } = session.services;
 
-  session.server.setRequestHandler(CompleteRequestSchema, async (request, extra): Promise<CompleteResult> => {
-    const ref = request.params.ref;
+  session.methods.on('completion/complete', CompleteRequestSchema.shape.params, async (params, request): Promise<CompleteResult> => {
+    const ref = params.ref;
     let route: { target: string; server: string; replicas: readonly string[]; ref: typeof ref };
     if (ref.type === 'ref/prompt') {
       const prompt = await session.view.prompt(ref.name);
@@ -26,9 +26,9 @@ export function installCompletionHandler(session: SessionContext): void {
         target: route.target,
         server: route.server,
         replicas: route.replicas,
-        request: { method: 'completion/complete', params: { ...request.params, ref: route.ref } },
+        request: { method: 'completion/complete', params: { ...params, ref: route.ref } },
         retryAfterAcceptance: true,
-        client: session.callContext(extra),
+        client: session.callContext(request),
         placement: session.placementFor(route.server),
       });
       return checkedResult(CompleteResultSchema, result, route.server);

@@ -10,9 +10,9 @@ const SET_LEVEL_TIMEOUT_MS = 5000;
  * request.
  */
 export function installLoggingHandlers(session: SessionContext): void {
-  session.server.setRequestHandler(SetLevelRequestSchema, async (request) => {
-    const level = request.params.level;
-    session.state.logLevel = level;
+  session.methods.on('logging/setLevel', SetLevelRequestSchema.shape.params, async (params) => {
+    const level = params.level;
+    session.state.setLogLevel(level);
     await Promise.all(
       session
         .allOwnSessions()

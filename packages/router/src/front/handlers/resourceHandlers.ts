@@ -17,21 +17,20 @@ import { checkedResult } from './checkedResult.js';
  * held on the client's own upstream sessions.
  */
 export function installResourceHandlers(session: SessionContext): void {
-  const { server } = session;
   const { catalog, forwarder } = session.services;
 
-  server.setRequestHandler(ListResourcesRequestSchema, async (request) => {
-    const page = listPage((await session.view.resources()).map((r) => r.definition), request.params?.cursor);
+  session.methods.on('resources/list', ListResourcesRequestSchema.shape.params, async (params) => {
+    const page = listPage((await session.view.resources()).map((r) => r.definition), params?.cursor);
     return { resources: page.items, ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}) };
   });
 
-  server.setRequestHandler(ListResourceTemplatesRequestSchema, async (request) => {
-    const page = listPage((await session.view.resourceTemplates()).map((t) => t.definition), request.params?.cursor);
+  session.methods.on('resources/templates/list', ListResourceTemplatesRequestSchema.shape.params, async (params) => {
+    const page = listPage((await session.view.resourceTemplates()).map((t) => t.definition), params?.cursor);
     return { resourceTemplates: page.items, ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}) };
   });
 
-  server.setRequestHandler(ReadResourceRequestSchema, async (request, extra) => {
-    const uri = request.params.uri;
+  session.methods.on('resources/read', ReadResourceRequestSchema.shape.params, async (params, request) => {
+    const uri = params.uri;
     const route = await routeResource(session, uri);
     // A resource every session sees reads the same anywhere; any other may be this session's own.
     const global = catalog.listResources().some((r) => r.uri === uri);
@@ -39,15 +38,15 @@ export function installResourceHandlers(session: SessionContext): void {
       target: uri,
       server: route.server,
       replicas: route.replicas,
-      request: { method: 'resources/read', params: request.params },
+      request: { method: 'resources/read', params },
       retryAfterAcceptance: true,
-      client: session.callContext(extra),
+      client: session.callContext(request),
       placement: global ? session.placementFor(route.server) : session.statePlacementFor(route.server),
     });
     return checkedResult(ReadResourceResultSchema, result, route.server);
   });
 
-  server.setRequestHandler(SubscribeRequestSchema, (request, extra) => session.subscriptions.subscribe(request.params.uri, session.callContext(extra)));
+  session.methods.on('resources/subscribe', SubscribeRequestSchema.shape.params, (params, request) => session.subscriptions.subscribe(params.uri, session.callContext(request)));
 
-  server.setRequestHandler(UnsubscribeRequestSchema, (request, extra) => session.subscriptions.unsubscribe(request.params.uri, session.callContext(extra)));
+  session.methods.on('resources/unsubscribe', UnsubscribeRequestSchema.shape.params, (params, request) => session.subscriptions.unsubscribe(params.uri, session.callContext(request)));
 }

@@ -1,4 +1,3 @@
-import { RootsListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import type { SessionContext } from '../SessionContext.js';
 
 /**
@@ -6,7 +5,7 @@ import type { SessionContext } from '../SessionContext.js';
  * the client for its roots over those sessions, and the router relays the question to this client).
  */
 export function installRootsHandlers(session: SessionContext): void {
-  session.server.setNotificationHandler(RootsListChangedNotificationSchema, async () => {
+  session.methods.onNotification('notifications/roots/list_changed', async () => {
     await Promise.all(session.allOwnSessions().map((s) => s.notify('notifications/roots/list_changed')));
   });
 }

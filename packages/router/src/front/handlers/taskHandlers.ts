@@ -37,7 +37,6 @@ export function recordTask(session: SessionContext, result: Record<string, unkno
  * the client's tasks from every server it has a session with.
  */
 export function installTaskHandlers(session: SessionContext): void {
-  const { server } = session;
   const followUp = async (method: string, params: Record<string, unknown> & { taskId: string }, client: ClientCallContext): Promise<{ result: Record<string, unknown>; server: string }> => {
     const where = session.state.task(params.taskId) ?? (await findTask(session, params.taskId));
     if (!where) throw new JsonRpcError(ErrorCode.InvalidParams, `Unknown task: ${params.taskId}`);
@@ -54,22 +53,22 @@ export function installTaskHandlers(session: SessionContext): void {
     return { result, server: where.server };
   };
 
-  server.setRequestHandler(GetTaskRequestSchema, async (request, extra) => {
-    const { result, server: from } = await followUp('tasks/get', request.params, session.callContext(extra));
+  session.methods.on('tasks/get', GetTaskRequestSchema.shape.params, async (params, request) => {
+    const { result, server: from } = await followUp('tasks/get', params, session.callContext(request));
     return checkedResult(GetTaskResultSchema, result, from);
   });
-  server.setRequestHandler(GetTaskPayloadRequestSchema, async (request, extra) => {
-    const { result, server: from } = await followUp('tasks/result', request.params, session.callContext(extra));
+  session.methods.on('tasks/result', GetTaskPayloadRequestSchema.shape.params, async (params, request) => {
+    const { result, server: from } = await followUp('tasks/result', params, session.callContext(request));
     return checkedResult(GetTaskPayloadResultSchema, result, from);
   });
-  server.setRequestHandler(CancelTaskRequestSchema, async (request, extra) => {
-    const { result, server: from } = await followUp('tasks/cancel', request.params, session.callContext(extra));
+  session.methods.on('tasks/cancel', CancelTaskRequestSchema.shape.params, async (params, request) => {
+    const { result, server: from } = await followUp('tasks/cancel', params, session.callContext(request));
     return checkedResult(CancelTaskResultSchema, result, from);
   });
 
-  server.setRequestHandler(ListTasksRequestSchema, async (request) => {
+  session.methods.on('tasks/list', ListTasksRequestSchema.shape.params, async (params) => {
     const tasks = await listAllTasks(session);
-    const page = listPage(tasks, request.params?.cursor);
+    const page = listPage(tasks, params?.cursor);
     return { tasks: page.items, ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}) };
   });
 }

@@ -11,17 +11,16 @@ import { recordTask } from './taskHandlers.js';
  * schema, then forwarded to a replica on the client's own upstream session).
  */
 export function installToolHandlers(session: SessionContext): void {
-  const { server } = session;
   const { forwarder, validator, observer } = session.services;
 
-  server.setRequestHandler(ListToolsRequestSchema, async (request) => {
-    const page = listPage((await session.view.tools()).map((t) => t.definition), request.params?.cursor);
+  session.methods.on('tools/list', ListToolsRequestSchema.shape.params, async (params) => {
+    const page = listPage((await session.view.tools()).map((t) => t.definition), params?.cursor);
     return { tools: page.items, ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}) };
   });
 
-  server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
+  session.methods.on('tools/call', CallToolRequestSchema.shape.params, async (params, request) => {
     const started = performance.now();
-    const { name, arguments: args } = request.params;
+    const { name, arguments: args } = params;
     const refused = (label: string): void => observer?.finished(label, undefined, 'invalid_request', (performance.now() - started) / 1000);
     const tool = await session.view.tool(name);
     if (!tool) {
@@ -37,9 +36,9 @@ export function installToolHandlers(session: SessionContext): void {
       target: name,
       server: tool.server,
       replicas: tool.replicas,
-      request: { method: 'tools/call', params: { ...request.params, name: tool.upstreamName } },
+      request: { method: 'tools/call', params: { ...params, name: tool.upstreamName } },
       retryAfterAcceptance: tool.retryableAfterAcceptance,
-      client: session.callContext(extra),
+      client: session.callContext(request),
       placement: session.placementFor(tool.server),
       onAnswered: (nodeId, result) => recordTask(session, result, { nodeId, server: tool.server }),
     });

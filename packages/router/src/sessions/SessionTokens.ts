@@ -1,0 +1,74 @@
+import { randomUUID } from 'node:crypto';
+import type { ClientCapabilities, Implementation } from '@modelcontextprotocol/sdk/types.js';
+import { z } from 'zod';
+import type { ResumeTicket } from '../front/mcp/FrontSession.js';
+import type { Sealer } from './Sealer.js';
+
+/** What a client said about itself at `initialize` (with the protocol version the router agreed on). */
+export interface ClientHello {
+  readonly protocolVersion: string;
+  readonly capabilities: ClientCapabilities;
+  readonly clientInfo: Implementation;
+}
+
+const HelloSchema = z.object({
+  protocolVersion: z.string().min(1).max(32),
+  capabilities: z.record(z.string(), z.unknown()),
+  clientInfo: z.looseObject({ name: z.string(), version: z.string() }),
+});
+
+const SessionDocumentSchema = z.object({ v: z.literal(1), sid: z.uuid(), hello: HelloSchema, iat: z.number().int() });
+
+const TicketSchema = z.object({
+  sid: z.uuid(),
+  requests: z
+    .array(z.object({ id: z.union([z.string(), z.number()]), method: z.string().min(1).max(256), rerun: z.boolean(), params: z.record(z.string(), z.unknown()).optional() }))
+    .min(1)
+    .max(100),
+});
+
+/** A session id's `typ`, and a resume ticket's. */
+const SESSION_TYP = 'flotilla-session';
+const TICKET_TYP = 'flotilla-resume';
+
+/** Largest resume ticket (a POST's requests and, for those that may run again, their params) sealed into event ids, bytes of JSON. */
+const MAX_TICKET_BYTES = 1024;
+
+/**
+ * Client session ids and stream resume tickets, sealed with the mesh's session key. A session id carries
+ * the session's stable id (`sid`, the key of its shared state) and the client's hello, so any replica can
+ * take the session up without asking anyone; a resume ticket carries a stream's requests, so another
+ * replica can finish them if this one dies. Neither can be forged or read without the key.
+ */
+export class SessionTokens {
+  constructor(private readonly sealer: Sealer) {}
+
+  /** A new session's id and stable id. */
+  async issue(hello: ClientHello): Promise<{ sessionId: string; sid: string }> {
+    const sid = randomUUID();
+    const sessionId = await this.sealer.seal(SESSION_TYP, { v: 1, sid, hello, iat: Date.now() });
+    return { sessionId, sid };
+  }
+
+  /** What a session id holds; undefined when it is not one this mesh issued. */
+  async open(sessionId: string): Promise<{ sid: string; hello: ClientHello } | undefined> {
+    if (sessionId.length > 16_384) return undefined;
+    const doc = await this.sealer.open(SESSION_TYP, sessionId, SessionDocumentSchema);
+    return doc ? { sid: doc.sid, hello: doc.hello as ClientHello } : undefined;
+  }
+
+  /**
+   * Seals a resume ticket. When the requests' params make it too big for an event id, they are left out
+   * and the requests marked not to run again (they get a clear error instead, should this replica die).
+   */
+  sealTicket(ticket: ResumeTicket): Promise<string> {
+    let doc: ResumeTicket = ticket;
+    if (JSON.stringify(doc).length > MAX_TICKET_BYTES) doc = { sid: ticket.sid, requests: ticket.requests.map((r) => ({ id: r.id, method: r.method, rerun: false })) };
+    return this.sealer.seal(TICKET_TYP, doc);
+  }
+
+  openTicket(sealed: string): Promise<ResumeTicket | undefined> {
+    if (sealed.length > 16_384) return Promise.resolve(undefined);
+    return this.sealer.open(TICKET_TYP, sealed, TicketSchema) as Promise<ResumeTicket | undefined>;
+  }
+}
