@@ -47,7 +47,7 @@ const ECHO = '@flotilla/examples/echo';
 const text = (r: unknown): string => CallToolResultSchema.parse(r).content.map((x) => (x.type === 'text' ? x.text : '')).join('');
 
 interface NodesView {
-  nodes: Array<{ nodeId: string; mcpBaseUrl: string; load?: { seq: number; inflight: number; at: number } }>;
+  nodes: Array<{ nodeId: string; load?: { seq: number; inflight: number; at: number } }>;
 }
 
 async function routerMetric(mesh: SecureMesh, name: string, labels: Record<string, string> = {}): Promise<number> {

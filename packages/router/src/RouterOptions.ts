@@ -1,3 +1,4 @@
+import { DEFAULT_TOOL_SCHEMA_LIMITS } from './upstream/ToolSchemaGuard.js';
 import { DEFAULT_SUBJECT_PREFIX } from '@flotilla/protocol';
 import { DEFAULT_REGISTRY_TIMINGS, REGISTRY_KINDS, type RegistryKind } from '@flotilla/registry';
 import type { Logger } from '@flotilla/telemetry';
@@ -76,6 +77,10 @@ export interface RouterOptions {
   sessionKey?: string;
   /** How long a client whose stream broke may take to resume it before its calls on it are cancelled, ms (default 3000). */
   reconnectGraceMs?: number;
+  /** Largest tool definition a server may declare, bytes of JSON (default 128 KiB); larger tools are refused. */
+  maxToolSchemaBytes?: number;
+  /** Deepest nesting of a tool's input or output schema (default 32); deeper tools are refused. */
+  maxToolSchemaDepth?: number;
   logger?: Logger;
 }
 
@@ -115,6 +120,8 @@ const RouterOptionsSchema = z.object({
     .refine((k) => Buffer.from(k.trim(), 'base64').length === 32, 'must be 32 bytes, base64 (e.g. `openssl rand -base64 32`)')
     .optional(),
   reconnectGraceMs: z.number().int().min(0).default(3000),
+  maxToolSchemaBytes: z.number().int().min(1024).default(DEFAULT_TOOL_SCHEMA_LIMITS.maxBytes),
+  maxToolSchemaDepth: z.number().int().min(4).max(1000).default(DEFAULT_TOOL_SCHEMA_LIMITS.maxDepth),
 });
 
 /** Router options with every default applied. */

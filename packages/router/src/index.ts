@@ -32,6 +32,8 @@ export { UpstreamFailure, CallCancelledError, classifyExchangeError } from './up
 export { NoResponseError, HttpStatusError } from './upstream/McpHttpChannel.js';
 export { JsonRpcError } from './errors/JsonRpcError.js';
 export { ToolArgumentValidator, type ArgumentCheck } from './front/ToolArgumentValidator.js';
+export { ToolSchemaGuard, DEFAULT_TOOL_SCHEMA_LIMITS, type ToolSchemaLimits } from './upstream/ToolSchemaGuard.js';
+export { sanitizeUpstreamText } from './upstream/sanitizeUpstreamText.js';
 export { HostOriginPolicy } from './front/HostOriginPolicy.js';
 export { listPage, LIST_PAGE_SIZE } from './front/ListPage.js';
 export { readRequestBody, type BodyRead } from './front/RequestBody.js';

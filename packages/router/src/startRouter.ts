@@ -17,6 +17,7 @@ import { NatsKvSessionStore } from './sessions/SessionStore.js';
 import { SessionTokens } from './sessions/SessionTokens.js';
 import { RouterPeer } from './endpoint/RouterPeer.js';
 import { CallForwarder } from './forwarding/CallForwarder.js';
+import { ToolSchemaGuard } from './upstream/ToolSchemaGuard.js';
 import { UpstreamSessionPool } from './upstream/UpstreamSessionPool.js';
 import { FrontHttpServer } from './front/FrontHttpServer.js';
 import { HostOriginPolicy } from './front/HostOriginPolicy.js';
@@ -62,6 +63,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     prefix: opts.prefix,
     timings: { staleAfterMs: opts.staleAfterMs, heartbeatIntervalMs: opts.heartbeatIntervalMs },
   });
+  const toolSchemas = new ToolSchemaGuard({ maxBytes: opts.maxToolSchemaBytes, maxDepth: opts.maxToolSchemaDepth }, logger, (server) => metrics?.toolRefused(server));
   const dispatchers = {
     calls: new Agent({
       connections: 256,
@@ -75,6 +77,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     // connections, so they never take the calls' pool.
     streams: new Agent({ connectTimeout: 5000, bodyTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 4000 }),
     ...(security.credentials ? { credentials: security.credentials } : {}),
+    toolSchemas,
   };
 
   let natsConnected = true;
@@ -173,6 +176,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
       catalog,
       forwarder,
       validator,
+      toolSchemas,
       profiles,
       pool,
       servers: discovery,

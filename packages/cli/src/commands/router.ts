@@ -32,13 +32,15 @@ export function routerCommand(): Command {
     .option('--upstream-idle-timeout-ms <ms>', 'an upstream session no request used for this long closes, unless its client keeps state there', intInRange(1, MAX_TIMER_MS), 10 * 60_000)
     .option('--session-key-file <path>', 'file holding the mesh session key (32 bytes, base64; `openssl rand -base64 32`): the same on every replica behind one load balancer, so any replica serves any session (or FLOTILLA_SESSION_KEY)')
     .option('--reconnect-grace-ms <ms>', 'how long a client whose stream broke may take to resume it before its calls are cancelled', intInRange(0, MAX_TIMER_MS), 3000)
+    .option('--max-tool-schema-bytes <bytes>', "largest tool definition a server may declare (JSON bytes); larger tools are refused, logged and counted", intInRange(1024, 64 * 1024 * 1024), 128 * 1024)
+    .option('--max-tool-schema-depth <n>', "deepest nesting of a tool's input or output schema; deeper tools are refused, logged and counted", intInRange(4, 1000), 32)
     .option('--allowed-host <host>', 'Host header to accept (repeatable; default loopback names)', (v: string, p: string[] = []) => [...p, v])
     .option('--allowed-origin <origin>', 'Origin to accept (repeatable)', (v: string, p: string[] = []) => [...p, v])
     .action(async (o: {
       nats: string; prefix: string; registry: RegistryKind; host: string; port: number; strategy: (typeof STRATEGIES)[number];
       maxBody: number; perNodeConcurrency?: number; maxAttempts: number; retryWindowMs: number; hedgeReadOnly?: boolean; callTimeoutMs: number;
       sessionIdleTimeoutMs: number; maxClientSessions: number; maxUpstreamSessions: number; upstreamIdleTimeoutMs: number;
-      sessionKeyFile?: string; reconnectGraceMs: number;
+      sessionKeyFile?: string; reconnectGraceMs: number; maxToolSchemaBytes: number; maxToolSchemaDepth: number;
       allowedHost?: string[]; allowedOrigin?: string[];
     } & NatsFlags & RouterSecurityFlags) => {
       const nats = natsSettingsOf(o);
@@ -71,6 +73,8 @@ export function routerCommand(): Command {
         upstreamIdleTimeoutMs: o.upstreamIdleTimeoutMs,
         ...(sessionKey ? { sessionKey } : {}),
         reconnectGraceMs: o.reconnectGraceMs,
+        maxToolSchemaBytes: o.maxToolSchemaBytes,
+        maxToolSchemaDepth: o.maxToolSchemaDepth,
         ...(o.allowedHost ? { allowedHosts: o.allowedHost } : {}),
         ...(o.allowedOrigin ? { allowedOrigins: o.allowedOrigin } : {}),
         logger,

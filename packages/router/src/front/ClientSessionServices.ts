@@ -11,6 +11,7 @@ import type { UpstreamSession } from '../upstream/UpstreamSession.js';
 import type { PoolClient, UpstreamSessionPool } from '../upstream/UpstreamSessionPool.js';
 import type { ClientResponse } from './mcp/OutboundRequests.js';
 import type { ToolArgumentValidator } from './ToolArgumentValidator.js';
+import type { ToolSchemaGuard } from '../upstream/ToolSchemaGuard.js';
 
 /** Where a server runs, as client sessions need to know it. */
 export interface ServerPlacementSource {
@@ -23,6 +24,8 @@ export interface ClientSessionServices {
   readonly catalog: Catalog;
   readonly forwarder: CallForwarder;
   readonly validator: ToolArgumentValidator;
+  /** Tools refused for definitions beyond the router's bounds, and why. */
+  readonly toolSchemas: ToolSchemaGuard;
   readonly profiles: ProfileListings;
   readonly pool: UpstreamSessionPool;
   readonly servers: ServerPlacementSource;

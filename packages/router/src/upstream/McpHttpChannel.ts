@@ -1,5 +1,7 @@
-import type { IncomingHttpHeaders } from 'node:http';
+import { STATUS_CODES, type IncomingHttpHeaders } from 'node:http';
 import type { Dispatcher } from 'undici';
+import { sanitizeUpstreamText } from './sanitizeUpstreamText.js';
+import type { ToolSchemaGuard } from './ToolSchemaGuard.js';
 import { SseMessageStream } from './SseMessageStream.js';
 import { parseServerMessages, type ServerMessage } from './ServerMessage.js';
 
@@ -24,7 +26,10 @@ export class HttpStatusError extends Error {
     readonly status: number,
     readonly rpcError: { readonly code: number; readonly message: string } | undefined,
   ) {
-    super(rpcError ? `HTTP ${status}: ${rpcError.message}` : `HTTP ${status}`);
+    // Only the status, its standard phrase and a sanitised JSON-RPC message: never a body (an HTML page
+    // from a proxy names internal hosts).
+    const phrase = STATUS_CODES[status];
+    super(`HTTP ${status}${phrase ? ` ${phrase}` : ''}${rpcError ? `: ${rpcError.message}` : ''}`);
     this.name = 'HttpStatusError';
   }
 }
@@ -35,7 +40,10 @@ export type PostReply =
   | { readonly kind: 'messages'; readonly messages: ServerMessage[] }
   | { readonly kind: 'stream'; readonly stream: SseMessageStream };
 
-/** Dispatchers an upstream session sends over: calls share a bounded keep-alive pool; long-lived streams get their own. */
+/**
+ * What every upstream session shares: the dispatchers it sends over (calls share a bounded keep-alive
+ * pool; long-lived streams get their own), the mesh credential, and the bounds on what servers declare.
+ */
 export interface UpstreamDispatchers {
   /** POSTs and DELETEs. */
   readonly calls: Dispatcher;
@@ -43,6 +51,8 @@ export interface UpstreamDispatchers {
   readonly streams: Dispatcher;
   /** Adds the mesh credential to every request to a node; none without it. */
   readonly credentials?: MeshCredentialProvider;
+  /** Keeps tools beyond the router's bounds out of every session's listings (see `readTools`). */
+  readonly toolSchemas?: ToolSchemaGuard;
 }
 
 /** One request to a node, as a {@link MeshCredentialProvider} sees it. */
@@ -161,7 +171,9 @@ async function statusError(response: Dispatcher.ResponseData): Promise<HttpStatu
   try {
     const text = await readText(response.body, MAX_ERROR_BODY_BYTES);
     const error = (JSON.parse(text) as { error?: { code?: unknown; message?: unknown } }).error;
-    if (typeof error?.code === 'number' && typeof error.message === 'string') rpcError = { code: error.code, message: error.message.slice(0, 500) };
+    if (typeof error?.code === 'number' && typeof error.message === 'string') {
+      rpcError = { code: error.code, message: sanitizeUpstreamText(error.message) ?? 'error' };
+    }
   } catch {
     // Not a JSON-RPC error body: the status alone is reported.
   }
