@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { request as httpRequest } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { Kvm } from '@nats-io/kv';
@@ -85,7 +86,7 @@ describe('attacks on a mesh whose nats-server enforces accounts and permissions'
   let node1Url: string;
 
   before(async () => {
-    mesh = await SecureMesh.start({ nodeIds: ['node-1', 'node-2'] });
+    mesh = await SecureMesh.start({ nodeIds: ['node-1', 'node-2', 'node-3'] });
     await mesh.startRouter();
     node1Url = (await mesh.startAgent('node-1', [`echo=${ECHO}`], ['--body-timeout-ms', '2000'])).url;
     await mesh.startAgent('node-2', [`echo=${ECHO}`]);
@@ -277,6 +278,47 @@ describe('attacks on a mesh whose nats-server enforces accounts and permissions'
       }
     } finally {
       await nc.close().catch(() => {});
+    }
+  });
+
+  it('a hostile server: a ReDoS pattern stalls neither calls nor /healthz; too-deep and too-big tools are refused with a reason', async () => {
+    const hostile = await mesh.startAgent('node-3', ['hostile=@flotilla/examples/hostile']);
+    try {
+      await until('the hostile server in the catalog', async () => (await mesh.api<{ tools: Array<{ name: string }> }>('/api/v1/tools')).tools.some((t) => t.name === 'hostile_plain'), 60_000);
+      const names = (await client.client.listTools()).tools.map((t) => t.name);
+      assert.ok(names.includes('hostile_redos') && !names.includes('hostile_deep') && !names.includes('hostile_huge'), names.join(', '));
+      await mesh.router!.waitFor((l) => l.msg === "tool refused: its definition is beyond the router's bounds" && l.tool === 'deep' && /nested deeper than 32/.test(String(l.reason)), 10_000);
+      await mesh.router!.waitFor((l) => l.msg === "tool refused: its definition is beyond the router's bounds" && l.tool === 'huge', 10_000);
+      await assert.rejects(client.client.callTool({ name: 'hostile_deep', arguments: {} }), /Tool hostile_deep is refused by the router: its input schema is nested deeper than 32 levels/);
+
+      // 33 characters: about 15 s of backtracking per call in JavaScript's engine, doubling per character.
+      const evil = `${'a'.repeat(32)}!`;
+      const healthz = mesh.routerUrl.replace(/\/mcp$/, '/healthz');
+      const probes: number[] = [];
+      let probing = true;
+      const prober = (async () => {
+        while (probing) {
+          const t = performance.now();
+          assert.equal((await fetch(healthz)).status, 200);
+          probes.push(performance.now() - t);
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      })();
+      const started = performance.now();
+      const results = await Promise.all(Array.from({ length: 5 }, () => client.client.callTool({ name: 'hostile_redos', arguments: { text: evil } })));
+      const ms = performance.now() - started;
+      probing = false;
+      await prober;
+      for (const r of results) {
+        assert.equal(CallToolResultSchema.parse(r).isError, true);
+        assert.match(text(r), /must match pattern/);
+      }
+      assert.ok(ms < 3000, `5 ReDoS calls took ${ms.toFixed(0)} ms`);
+      assert.ok(probes.length > 0 && Math.max(...probes) < 1000, `slowest /healthz ${Math.max(...probes).toFixed(0)} ms over ${probes.length} probes`);
+      assert.match(text(await client.client.callTool({ name: 'hostile_redos', arguments: { text: 'aaaa' } })), /redos ran on node-3/);
+    } finally {
+      await hostile.process.stop();
+      mesh.agents.delete('node-3');
     }
   });
 
