@@ -6,7 +6,9 @@
  *   seconds on 30 characters that end in a non-`a`, doubling with each one more);
  * - `deep`: an input schema nested 50 objects deep;
  * - `huge`: a 200 KiB description;
- * - `plain`: an ordinary tool, to show the server still works.
+ * - `plain`: an ordinary tool, to show the server still works;
+ * - `bigenum`: within the size bounds (~100 KB), but every array item is compared with 12,000 values, so
+ *   thousands of items take seconds to check.
  *
  * Every call answers `<tool> ran on <nodeId>`: arguments are not checked here, so what reaches the server
  * is whatever the router let through.
@@ -26,6 +28,7 @@ export const HOSTILE_TOOLS: Tool[] = [
   { name: 'deep', description: 'an input schema 50 objects deep', inputSchema: deepSchema(50) },
   { name: 'huge', description: 'x'.repeat(200 * 1024), inputSchema: { type: 'object' } },
   { name: 'plain', description: 'an ordinary tool', inputSchema: { type: 'object', properties: { text: { type: 'string' } } } },
+  { name: 'bigenum', description: 'items from a 12,000-value enum', inputSchema: { type: 'object', properties: { xs: { type: 'array', items: { enum: Array.from({ length: 12_000 }, (_, i) => `v${i}`) } } } } },
 ];
 
 export function createHostileServer(options: { nodeId?: string } = {}): Server {

@@ -1,3 +1,4 @@
+import { DEFAULT_ARGUMENT_CHECK_LIMITS } from './front/validation/OffLoopArgumentValidator.js';
 import { DEFAULT_TOOL_SCHEMA_LIMITS } from './upstream/ToolSchemaGuard.js';
 import { DEFAULT_SUBJECT_PREFIX } from '@flotilla/protocol';
 import { DEFAULT_REGISTRY_TIMINGS, REGISTRY_KINDS, type RegistryKind } from '@flotilla/registry';
@@ -81,6 +82,8 @@ export interface RouterOptions {
   maxToolSchemaBytes?: number;
   /** Deepest nesting of a tool's input or output schema (default 32); deeper tools are refused. */
   maxToolSchemaDepth?: number;
+  /** Longest the router may spend checking one call's arguments (off its event loop), ms (default 250); past it the call goes on unchecked. */
+  argumentCheckBudgetMs?: number;
   logger?: Logger;
 }
 
@@ -122,6 +125,7 @@ const RouterOptionsSchema = z.object({
   reconnectGraceMs: z.number().int().min(0).default(3000),
   maxToolSchemaBytes: z.number().int().min(1024).default(DEFAULT_TOOL_SCHEMA_LIMITS.maxBytes),
   maxToolSchemaDepth: z.number().int().min(4).max(1000).default(DEFAULT_TOOL_SCHEMA_LIMITS.maxDepth),
+  argumentCheckBudgetMs: z.number().int().min(1).max(60_000).default(DEFAULT_ARGUMENT_CHECK_LIMITS.budgetMs),
 });
 
 /** Router options with every default applied. */

@@ -32,6 +32,7 @@ export { UpstreamFailure, CallCancelledError, classifyExchangeError } from './up
 export { NoResponseError, HttpStatusError } from './upstream/McpHttpChannel.js';
 export { JsonRpcError } from './errors/JsonRpcError.js';
 export { ToolArgumentValidator, type ArgumentCheck } from './front/ToolArgumentValidator.js';
+export { OffLoopArgumentValidator, DEFAULT_ARGUMENT_CHECK_LIMITS, type ArgumentCheckLimits } from './front/validation/OffLoopArgumentValidator.js';
 export { ToolSchemaGuard, DEFAULT_TOOL_SCHEMA_LIMITS, type ToolSchemaLimits } from './upstream/ToolSchemaGuard.js';
 export { sanitizeUpstreamText } from './upstream/sanitizeUpstreamText.js';
 export { HostOriginPolicy } from './front/HostOriginPolicy.js';

@@ -23,7 +23,7 @@ import { FrontHttpServer } from './front/FrontHttpServer.js';
 import { HostOriginPolicy } from './front/HostOriginPolicy.js';
 import { McpEndpoint } from './front/McpEndpoint.js';
 import { SessionTable } from './front/SessionTable.js';
-import { ToolArgumentValidator } from './front/ToolArgumentValidator.js';
+import { DEFAULT_ARGUMENT_CHECK_LIMITS, OffLoopArgumentValidator } from './front/validation/OffLoopArgumentValidator.js';
 import { RouterMetrics } from './metrics/RouterMetrics.js';
 import { CallActivityRecorder } from './ops/calls/CallActivityRecorder.js';
 import { CallRateWindow } from './ops/calls/CallRateWindow.js';
@@ -145,7 +145,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
   const observer = new CompositeCallObserver([metrics, new CallActivityRecorder(rates, failures)], logger);
   const forwarding = { maxAttempts: opts.maxAttempts, retryWindowMs: opts.retryWindowMs, hedgeReadOnly: opts.hedgeReadOnly };
   const forwarder = new CallForwarder({ directory: discovery, balancer: createBalancer(opts.strategy), callTimeoutMs: opts.callTimeoutMs, logger, observer, policy: forwarding });
-  const validator = new ToolArgumentValidator(logger);
+  const validator = new OffLoopArgumentValidator({ budgetMs: opts.argumentCheckBudgetMs, maxPending: DEFAULT_ARGUMENT_CHECK_LIMITS.maxPending }, logger, (reason) => metrics?.argumentsUnchecked(reason));
   const profiles = new ProfileListings({ catalog, source: (nodeId) => discovery.endpoint(nodeId), logger });
 
   // Joins and leaves often come in bursts (a node's servers connect one by one): coalesce per tick.
@@ -240,6 +240,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     (stopping ??= (async () => {
       logger.info('router stopping');
       await sessions.closeAll();
+      await validator.stop();
       bus.stop();
       await store.stop();
       dashboardStream.close();

@@ -7,13 +7,13 @@
  * test/e2e/attack-control-plane.test.ts.
  */
 import assert from 'node:assert/strict';
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { createLogger } from '@flotilla/telemetry';
 import { CallToolResultSchema, type Tool } from '@modelcontextprotocol/sdk/types.js';
 import { parseExposition } from '../../../test/harness/prometheusText.js';
-import { ToolArgumentValidator, ToolSchemaGuard, sanitizeUpstreamText } from '../src/index.js';
+import { OffLoopArgumentValidator, ToolArgumentValidator, ToolSchemaGuard, sanitizeUpstreamText } from '../src/index.js';
 import { inProcessMesh } from './fixtures/InProcessMesh.js';
 import { HOSTILE_TOOLS, deepSchema } from './fixtures/TestNode.js';
 
@@ -70,6 +70,49 @@ describe('linear-time regular expressions in argument validation', () => {
   });
 });
 
+describe('OffLoopArgumentValidator', () => {
+  const BIG_ENUM = HOSTILE_TOOLS.find((t) => t.name === 'bigenum')! as Tool;
+  const slowArgs = { xs: Array.from({ length: 3000 }, () => 'not in the enum') };
+
+  it('checks on a worker; a check over its budget lets the call go on unchecked, and the next check works', async () => {
+    const reasons: string[] = [];
+    const validator = new OffLoopArgumentValidator({ budgetMs: 150, maxPending: 100 }, logger, (r) => reasons.push(r));
+    try {
+      assert.deepEqual(await validator.check(REDOS, { text: 'aaa' }), { ok: true });
+      const r = await validator.check(REDOS, { text: EVIL });
+      assert.equal(r.ok, false);
+      const lag = monitorEventLoopDelay({ resolution: 5 });
+      lag.enable();
+      const started = performance.now();
+      const slow = await validator.check(BIG_ENUM, slowArgs);
+      const ms = performance.now() - started;
+      lag.disable();
+      assert.deepEqual(slow, { ok: true, unchecked: 'argument check over its 150 ms budget' });
+      assert.ok(ms < 1000, `answered after ${ms.toFixed(0)} ms`);
+      assert.ok(lag.max / 1e6 < 100, `event loop delayed ${(lag.max / 1e6).toFixed(0)} ms`);
+      assert.deepEqual(reasons, ['budget']);
+      const after = await validator.check(REDOS, { text: 'b' });
+      assert.equal(after.ok, false, 'a new worker checks the next call');
+      assert.deepEqual(await validator.check(BIG_ENUM, { xs: ['v1', 'v2'] }), { ok: true });
+    } finally {
+      await validator.stop();
+    }
+  });
+
+  it('lets calls go on unchecked when too many checks wait', async () => {
+    const reasons: string[] = [];
+    const validator = new OffLoopArgumentValidator({ budgetMs: 5000, maxPending: 2 }, logger, (r) => reasons.push(r));
+    try {
+      const checks = [validator.check(REDOS, { text: 'a' }), validator.check(REDOS, { text: 'a' }), validator.check(REDOS, { text: 'a' })];
+      assert.deepEqual(await checks[2], { ok: true, unchecked: 'more than 2 argument checks waiting' });
+      assert.deepEqual(await Promise.all(checks.slice(0, 2)), [{ ok: true }, { ok: true }]);
+      assert.deepEqual(reasons, ['busy']);
+    } finally {
+      await validator.stop();
+    }
+  });
+});
+
 describe('ToolSchemaGuard', () => {
   const origin = { nodeId: 'n1', server: 'hostile' };
 
@@ -78,7 +121,7 @@ describe('ToolSchemaGuard', () => {
     const refusedServers: string[] = [];
     const guard = new ToolSchemaGuard({ maxBytes: 128 * 1024, maxDepth: 32 }, recording, (s) => refusedServers.push(s));
     const kept = guard.admit(HOSTILE_TOOLS as Tool[], origin);
-    assert.deepEqual(kept.map((t) => t.name), ['redos', 'plain']);
+    assert.deepEqual(kept.map((t) => t.name), ['redos', 'plain', 'bigenum']);
     assert.match(guard.refusal('hostile_deep') ?? '', /input schema is nested deeper than 32 levels/);
     assert.match(guard.refusal('hostile_huge') ?? '', /definition is \d+ bytes of JSON \(limit 131072\)/);
     assert.equal(guard.refusal('hostile_plain'), undefined);
@@ -161,6 +204,29 @@ describe('a hostile server behind a real router', () => {
     assert.ok(Math.max(...probes) < 500, `slowest /healthz ${Math.max(...probes).toFixed(0)} ms`);
     const ok = CallToolResultSchema.parse(await mesh.c.client.callTool({ name: 'hostile_redos', arguments: { text: 'aaaa' } }));
     assert.notEqual(ok.isError, true);
+  });
+
+  it('arguments too costly to check within the budget go on to the node unchecked, counted, while /healthz keeps answering', async () => {
+    const healthz = mesh.router.url.replace('/mcp', '/healthz');
+    const probes: number[] = [];
+    let probing = true;
+    const prober = (async () => {
+      while (probing) {
+        const t = performance.now();
+        assert.equal((await fetch(healthz)).status, 200);
+        probes.push(performance.now() - t);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    })();
+    const result = CallToolResultSchema.parse(await mesh.c.client.callTool({ name: 'hostile_bigenum', arguments: { xs: Array.from({ length: 3000 }, () => 'not in the enum') } }));
+    probing = false;
+    await prober;
+    assert.match(result.content.map((c) => (c.type === 'text' ? c.text : '')).join(''), /bigenum ran/);
+    assert.ok(Math.max(...probes) < 500, `slowest /healthz ${Math.max(...probes).toFixed(0)} ms`);
+    const metrics = parseExposition(await (await fetch(mesh.router.url.replace('/mcp', '/metrics'))).text());
+    assert.equal(metrics.value('flotilla_router_arguments_unchecked_total', { reason: 'budget' }), 1);
+    const checked = CallToolResultSchema.parse(await mesh.c.client.callTool({ name: 'hostile_bigenum', arguments: { xs: ['v1', 'nope'] } }));
+    assert.equal(checked.isError, true, 'small arguments are still checked');
   });
 
   it('an HTML 502 naming internal hosts reaches the client and the dashboard only as its status', async () => {

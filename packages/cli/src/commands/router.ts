@@ -34,13 +34,14 @@ export function routerCommand(): Command {
     .option('--reconnect-grace-ms <ms>', 'how long a client whose stream broke may take to resume it before its calls are cancelled', intInRange(0, MAX_TIMER_MS), 3000)
     .option('--max-tool-schema-bytes <bytes>', "largest tool definition a server may declare (JSON bytes); larger tools are refused, logged and counted", intInRange(1024, 64 * 1024 * 1024), 128 * 1024)
     .option('--max-tool-schema-depth <n>', "deepest nesting of a tool's input or output schema; deeper tools are refused, logged and counted", intInRange(4, 1000), 32)
+    .option('--argument-check-budget-ms <ms>', "longest the router spends checking one call's arguments against the tool's schema (on a worker thread); past it the call goes on unchecked and its node checks them", intInRange(1, 60_000), 250)
     .option('--allowed-host <host>', 'Host header to accept (repeatable; default loopback names)', (v: string, p: string[] = []) => [...p, v])
     .option('--allowed-origin <origin>', 'Origin to accept (repeatable)', (v: string, p: string[] = []) => [...p, v])
     .action(async (o: {
       nats: string; prefix: string; registry: RegistryKind; host: string; port: number; strategy: (typeof STRATEGIES)[number];
       maxBody: number; perNodeConcurrency?: number; maxAttempts: number; retryWindowMs: number; hedgeReadOnly?: boolean; callTimeoutMs: number;
       sessionIdleTimeoutMs: number; maxClientSessions: number; maxUpstreamSessions: number; upstreamIdleTimeoutMs: number;
-      sessionKeyFile?: string; reconnectGraceMs: number; maxToolSchemaBytes: number; maxToolSchemaDepth: number;
+      sessionKeyFile?: string; reconnectGraceMs: number; maxToolSchemaBytes: number; maxToolSchemaDepth: number; argumentCheckBudgetMs: number;
       allowedHost?: string[]; allowedOrigin?: string[];
     } & NatsFlags & RouterSecurityFlags) => {
       const nats = natsSettingsOf(o);
@@ -75,6 +76,7 @@ export function routerCommand(): Command {
         reconnectGraceMs: o.reconnectGraceMs,
         maxToolSchemaBytes: o.maxToolSchemaBytes,
         maxToolSchemaDepth: o.maxToolSchemaDepth,
+        argumentCheckBudgetMs: o.argumentCheckBudgetMs,
         ...(o.allowedHost ? { allowedHosts: o.allowedHost } : {}),
         ...(o.allowedOrigin ? { allowedOrigins: o.allowedOrigin } : {}),
         logger,

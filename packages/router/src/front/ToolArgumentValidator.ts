@@ -6,7 +6,7 @@ import ajvFormats from 'ajv-formats';
 import { linearRegExp } from './linearRegExp.js';
 
 /** Outcome of checking arguments: fine, or the list of what was wrong. */
-export type ArgumentCheck = { ok: true } | { ok: false; problems: string[] };
+export type ArgumentCheck = { ok: true; unchecked?: string } | { ok: false; problems: string[] };
 
 const DRAFT_2020 = /json-schema\.org\/draft\/2020-12/;
 

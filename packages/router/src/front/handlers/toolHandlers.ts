@@ -28,7 +28,7 @@ export function installToolHandlers(session: SessionContext): void {
       const refusal = toolSchemas.refusal(name);
       throw refusal ? refusedTool(name, refusal) : unknownTool(name);
     }
-    const check = validator.check(tool.definition, args);
+    const check = await validator.check(tool.definition, args);
     if (!check.ok) {
       refused(name);
       return invalidArgumentsResult(name, check.problems);
