@@ -54,13 +54,20 @@ TEST_SERVERS.flaky = (journal: NodeJournal, nodeId: string) => {
   return s;
 };
 
+/** A `lag/find` this slow is journaled as `find-slow`. */
+const SLOW_FIND_MS = 60_000;
+
 /** `lag`: `find` (read-only) takes as long as told on each node; `quiet` works without progress. */
 TEST_SERVERS.lag = (journal: NodeJournal, nodeId: string) => {
   const s = new McpServer({ name: 'lag', version: '1.0.0' });
   s.registerTool('find', { description: 'Finds, slowly where told', annotations: { readOnlyHint: true } }, async (extra) => {
-    journal.started.push('find');
-    const finished = await sleep(of(nodeId).findMs, extra.signal);
-    (finished ? journal.finished : journal.cancelled).push('find');
+    // A call started while the node was made slow is journaled apart: on a loaded machine the router may
+    // also hedge (and cancel) some of the fast warm-up calls, and those must not blur the count.
+    const { findMs } = of(nodeId);
+    const entry = findMs >= SLOW_FIND_MS ? 'find-slow' : 'find';
+    journal.started.push(entry);
+    const finished = await sleep(findMs, extra.signal);
+    (finished ? journal.finished : journal.cancelled).push(entry);
     return { content: [{ type: 'text', text: nodeId }] };
   });
   s.registerTool('quiet', { description: 'Works 60 s without reporting progress (until cancelled)' }, async (extra) => {
@@ -174,15 +181,15 @@ describe('hedging read-only calls (in-process nodes)', () => {
       await Promise.all(Array.from({ length: 10 }, () => mesh.c.client.callTool({ name: 'lag_find', arguments: {} })));
       return mesh.nodes.every((n) => n.journal.finished.filter((f) => f === 'find').length >= 25);
     });
-    behaviour.set('h1', { lookupFails: false, findMs: 60_000 });
+    behaviour.set('h1', { lookupFails: false, findMs: SLOW_FIND_MS });
     const h1 = mesh.node('h1');
-    const startedOnH1 = h1.journal.started.length;
+    const slowOnH1 = (list: string[]): number => list.filter((e) => e === 'find-slow').length;
     for (let i = 0; i < 12; i++) {
       // Far below h1's new 60 s: only a hedge can answer in time.
       assert.equal(text(await mesh.c.client.callTool({ name: 'lag_find', arguments: {} }, undefined, { timeout: 20_000 })), 'h2');
     }
-    assert.ok(h1.journal.started.length > startedOnH1, 'some calls went to h1 first and were hedged');
-    await until('h1 to see its copies cancelled', () => h1.journal.cancelled.length === h1.journal.started.length - startedOnH1);
+    assert.ok(slowOnH1(h1.journal.started) > 0, 'some calls went to h1 first and were hedged');
+    await until('h1 to see its copies cancelled', () => slowOnH1(h1.journal.cancelled) === slowOnH1(h1.journal.started));
   });
 });
 

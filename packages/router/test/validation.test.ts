@@ -89,6 +89,13 @@ describe('HostOriginPolicy', () => {
     assert.equal(p.check(req({ host: 'mcp.example.com', origin: 'https://app.example.com' })).ok, true);
     assert.equal(p.check(req({ host: 'localhost:80' })).ok, false);
   });
+
+  it('allows pages served under an allowed host (a load balancer in front) when no origins are configured', () => {
+    const p = new HostOriginPolicy({ host: '127.0.0.1', port: 8080, allowedHosts: ['localhost:9000', 'mcp.example.com'] });
+    assert.equal(p.check(req({ host: 'localhost:9000', origin: 'http://localhost:9000' })).ok, true);
+    assert.equal(p.check(req({ host: 'mcp.example.com', origin: 'https://mcp.example.com' })).ok, true);
+    assert.deepEqual(p.check(req({ host: 'localhost:9000', origin: 'http://localhost:8080' })), { ok: false, reason: 'Invalid Origin header: http://localhost:8080' });
+  });
 });
 
 describe('listPage', () => {

@@ -21,8 +21,9 @@ export class HostOriginPolicy {
       names.add(options.host.includes(':') ? `[${options.host}]` : options.host);
     }
     this.allowedHosts = new Set((options.allowedHosts ?? [...names].map((n) => `${n}:${options.port}`)).map((h) => h.toLowerCase()));
+    // Pages served under an allowed host name (e.g. a load balancer's) are the origins allowed by default.
     this.allowedOrigins = new Set(
-      (options.allowedOrigins ?? [...names].flatMap((n) => [`http://${n}:${options.port}`, `https://${n}:${options.port}`])).map((o) => o.toLowerCase()),
+      (options.allowedOrigins ?? [...this.allowedHosts].flatMap((h) => [`http://${h}`, `https://${h}`])).map((o) => o.toLowerCase()),
     );
   }
 
