@@ -25,6 +25,9 @@ interface Pending {
 
 /** Longest a new worker may take to load before the checks waiting for it go on unchecked, ms. */
 const WORKER_START_TIMEOUT_MS = 20_000;
+/** After a worker failed without ever loading, no new one starts for this long, doubling per failure up to the max, ms. */
+const RESPAWN_DELAY_MS = 500;
+const MAX_RESPAWN_DELAY_MS = 60_000;
 
 /**
  * The worker's module, beside this one. Run from the TypeScript sources (the package's tests, under tsx),
@@ -49,6 +52,9 @@ export class OffLoopArgumentValidator {
   /** Whether the current worker has loaded (checks wait for it, untimed, until it has). */
   private ready = false;
   private startTimer: NodeJS.Timeout | undefined;
+  /** Workers in a row that failed before loading, and when the next may start (epoch ms). */
+  private failedStarts = 0;
+  private respawnAt = 0;
   /** Keys of the schemas (as the catalog holds them) the current worker was sent. */
   private known = new Set<number>();
   private readonly keys = new WeakMap<object, number>();
@@ -80,10 +86,13 @@ export class OffLoopArgumentValidator {
       this.keys.set(schema, key);
     }
     const id = this.nextId++;
+    if (!this.ensureWorker()) {
+      this.onUnchecked?.('worker');
+      return Promise.resolve({ ok: true, unchecked: 'the validation worker cannot start (see the log)' });
+    }
     return new Promise<ArgumentCheck>((resolve) => {
       const p: Pending = { tool, key, args, resolve };
       this.pending.set(id, p);
-      this.ensureWorker();
       if (this.ready) this.send(id, p);
     });
   }
@@ -99,7 +108,8 @@ export class OffLoopArgumentValidator {
   }
 
   private send(id: number, p: Pending): void {
-    const worker = this.ensureWorker();
+    const worker = this.worker;
+    if (!worker) return;
     p.timer ??= setTimeout(() => this.overBudget(id), this.limits.budgetMs);
     const request: ArgumentCheckRequest = { id, key: p.key, args: p.args, ...(this.known.has(p.key) ? {} : { tool: { name: p.tool.name, inputSchema: p.tool.inputSchema } }) };
     this.known.add(p.key);
@@ -111,14 +121,17 @@ export class OffLoopArgumentValidator {
     }
   }
 
-  private ensureWorker(): Worker {
+  /** The current worker, or a new one; undefined while a worker that keeps failing to load may not restart. */
+  private ensureWorker(): Worker | undefined {
     if (this.worker) return this.worker;
+    if (Date.now() < this.respawnAt) return undefined;
     const worker = new Worker(WORKER_URL);
     worker.unref();
     worker.on('message', (reply: ArgumentCheckReply) => {
       if (worker !== this.worker) return;
       if ('ready' in reply) {
         this.ready = true;
+        this.failedStarts = 0;
         clearTimeout(this.startTimer);
         for (const [id, p] of this.pending) this.send(id, p);
         return;
@@ -168,6 +181,10 @@ export class OffLoopArgumentValidator {
   /** Drops the current worker (terminated in the background) and lets every waiting call go on unchecked. */
   private replaceWorker(reason: 'budget' | 'worker'): void {
     const worker = this.worker;
+    if (!this.ready) {
+      this.failedStarts++;
+      this.respawnAt = Date.now() + Math.min(MAX_RESPAWN_DELAY_MS, RESPAWN_DELAY_MS * 2 ** (this.failedStarts - 1));
+    }
     this.worker = undefined;
     this.ready = false;
     clearTimeout(this.startTimer);
