@@ -131,8 +131,16 @@ test('call shows progress for a tool that reports it, and Ctrl-C cancels cleanly
   assert.match(err, /cancelled/);
 });
 
-test('drain takes a node out, and it deregisters', async () => {
-  const { stdout } = await cli(['drain', 'node-2', '--nats', natsUrl, '--grace', '2000']);
+test('up says it generated the keys, and a drain without the operator key is refused', async () => {
+  assert.match(upOut, new RegExp(`keys\\s+generated for this run in ${join(dir, 'keys').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+  const unsigned = await cli(['drain', 'node-2', '--nats', natsUrl, '--grace', '2000'], { allowFail: true });
+  assert.equal(unsigned.code, 1);
+  // Unsigned, or signed by the key of another local mesh (.flotilla/keys in this directory): both refused.
+  assert.match(unsigned.stderr, /refused to drain: refused: (unsigned control request|signer \w+ is not a trusted operator key)/);
+});
+
+test('drain (signed with the operator key up made) takes a node out, and it deregisters', async () => {
+  const { stdout } = await cli(['drain', 'node-2', '--nats', natsUrl, '--grace', '2000', '--operator-seed-file', join(dir, 'keys', 'operator.nk')]);
   assert.match(stdout, /node-2 draining/);
   const deadline = Date.now() + 30_000;
   for (;;) {

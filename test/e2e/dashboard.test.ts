@@ -130,7 +130,8 @@ describe('dashboard in headless Chromium', () => {
     assert.deepEqual(await page.locator('#tools tr[data-tool="echo_echo"] .chip').allTextContents(), ['d1', 'd2', 'd3']);
 
     await fullScreenshot(page, '1-fleet-healthy');
-    for (const id of ['d1', 'd2', 'd3']) assertNear(await edgeColour(page, id, `1-edge-${id}`), EDGE_OK, `${id} edge`);
+    // A node may turn degraded for a moment on a loaded machine (see above): the next update shows it healthy.
+    for (const id of ['d1', 'd2', 'd3']) await eventually(async () => assertNear(await edgeColour(page, id, `1-edge-${id}`), EDGE_OK, `${id} edge`), 30_000);
   });
 
   it('counts calls and lists a failed call with the trace id the router exported, as text', async () => {
@@ -184,7 +185,7 @@ describe('dashboard in headless Chromium', () => {
     await eventually(async () => assert.equal(await page.textContent('#nodes-value'), '2 / 3'));
     assert.equal(await page.getAttribute('#tile-nodes', 'data-level'), 'bad');
     assertNear(await edgeColour(page, 'd2', '3-edge-d2'), EDGE_BAD, 'd2 edge after the kill');
-    assertNear(await edgeColour(page, 'd1', '3-edge-d1'), EDGE_OK, 'd1 edge after the kill');
+    await eventually(async () => assertNear(await edgeColour(page, 'd1', '3-edge-d1'), EDGE_OK, 'd1 edge after the kill'), 30_000);
     // Once the registry drops it, the row stays as `gone`, saying why, rather than vanishing.
     await eventually(async () => assert.equal(await rowStatus(page, 'd2'), 'gone'), 15_000);
     assert.match((await page.textContent('#nodes tr[data-node-id="d2"] .reasons')) ?? '', /heartbeats stopped/);

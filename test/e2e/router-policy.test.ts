@@ -157,9 +157,7 @@ interface Hold {
 
 /** Starts `count` long `slow/work` calls directly on one agent (one session, not through a router). */
 async function holdNode(mesh: ChaosMesh, nodeId: string, count: number): Promise<Hold> {
-  const view = await mesh.api<NodesView>('/api/v1/nodes');
-  const url = view.nodes.find((n) => n.nodeId === nodeId)?.servers.find((s) => s.name === 'slow')?.url;
-  if (!url) throw new Error(`slow on ${nodeId} is not in the node view`);
+  const url = mesh.serverUrl(nodeId, 'slow');
   const client = new Client({ name: 'router-policy-hold', version: '1.0.0' });
   const transport = new StreamableHTTPClientTransport(new URL(url));
   await client.connect(transport);

@@ -200,8 +200,7 @@ describe('two clients of the stateful server: through the router as directly', (
       mesh.startAgent('iso-2', ['--affinity', 'stateful=sticky'], [STATEFUL]),
     ]);
     await mesh.waitForCatalog({ stateful_whoami: ['iso-1', 'iso-2'] });
-    const node = (await mesh.api<{ nodes: Array<{ nodeId: string; servers: Array<{ name: string; url: string }> }> }>('/api/v1/nodes')).nodes.find((n) => n.nodeId === 'iso-1')!;
-    direct = { label: 'direct', url: node.servers.find((s) => s.name === 'stateful')!.url, tool: (n) => n };
+    direct = { label: 'direct', url: mesh.serverUrl('iso-1', 'stateful'), tool: (n) => n };
     router = { label: 'router', url: mesh.routerUrl, tool: (n) => `stateful_${n}` };
   });
 

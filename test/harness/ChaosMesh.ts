@@ -13,7 +13,7 @@ export interface NodesView {
     load?: { inflight: number; queued: number; capacity: number; draining: boolean };
     loadReceivedAt?: number;
     progress: Array<{ callId: string; progress: number; total?: number }>;
-    servers: Array<{ name: string; url: string; connected: boolean; toolBreakers?: Record<string, string> }>;
+    servers: Array<{ name: string; connected: boolean; toolBreakers?: Record<string, string> }>;
   }>;
 }
 

@@ -10,11 +10,6 @@ interface ReplicasView {
   tools: Array<{ name: string; replicas: Array<{ nodeId: string; available: boolean }> }>;
 }
 
-/** The parts of `/api/v1/nodes` the mesh reads to find a server of one agent. */
-interface ServersView {
-  nodes: Array<{ nodeId: string; servers: Array<{ name: string; url: string }> }>;
-}
-
 /**
  * A mesh of real processes for end-to-end tests: a nats-server, `flotilla router`s and `flotilla agent`s
  * (the built CLI), with what tests share: the routers' ops API, waiting for the catalog, MCP clients
@@ -24,6 +19,8 @@ export class FlotillaMesh {
   readonly agents = new Map<string, FlotillaProcess>();
   readonly routers: Array<{ process: FlotillaProcess; url: string }> = [];
   private readonly clients: TestClient[] = [];
+  /** Each agent's MCP base URL, from its `agent ready` line (the router's ops API does not say where nodes are). */
+  private readonly agentUrls = new Map<string, string>();
 
   protected constructor(readonly nats: NatsServerProcess) {}
 
@@ -56,7 +53,7 @@ export class FlotillaMesh {
     for (const s of servers) args.push('--server', s);
     const agent = FlotillaProcess.spawn(nodeId, args, env);
     this.agents.set(nodeId, agent);
-    await agent.ready(60_000);
+    this.agentUrls.set(nodeId, String((await agent.ready(60_000)).url));
     return agent;
   }
 
@@ -105,11 +102,16 @@ export class FlotillaMesh {
     return client;
   }
 
+  /** The MCP endpoint of `server` on one agent (for direct calls that bypass the router). */
+  serverUrl(nodeId: string, server: string): string {
+    const base = this.agentUrls.get(nodeId);
+    if (!base) throw new Error(`no agent ${nodeId} started`);
+    return `${base}/mcp/${server}`;
+  }
+
   /** Calls `tool` of `server` directly on one agent (not through a router); returns its structured content. */
   async callDirect<T>(nodeId: string, server: string, tool: string, args: Record<string, unknown> = {}): Promise<T> {
-    const view = await this.api<ServersView>('/api/v1/nodes');
-    const url = view.nodes.find((n) => n.nodeId === nodeId)?.servers.find((s) => s.name === server)?.url;
-    if (!url) throw new Error(`${server} on ${nodeId} is not in the node view`);
+    const url = this.serverUrl(nodeId, server);
     const client = new Client({ name: 'mesh-direct', version: '1.0.0' });
     const transport = new StreamableHTTPClientTransport(new URL(url));
     await client.connect(transport);

@@ -46,7 +46,9 @@ export class FlotillaProcess {
   static spawn(label: string, args: string[], env: NodeJS.ProcessEnv = {}, bin: string = CLI_BIN, nodeArgs: string[] = []): FlotillaProcess {
     const child = spawn(process.execPath, [...nodeArgs, bin, ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'info', ...env },
+      // Suites that test the protections pass their keys (and FLOTILLA_INSECURE: '0'); the others run
+      // routers and agents open, which the processes log at start.
+      env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'info', FLOTILLA_INSECURE: '1', ...env },
     });
     return new FlotillaProcess(child, label);
   }

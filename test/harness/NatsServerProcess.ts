@@ -1,35 +1,69 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './freePort.js';
 
+/** Where a configured server listens and keeps its store, for a config builder. */
+export interface NatsServerPlace {
+  port: number;
+  storeDir: string;
+}
+
+/** Options of {@link NatsServerProcess.start}. */
+export interface NatsServerOptions {
+  /**
+   * A nats-server configuration (accounts, users, nkeys, permissions, TLS) built for the place the server
+   * gets; it must `listen` on `127.0.0.1:<port>` and keep JetStream in `storeDir`. Without it: anonymous
+   * access, JetStream on.
+   */
+  config?: (place: NatsServerPlace) => string;
+  /** URL scheme clients use (`tls` for a TLS-only server). */
+  scheme?: 'nats' | 'tls';
+}
+
 /** A real nats-server (JetStream on) on a free loopback port, with its store in a temp dir. For tests. */
 export class NatsServerProcess {
   private child: ChildProcess | undefined;
-  private constructor(readonly port: number, readonly storeDir: string) {}
+  private configFile: string | undefined;
+  private constructor(readonly port: number, readonly storeDir: string, private readonly options: NatsServerOptions = {}) {}
 
   /** URL clients connect to. */
   get url(): string {
-    return `nats://127.0.0.1:${this.port}`;
+    return `${this.options.scheme ?? 'nats'}://127.0.0.1:${this.port}`;
   }
 
+  /** What the server logged on stderr lately (permission violations, auth errors), for tests to read. */
+  get log(): string {
+    return this.stderrLog;
+  }
+
+  private stderrLog = '';
+
   /** Starts a fresh server; resolves once it accepts connections. */
-  static async start(): Promise<NatsServerProcess> {
+  static async start(options: NatsServerOptions = {}): Promise<NatsServerProcess> {
     const dir = await mkdtemp(join(tmpdir(), 'flotilla-nats-'));
-    const server = new NatsServerProcess(await freePort(), dir);
+    const server = new NatsServerProcess(await freePort(), dir, options);
+    if (options.config) {
+      server.configFile = join(dir, 'nats-server.conf');
+      await writeFile(server.configFile, options.config({ port: server.port, storeDir: join(dir, 'js') }), { mode: 0o600 });
+    }
     await server.spawn();
     return server;
   }
 
   private async spawn(): Promise<void> {
-    const child = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(this.port), '-js', '-sd', this.storeDir], {
+    const args = this.configFile ? ['-c', this.configFile] : ['-a', '127.0.0.1', '-p', String(this.port), '-js', '-sd', this.storeDir];
+    const child = spawn('nats-server', args, {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     this.child = child;
     let stderr = '';
-    child.stderr?.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-4000); });
+    child.stderr?.on('data', (d: Buffer) => {
+      stderr = (stderr + d.toString()).slice(-4000);
+      this.stderrLog = (this.stderrLog + d.toString()).slice(-200_000);
+    });
     const exited = new Promise<never>((_, reject) =>
       child.once('exit', (code) => reject(new Error(`nats-server exited (${code}) before it was ready: ${stderr}`))),
     );

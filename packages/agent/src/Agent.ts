@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { PROTOCOL_VERSION, subjects, type HostedServer, type PingData, type Subjects } from '@flotilla/protocol';
+import { PROTOCOL_VERSION, subjects, type HostedServer, type NodeRecord, type PingData, type Subjects } from '@flotilla/protocol';
 import { NodeAnnouncer, NodeIdCollisionError, createRegistry, type Registry } from '@flotilla/registry';
 import type { Logger } from '@flotilla/telemetry';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -18,6 +18,8 @@ import { AgentMetrics } from './metrics/AgentMetrics.js';
 import { ControlResponder } from './nats/ControlResponder.js';
 import { NatsLink } from './nats/NatsLink.js';
 import { ReportPublisher } from './nats/ReportPublisher.js';
+import { MeshGate } from './http/MeshGate.js';
+import { AgentSecurity } from './security/AgentSecurity.js';
 
 /** A started agent, as {@link startAgent} returns it. */
 export interface RunningAgent {
@@ -85,6 +87,7 @@ export class Agent implements RunningAgent {
   private readonly control: ControlResponder;
   private readonly metrics: AgentMetrics;
   private readonly sessionBudget: SessionBudget;
+  private readonly security: AgentSecurity;
   private http: AgentHttpServer | undefined;
   private grpc: GrpcHealthServer | undefined;
   private records: NodeRecordSource | undefined;
@@ -114,7 +117,9 @@ export class Agent implements RunningAgent {
     }).start();
     this.tracker = new CallTracker({ nodeId: options.nodeId, capacity: options.capacity, maxQueue: options.maxQueue, freezeClock: this.freezes });
     this.sessionBudget = new SessionBudget(options.nodeId, options.maxSessions);
-    this.link = new NatsLink({ url: options.natsUrl, name: `flotilla-agent-${options.nodeId}`, logger });
+    // Tokens are for this node's announced origin; `url` is known once the HTTP server listens.
+    this.security = new AgentSecurity({ options: options.security, nodeId: options.nodeId, audience: () => (this.url ? new URL(this.url).origin : ''), logger });
+    this.link = new NatsLink({ settings: options.nats, name: `flotilla-agent-${options.nodeId}`, logger });
     this.metrics = new AgentMetrics(
       this.tracker,
       {
@@ -136,6 +141,7 @@ export class Agent implements RunningAgent {
       tracker: this.tracker,
       logger,
       sessionIdleTimeoutMs: options.sessionIdleTimeoutMs,
+      bodyTimeoutMs: options.bodyTimeoutMs,
       budget: this.sessionBudget,
       sessionEvents: { refused: (server) => this.metrics.sessionRefused(server), expired: (server) => this.metrics.sessionExpired(server) },
       serverAdded: (name) => this.metrics.serverHosted(name),
@@ -151,6 +157,7 @@ export class Agent implements RunningAgent {
       tracker: this.tracker,
       lag: this.lag,
       onPublished: (kind) => this.metrics.reportPublished(kind),
+      sign: (subject, payload) => this.security.signMessage(subject, payload),
     });
     this.control = new ControlResponder(
       this.subjects.control(options.nodeId),
@@ -161,6 +168,7 @@ export class Agent implements RunningAgent {
           return { draining: this.tracker.draining, inflight: load.inflight, queued: load.queued };
         },
         drain: (graceMs) => void this.drain(graceMs),
+        authorize: (received) => this.security.checkControl(received),
       },
       logger,
     );
@@ -186,6 +194,9 @@ export class Agent implements RunningAgent {
       endpoints: () => this.runtimes.map((r) => r.endpoint),
       health: () => this.health(),
       metrics: () => this.metrics.render(),
+      ...(this.security.mesh ? { meshGate: new MeshGate(this.security.mesh) } : {}),
+      openMetrics: this.security.openMetrics,
+      limits: { headersTimeoutMs: o.headersTimeoutMs, bodyTimeoutMs: o.bodyTimeoutMs, maxConnections: o.maxConnections, keepAliveTimeoutMs: 65_000 },
       logger: this.logger,
     });
     const port = await this.http.listen();
@@ -205,6 +216,7 @@ export class Agent implements RunningAgent {
         healthAddress: this.grpcAddress,
         capacity: o.capacity,
         startedAt: this.startedAt,
+        keys: this.security.identity,
       },
       () => this.servers,
       () => this.tracker.draining,
@@ -220,7 +232,7 @@ export class Agent implements RunningAgent {
       if (state === 'connected') this.maybePublishJoined();
     });
     if (o.registryKind !== 'nats-kv') {
-      this.announcerSetup = this.startAnnouncer(createRegistry({ kind: o.registryKind, logger: this.logger, prefix: o.prefix, timings: this.timings() }));
+      this.announcerSetup = this.startAnnouncer(createRegistry({ kind: o.registryKind, logger: this.logger, prefix: o.prefix, timings: this.timings(), ...this.recordSigning() }));
     }
     await this.link.start();
     // With NATS up (or a registry that needs none), join before saying ready; a node id collision fails the start.
@@ -232,6 +244,9 @@ export class Agent implements RunningAgent {
     void this.healthTick();
     // A logger already bound to the node id would print the field twice.
     const nodeIdField = this.logger.bindings().nodeId === o.nodeId ? {} : { nodeId: o.nodeId };
+    const security = this.security.summary();
+    this.logger.info({ signing: security.signing, control: security.control, mcp: security.mcp }, security.open.length === 0 ? 'security: node key, operator-signed control and mesh tokens on' : 'security: some protections are off');
+    for (const what of security.open) this.logger.warn(`security off: ${what}`);
     this.logger.info(
       { ...nodeIdField, url: this.url, grpc: this.grpcAddress, servers: this.runtimes.map((r) => r.name), nats: this.link.state, registry: this.announcer?.status().state ?? 'waiting for NATS' },
       'agent ready',
@@ -289,6 +304,11 @@ export class Agent implements RunningAgent {
     return this.runtimes.map((r): [string, number] => [r.name, open.get(r.name) ?? 0]);
   }
 
+  private recordSigning(): { signRecord?: (record: NodeRecord) => string } {
+    const security = this.security;
+    return security.signer ? { signRecord: (record) => security.signRecord(record)! } : {};
+  }
+
   private timings(): { heartbeatIntervalMs: number; staleAfterMs: number } {
     return { heartbeatIntervalMs: this.options.heartbeatIntervalMs, staleAfterMs: this.options.staleAfterMs };
   }
@@ -297,7 +317,7 @@ export class Agent implements RunningAgent {
     // A replacement connection (the client gave up on the old one): announce through the new one.
     if (this.announcer) await this.announcer.stop(false);
     await this.registry?.close();
-    await this.startAnnouncer(createRegistry({ kind: 'nats-kv', nc, logger: this.logger, prefix: this.options.prefix, timings: this.timings() }));
+    await this.startAnnouncer(createRegistry({ kind: 'nats-kv', nc, logger: this.logger, prefix: this.options.prefix, timings: this.timings(), ...this.recordSigning() }));
   }
 
   private async startAnnouncer(registry: Registry): Promise<void> {

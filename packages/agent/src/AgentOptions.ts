@@ -1,8 +1,10 @@
 import { DEFAULT_SUBJECT_PREFIX, NodeIdSchema } from '@flotilla/protocol';
 import { REGISTRY_KINDS, type RegistryKind } from '@flotilla/registry';
 import type { Logger } from '@flotilla/telemetry';
+import { resolveNatsSettings, type NatsSettings } from '@flotilla/trust';
 import { z } from 'zod';
 import { ServerSpecSchema, type ResolvedServerSpec, type ServerSpec } from './mounts/MountSpecs.js';
+import type { AgentSecurityOptions } from './security/AgentSecurityOptions.js';
 
 export type { ServerSpec, ModuleServerSpec, StdioServerSpec, RemoteServerSpec, ResolvedServerSpec } from './mounts/MountSpecs.js';
 
@@ -53,6 +55,19 @@ export interface AgentOptions {
    * `initialize` beyond it is refused with HTTP 503 and JSON-RPC error `-32016` SessionLimit.
    */
   maxSessions?: number;
+  /**
+   * NATS authentication and TLS (user/password, token, nkey seed file, creds file, CA, client certificate);
+   * `natsUrl` gives the servers. Not read from the environment here: the CLI does that.
+   */
+  nats?: Omit<Partial<NatsSettings>, 'servers'>;
+  /** Node key, operator keys and mesh keys; each part off when not given (the agent says so at start). */
+  security?: AgentSecurityOptions;
+  /** Request headers must arrive within this, ms (default 10000). */
+  headersTimeoutMs?: number;
+  /** A request body must arrive within this, ms (default 30000); a slower one gets 408 and the connection closes. */
+  bodyTimeoutMs?: number;
+  /** Most open HTTP connections (default: `maxSessions` + 1024, since each upstream session keeps a stream open). */
+  maxConnections?: number;
   logger?: Logger;
 }
 
@@ -79,6 +94,12 @@ export interface ResolvedAgentOptions {
   allowedHosts: ReadonlySet<string>;
   sessionIdleTimeoutMs: number;
   maxSessions: number;
+  /** NATS settings with the servers and, unless given, this node's own reply-subject prefix. */
+  nats: NatsSettings;
+  security: AgentSecurityOptions;
+  headersTimeoutMs: number;
+  bodyTimeoutMs: number;
+  maxConnections: number;
 }
 
 const AgentOptionsSchema = z.object({
@@ -100,6 +121,9 @@ const AgentOptionsSchema = z.object({
   allowedHosts: z.array(z.string().min(1)).optional(),
   sessionIdleTimeoutMs: z.number().int().positive().max(2_147_483_647).default(DEFAULT_SESSION_IDLE_TIMEOUT_MS),
   maxSessions: z.number().int().positive().default(DEFAULT_MAX_SESSIONS),
+  headersTimeoutMs: z.number().int().positive().max(2_147_483_647).default(10_000),
+  bodyTimeoutMs: z.number().int().positive().max(2_147_483_647).default(30_000),
+  maxConnections: z.number().int().positive().optional(),
 });
 
 /** A list of server specs with unique names, at least `min` of them. */
@@ -137,7 +161,7 @@ export function issuePath(path: readonly PropertyKey[], root = ''): string {
 
 /** Validates options and applies defaults; throws an Error naming every invalid field. */
 export function resolveAgentOptions(options: AgentOptions): ResolvedAgentOptions {
-  const { logger: _logger, ...plain } = options;
+  const { logger: _logger, nats, security, ...plain } = options;
   const parsed = AgentOptionsSchema.safeParse(plain);
   if (!parsed.success) {
     throw new Error(`invalid agent options: ${formatIssues(parsed.error.issues)}`);
@@ -171,5 +195,10 @@ export function resolveAgentOptions(options: AgentOptions): ResolvedAgentOptions
     allowedHosts,
     sessionIdleTimeoutMs: o.sessionIdleTimeoutMs,
     maxSessions: o.maxSessions,
+    nats: resolveNatsSettings({ ...nats, servers: o.natsUrl, inboxPrefix: nats?.inboxPrefix ?? `_INBOX_${o.nodeId}` }),
+    security: security ?? {},
+    headersTimeoutMs: o.headersTimeoutMs,
+    bodyTimeoutMs: o.bodyTimeoutMs,
+    maxConnections: o.maxConnections ?? o.maxSessions + 1024,
   };
 }

@@ -10,3 +10,4 @@ export { DEFAULT_MOUNT_SESSIONS, DEFAULT_POOL, DEFAULT_RESTART, DEFAULT_STARTUP_
 export type { HostedServer } from '@flotilla/protocol';
 export { McpServersSchema, McpServerEntrySchema, serverSpecsFromMcpServers, type McpServers, type McpServerEntry, type ConfigIssue, type McpServersResult } from './mounts/config/mcpServers.js';
 export { expandEnv, isPureReference } from './mounts/config/expandEnv.js';
+export type { AgentSecurityOptions } from './security/AgentSecurityOptions.js';

@@ -12,7 +12,8 @@ export interface FrontDoorCliOptions {
   policyFile?: string;
   resourceUrl?: string;
   authScope?: string[];
-  insecure?: boolean;
+  /** `--insecure` (securityFlags.ts): also lets the front door run open beyond loopback. */
+  insecure: boolean;
   maxConcurrentCalls?: number;
   clientConcurrency?: number;
   sessionConcurrency?: number;
@@ -45,7 +46,6 @@ export function withFrontDoorOptions(command: Command): Command {
     .option('--policy-file <path>', 'access policy (JSON): which identities may use which servers, tools, prompts and resources')
     .option('--resource-url <url>', "the MCP endpoint's public URL (protected resource metadata, WWW-Authenticate)")
     .option('--auth-scope <scope>', 'a scope clients may ask for, listed in the protected resource metadata and WWW-Authenticate (repeatable)', repeat)
-    .option('--insecure', 'run open (no authentication) on a non-loopback address: anyone who reaches the port may call every tool')
     .option('--max-concurrent-calls <n>', 'forwarded requests running at once; the rest wait in a fair queue', parsePositiveInt)
     .option('--client-concurrency <n>', 'forwarded requests one client (identity) runs at once', parsePositiveInt)
     .option('--session-concurrency <n>', 'forwarded requests one session runs at once', parsePositiveInt)

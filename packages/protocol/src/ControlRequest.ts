@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { NodeIdSchema } from './NodeRecord.js';
 import { PROTOCOL_VERSION } from './version.js';
 
 /** Request sent to `<prefix>.v1.control.<nodeId>` (NATS request/reply), e.g. by `flotilla drain`. */
@@ -7,6 +8,14 @@ export const ControlRequestSchema = z.object({
   op: z.enum(['drain', 'status']),
   /** For `drain`: how long in-flight calls may run before the agent deregisters anyway. */
   graceMs: z.number().int().positive().optional(),
+  /**
+   * For a signed request (headers `Flotilla-Signer` and `Flotilla-Sig`, signed over the control subject
+   * and this payload): the target node, when the request was made (epoch ms) and a random nonce, so a
+   * captured request cannot be sent to another node, nor sent again.
+   */
+  nodeId: NodeIdSchema.optional(),
+  at: z.number().int().positive().optional(),
+  nonce: z.string().min(8).max(64).optional(),
 });
 export type ControlRequest = z.infer<typeof ControlRequestSchema>;
 

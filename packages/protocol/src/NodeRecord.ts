@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { NKeyPublicSchema } from './signing.js';
 import { PROTOCOL_VERSION } from './version.js';
 
 /** A node id: stable per agent, safe as a NATS subject token, a KV key part and a Consul service id. */
@@ -66,5 +67,13 @@ export const NodeRecordSchema = z.object({
   capacity: z.number().int().positive(),
   startedAt: z.number().int(),
   draining: z.boolean().default(false),
+  /**
+   * The node's signing key (NKey public key): its record, load, progress and event messages are signed
+   * with it. Absent from unsigned records (agents older than signing, or run without it), which routers
+   * accept only when their operator opted out of signature checks.
+   */
+  nodeKey: NKeyPublicSchema.optional(),
+  /** The operator-issued credential binding `nodeKey` to `nodeId` (see `NodeCredentialSchema`). */
+  credential: z.string().max(2048).optional(),
 });
 export type NodeRecord = z.infer<typeof NodeRecordSchema>;

@@ -10,4 +10,7 @@ export * from './toolNaming.js';
 export * from './meta.js';
 export * from './errors.js';
 export * from './wire.js';
+export * from './signing.js';
+export * from './NodeCredential.js';
+export * from './MeshToken.js';
 export * from './RouterReplicaMessages.js';

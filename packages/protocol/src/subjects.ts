@@ -27,6 +27,8 @@ export interface Subjects {
   readonly routerHeartbeats: string;
   /** KV bucket of client sessions' shared state (router replicas). */
   readonly sessionBucket: string;
+  /** Every router-replica subject above (session push/ask/streams, replica answers, cancels, heartbeats): for NATS permissions. */
+  readonly allRouterReplica: string;
 }
 
 const SESSION_TOKEN = /^[A-Za-z0-9_-]{1,64}$/;
@@ -56,5 +58,6 @@ export function subjects(prefix: string = DEFAULT_SUBJECT_PREFIX): Subjects {
     sessionCancels: `${prefix}.v1.router.cancels`,
     routerHeartbeats: `${prefix}.v1.router.alive`,
     sessionBucket: `${prefix.replace(/\./g, '_')}_sessions`,
+    allRouterReplica: `${prefix}.v1.router.>`,
   };
 }

@@ -11,7 +11,22 @@ export interface RegisteredNode {
   health: NodeHealth;
   /** Epoch ms of the last heartbeat this reader saw (or the registry stored). */
   lastHeartbeatAt: number;
+  /**
+   * The node's signature over its record, when the backend stores one: `signed` is the canonical JSON of
+   * the record exactly as stored (before this reader's schema applied defaults or dropped fields it does
+   * not know), `sig` the node's signature over it. Routers check it against `record.nodeKey`.
+   */
+  proof?: RecordProof;
 }
+
+/** A record's signature as stored; see {@link RegisteredNode.proof}. */
+export interface RecordProof {
+  readonly signed: string;
+  readonly sig: string;
+}
+
+/** Signs a node's record for the registry (the agent's node key); returns the signature. */
+export type RecordSigner = (record: NodeRecord) => string;
 
 /** What a registry watch reports: a new view of live nodes, or a change in whether the registry is reachable. */
 export type RegistryWatchEvent =

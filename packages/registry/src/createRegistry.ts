@@ -3,7 +3,7 @@ import type { Logger } from '@flotilla/telemetry';
 import { ConsulRegistry, type ConsulRegistryOptions } from './consul/ConsulRegistry.js';
 import { consulSettingsFromEnv } from './consul/ConsulSettings.js';
 import { NatsKvRegistry } from './nats-kv/NatsKvRegistry.js';
-import type { Registry, RegistryTimings } from './Registry.js';
+import type { RecordSigner, Registry, RegistryTimings } from './Registry.js';
 
 /** Registry backends selectable with `--registry`. */
 export const REGISTRY_KINDS = ['nats-kv', 'consul'] as const;
@@ -19,6 +19,8 @@ export interface CreateRegistryOptions {
   timings?: Partial<RegistryTimings>;
   /** Environment to read backend settings from (consul: `CONSUL_HTTP_ADDR`, `CONSUL_HTTP_TOKEN`...); default `process.env`. */
   env?: NodeJS.ProcessEnv;
+  /** Signs the records this registry writes (nats-kv; agents with a node key). */
+  signRecord?: RecordSigner;
   /** Consul backend settings; each one given here wins over the environment. */
   consul?: Omit<ConsulRegistryOptions, 'logger' | 'timings'>;
 }
@@ -32,6 +34,7 @@ export function createRegistry(options: CreateRegistryOptions): Registry {
         logger: options.logger,
         ...(options.prefix ? { prefix: options.prefix } : {}),
         ...(options.timings ? { timings: options.timings } : {}),
+        ...(options.signRecord ? { signRecord: options.signRecord } : {}),
       });
     }
     case 'consul': {

@@ -1,9 +1,13 @@
+import { DEFAULT_ARGUMENT_CHECK_LIMITS } from './front/validation/OffLoopArgumentValidator.js';
+import { DEFAULT_TOOL_SCHEMA_LIMITS } from './upstream/ToolSchemaGuard.js';
 import { DEFAULT_SUBJECT_PREFIX } from '@flotilla/protocol';
 import { DEFAULT_REGISTRY_TIMINGS, REGISTRY_KINDS, type RegistryKind } from '@flotilla/registry';
 import type { Logger } from '@flotilla/telemetry';
+import type { NatsSettings } from '@flotilla/trust';
 import { z } from 'zod';
 import type { FrontDoorOptions } from './auth/FrontDoorOptions.js';
 import { LimitsOptionsSchema, type LimitsOptions } from './limits/LimitsOptions.js';
+import type { RouterSecurityOptions } from './security/RouterSecurityOptions.js';
 
 /**
  * Replica-picking strategies the router offers: `progress-aware` (P2C on expected completion time from
@@ -64,6 +68,10 @@ export interface RouterOptions {
    * subscription, a task, a sticky binding), ms (default 10 min). The client's next call there opens a new one.
    */
   upstreamIdleTimeoutMs?: number;
+  /** NATS authentication and TLS; `natsUrl` gives the servers. */
+  nats?: Omit<Partial<NatsSettings>, 'servers'>;
+  /** Which node records to trust, and the mesh key for agents; see {@link RouterSecurityOptions}. */
+  security?: RouterSecurityOptions;
   /**
    * The mesh's session key (32 bytes, base64): seals client session ids and stream resume tickets. Every
    * router replica behind one load balancer needs the same key to take up each other's sessions. Without
@@ -82,6 +90,12 @@ export interface RouterOptions {
   insecure?: boolean;
   /** Fairness and limits: per-client and per-session rates and concurrency, the fair queue, HTTP timeouts. */
   limits?: LimitsOptions;
+  /** Largest tool definition a server may declare, bytes of JSON (default 128 KiB); larger tools are refused. */
+  maxToolSchemaBytes?: number;
+  /** Deepest nesting of a tool's input or output schema (default 32); deeper tools are refused. */
+  maxToolSchemaDepth?: number;
+  /** Longest the router may spend checking one call's arguments (off its event loop), ms (default 250); past it the call goes on unchecked. */
+  argumentCheckBudgetMs?: number;
   logger?: Logger;
 }
 
@@ -124,18 +138,21 @@ const RouterOptionsSchema = z.object({
   auth: z.custom<FrontDoorOptions>((v) => typeof v === 'object' && v !== null, 'must be an object').optional(),
   insecure: z.boolean().default(false),
   limits: LimitsOptionsSchema.default(LimitsOptionsSchema.parse({})),
+  maxToolSchemaBytes: z.number().int().min(1024).default(DEFAULT_TOOL_SCHEMA_LIMITS.maxBytes),
+  maxToolSchemaDepth: z.number().int().min(4).max(1000).default(DEFAULT_TOOL_SCHEMA_LIMITS.maxDepth),
+  argumentCheckBudgetMs: z.number().int().min(1).max(60_000).default(DEFAULT_ARGUMENT_CHECK_LIMITS.budgetMs),
 });
 
 /** Router options with every default applied. */
-export type ResolvedRouterOptions = z.output<typeof RouterOptionsSchema> & { logger?: Logger };
+export type ResolvedRouterOptions = z.output<typeof RouterOptionsSchema> & Pick<RouterOptions, 'logger' | 'nats' | 'security'>;
 
 /** Validates options (throwing a message that names each wrong field) and applies defaults. */
 export function resolveRouterOptions(options: RouterOptions): ResolvedRouterOptions {
-  const { logger, ...rest } = options;
+  const { logger, nats, security, ...rest } = options;
   const parsed = RouterOptionsSchema.safeParse(rest);
   if (!parsed.success) {
     const detail = parsed.error.issues.map((i) => `${i.path.join('.') || '(options)'}: ${i.message}`).join('; ');
     throw new Error(`invalid router options: ${detail}`);
   }
-  return { ...parsed.data, ...(logger ? { logger } : {}) };
+  return { ...parsed.data, ...(logger ? { logger } : {}), ...(nats ? { nats } : {}), ...(security ? { security } : {}) };
 }

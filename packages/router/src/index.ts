@@ -32,6 +32,9 @@ export { UpstreamFailure, CallCancelledError, classifyExchangeError } from './up
 export { NoResponseError, HttpStatusError } from './upstream/McpHttpChannel.js';
 export { JsonRpcError } from './errors/JsonRpcError.js';
 export { ToolArgumentValidator, type ArgumentCheck } from './front/ToolArgumentValidator.js';
+export { OffLoopArgumentValidator, DEFAULT_ARGUMENT_CHECK_LIMITS, type ArgumentCheckLimits } from './front/validation/OffLoopArgumentValidator.js';
+export { ToolSchemaGuard, DEFAULT_TOOL_SCHEMA_LIMITS, type ToolSchemaLimits } from './upstream/ToolSchemaGuard.js';
+export { sanitizeUpstreamText } from './upstream/sanitizeUpstreamText.js';
 export { HostOriginPolicy } from './front/HostOriginPolicy.js';
 export { listPage, LIST_PAGE_SIZE } from './front/ListPage.js';
 export { readRequestBody, type BodyRead } from './front/RequestBody.js';
@@ -61,3 +64,4 @@ export type { Caller } from './auth/Caller.js';
 export { FairScheduler, type FairSchedulerLimits } from './limits/FairScheduler.js';
 export { TokenBuckets } from './limits/TokenBuckets.js';
 export { LimitsOptionsSchema, type LimitsOptions } from './limits/LimitsOptions.js';
+export type { RouterSecurityOptions } from './security/RouterSecurityOptions.js';

@@ -2,6 +2,7 @@ import { subjects } from '@flotilla/protocol';
 import { createRegistry } from '@flotilla/registry';
 import { createLogger } from '@flotilla/telemetry';
 import { connect } from '@nats-io/transport-node';
+import { describeNats, natsConnectionOptions, resolveNatsSettings } from '@flotilla/trust';
 import { Agent } from 'undici';
 import { createBalancer } from './balancer/createBalancer.js';
 import { Catalog } from './catalog/Catalog.js';
@@ -16,12 +17,13 @@ import { NatsKvSessionStore } from './sessions/SessionStore.js';
 import { SessionTokens } from './sessions/SessionTokens.js';
 import { RouterPeer } from './endpoint/RouterPeer.js';
 import { CallForwarder } from './forwarding/CallForwarder.js';
+import { ToolSchemaGuard } from './upstream/ToolSchemaGuard.js';
 import { UpstreamSessionPool } from './upstream/UpstreamSessionPool.js';
 import { FrontHttpServer } from './front/FrontHttpServer.js';
 import { HostOriginPolicy } from './front/HostOriginPolicy.js';
 import { McpEndpoint } from './front/McpEndpoint.js';
 import { SessionTable } from './front/SessionTable.js';
-import { ToolArgumentValidator } from './front/ToolArgumentValidator.js';
+import { DEFAULT_ARGUMENT_CHECK_LIMITS, OffLoopArgumentValidator } from './front/validation/OffLoopArgumentValidator.js';
 import { RouterMetrics } from './metrics/RouterMetrics.js';
 import { CallActivityRecorder } from './ops/calls/CallActivityRecorder.js';
 import { CallRateWindow } from './ops/calls/CallRateWindow.js';
@@ -41,6 +43,8 @@ import { SessionGuards } from './auth/SessionGuards.js';
 import { FairScheduler } from './limits/FairScheduler.js';
 import { IdentitySessions } from './limits/IdentitySessions.js';
 import { TokenBuckets } from './limits/TokenBuckets.js';
+import { RouterSecurity } from './security/RouterSecurity.js';
+import { registerReportMetrics } from './security/reportMetrics.js';
 
 /**
  * Starts a router: connects to NATS, follows the registry, opens upstream sessions to every live node's
@@ -58,7 +62,12 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     );
   }
 
-  const nc = await connect({ servers: opts.natsUrl, name: 'flotilla-router', maxReconnectAttempts: -1, reconnectTimeWait: 500 });
+  const security = new RouterSecurity(opts.security ?? {}, logger);
+  const natsSettings = resolveNatsSettings({ ...opts.nats, servers: opts.natsUrl });
+  const nc = await connect(natsConnectionOptions(natsSettings, { name: 'flotilla-router', maxReconnectAttempts: -1, reconnectTimeWait: 500 })).catch((err: unknown) => {
+    const where = describeNats(natsSettings);
+    throw new Error(`cannot connect to NATS at ${where.servers} (auth: ${where.auth}, TLS: ${where.tls}): ${(err as Error).message}`, { cause: err });
+  });
   const registry = createRegistry({
     kind: opts.registryKind,
     logger,
@@ -66,6 +75,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     prefix: opts.prefix,
     timings: { staleAfterMs: opts.staleAfterMs, heartbeatIntervalMs: opts.heartbeatIntervalMs },
   });
+  const toolSchemas = new ToolSchemaGuard({ maxBytes: opts.maxToolSchemaBytes, maxDepth: opts.maxToolSchemaDepth }, logger, (server) => metrics?.toolRefused(server));
   const dispatchers = {
     calls: new Agent({
       connections: 256,
@@ -78,6 +88,8 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     // One standalone stream per upstream session stays open for the session's life: they get their own
     // connections, so they never take the calls' pool.
     streams: new Agent({ connectTimeout: 5000, bodyTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 4000 }),
+    ...(security.credentials ? { credentials: security.credentials } : {}),
+    toolSchemas,
   };
 
   let natsConnected = true;
@@ -90,7 +102,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
   const natsUp = (): boolean => natsConnected && !nc.isClosed();
 
   const catalog = new Catalog();
-  const loadView = new NodeLoadView(nc, names, logger);
+  const loadView = new NodeLoadView(nc, names, logger, security.reports);
   loadView.start();
   let metrics: RouterMetrics | undefined;
   const pool = new UpstreamSessionPool({
@@ -116,6 +128,8 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     },
     loadView,
     logger,
+    undefined,
+    security.discovery,
   );
   const replicaTag = randomBytes(4).toString('hex');
   if (!opts.sessionKey) {
@@ -164,12 +178,13 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     ...(limits.perSessionRate > 0 ? { sessionRate: new TokenBuckets(limits.perSessionRate, limits.perSessionBurst ?? Math.max(1, Math.ceil(limits.perSessionRate * 2))) } : {}),
     observer: authMetrics,
   });
+  registerReportMetrics(metrics.registry, loadView, security.discovery.keys);
   const rates = new CallRateWindow();
   const failures = new RecentFailures();
   const observer = new CompositeCallObserver([metrics, new CallActivityRecorder(rates, failures)], logger);
   const forwarding = { maxAttempts: opts.maxAttempts, retryWindowMs: opts.retryWindowMs, hedgeReadOnly: opts.hedgeReadOnly };
   const forwarder = new CallForwarder({ directory: discovery, balancer: createBalancer(opts.strategy), callTimeoutMs: opts.callTimeoutMs, logger, observer, policy: forwarding });
-  const validator = new ToolArgumentValidator(logger);
+  const validator = new OffLoopArgumentValidator({ budgetMs: opts.argumentCheckBudgetMs, maxPending: DEFAULT_ARGUMENT_CHECK_LIMITS.maxPending }, logger, (reason) => metrics?.argumentsUnchecked(reason));
   const profiles = new ProfileListings({ catalog, source: (nodeId) => discovery.endpoint(nodeId), logger });
 
   // Joins and leaves often come in bursts (a node's servers connect one by one): coalesce per tick.
@@ -200,6 +215,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
       catalog,
       forwarder,
       validator,
+      toolSchemas,
       profiles,
       pool,
       servers: discovery,
@@ -267,6 +283,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
         : 'ROUTER RUNS OPEN (--insecure): no authentication is configured; anyone who reaches this port may call every tool',
     );
   }
+  security.logSummary(logger);
   logger.info({ url, dashboard: dashboardUrl, port, strategy: opts.strategy, registry: registry.kind, prefix: opts.prefix, replica: replicaTag, auth: frontDoor.enforcing ? 'on' : 'open' }, 'router ready');
 
   let stopping: Promise<void> | undefined;
@@ -274,6 +291,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     (stopping ??= (async () => {
       logger.info('router stopping');
       await sessions.closeAll();
+      await validator.stop();
       bus.stop();
       await store.stop();
       dashboardStream.close();

@@ -229,7 +229,7 @@ describe('classifyExchangeError', () => {
   it('keeps an HTML error page out of the reason: only the status reaches clients, and a 5xx counts against the node', () => {
     const bad = classifyExchangeError(new HttpStatusError(502, undefined), 'n1');
     assert.ok(bad instanceof UpstreamFailure && bad.kind === 'refused' && bad.countsAgainstNode);
-    assert.equal(bad.reason, 'HTTP 502');
+    assert.equal(bad.reason, 'HTTP 502 Bad Gateway');
   });
 
   it('treats a connection that broke before any response as lost, and says so (the node may still have started the call)', () => {

@@ -10,6 +10,8 @@ export interface NodeIdentity {
   healthAddress: string;
   capacity: number;
   startedAt: number;
+  /** The node's signing key and its credential, when it signs. */
+  keys?: { nodeKey: string; credential: string } | undefined;
 }
 
 /** Builds the node's current registry record: fixed identity plus the live server list and draining flag. */
@@ -34,6 +36,7 @@ export class NodeRecordSource {
       capacity: i.capacity,
       startedAt: i.startedAt,
       draining: this.draining(),
+      ...(i.keys ? { nodeKey: i.keys.nodeKey, credential: i.keys.credential } : {}),
     };
   }
 }

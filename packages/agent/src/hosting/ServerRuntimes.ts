@@ -15,6 +15,8 @@ export interface ServerRuntimesDeps {
   readonly tracker: CallTracker;
   readonly logger: Logger;
   readonly sessionIdleTimeoutMs: number;
+  /** A request body must arrive within this, ms (408 otherwise). */
+  readonly bodyTimeoutMs: number;
   readonly budget: SessionBudget;
   readonly sessionEvents: SessionEvents;
   /** A server is about to serve: its metrics start at zero. */
@@ -122,6 +124,7 @@ export class ServerRuntimes {
       tracker: deps.tracker,
       logger: log,
       sessionIdleTimeoutMs: deps.sessionIdleTimeoutMs,
+      bodyTimeoutMs: deps.bodyTimeoutMs,
       budget: deps.budget,
       events: deps.sessionEvents,
       refusal: () => runtime?.refusal(deps.nodeId),

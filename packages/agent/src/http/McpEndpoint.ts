@@ -6,8 +6,10 @@ import { isInitializeRequest, isJSONRPCRequest, type RequestId } from '@modelcon
 import type { CallTracker } from '../calls/CallTracker.js';
 import { ObservedTransport } from '../calls/ObservedTransport.js';
 import type { HostedSession, ServerHost } from '../hosting/ServerHost.js';
+import type { MeshTokenClaims } from '@flotilla/protocol';
 import { SessionRefusedError } from '../mounts/mountRefusals.js';
-import { readJsonBody, sendJsonRpcError, sendJsonRpcErrorTo } from './jsonResponses.js';
+import { readJsonBody, sendJson, sendJsonRpcError, sendJsonRpcErrorTo } from './jsonResponses.js';
+import { checkJsonRpcBody } from './messageChecks.js';
 import type { JsonRpcErrorObject, SessionBudget } from './SessionBudget.js';
 
 /** Largest JSON-RPC request body accepted, bytes. */
@@ -45,6 +47,8 @@ export interface McpEndpointContext {
    * process left): `initialize` then gets HTTP 503 with this error, before anything is opened.
    */
   refusal?: () => JsonRpcErrorObject | undefined;
+  /** A request body must arrive within this, ms (408 otherwise). */
+  bodyTimeoutMs: number;
 }
 
 /**
@@ -113,12 +117,13 @@ export class McpEndpoint {
     await Promise.allSettled(all.map((s) => s.hosted.close()));
   }
 
-  async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  /** Serves one HTTP request; `grant` is the request's verified mesh token, when the node requires one. */
+  async handle(req: IncomingMessage, res: ServerResponse, grant?: MeshTokenClaims): Promise<void> {
     const header = req.headers['mcp-session-id'];
     const sessionId = Array.isArray(header) ? header[0] : header;
     switch (req.method) {
       case 'POST':
-        return this.handlePost(req, res, sessionId);
+        return this.handlePost(req, res, sessionId, grant);
       case 'GET':
       case 'DELETE': {
         if (sessionId === undefined) {
@@ -151,13 +156,19 @@ export class McpEndpoint {
     await Promise.allSettled(all.map((s) => s.hosted.close()));
   }
 
-  private async handlePost(req: IncomingMessage, res: ServerResponse, sessionId: string | undefined): Promise<void> {
-    const parsed = await readJsonBody(req, MAX_BODY_BYTES);
+  private async handlePost(req: IncomingMessage, res: ServerResponse, sessionId: string | undefined, grant: MeshTokenClaims | undefined): Promise<void> {
+    const parsed = await readJsonBody(req, MAX_BODY_BYTES, this.ctx.bodyTimeoutMs);
     if (!parsed.ok) {
-      sendJsonRpcError(res, parsed.status, -32700, parsed.message);
+      if (parsed.status === 408) this.ctx.logger.warn({ server: this.server, timeoutMs: this.ctx.bodyTimeoutMs }, 'request body too slow; answered 408 and closed the connection');
+      sendJsonRpcError(res, parsed.status, parsed.status === 408 ? -32000 : -32700, parsed.message, parsed.close ? { connection: 'close' } : {});
       return;
     }
     const body = parsed.body;
+    const invalid = checkJsonRpcBody(body, grant);
+    if (invalid) {
+      sendJson(res, invalid.status, invalid.body);
+      return;
+    }
     if (sessionId !== undefined) {
       const session = this.sessions.get(sessionId);
       if (!session) {

@@ -27,23 +27,44 @@ export function sendJsonRpcErrorTo(
   sendJson(res, status, { jsonrpc: '2.0', error, id }, headers);
 }
 
-/** Outcome of reading a request body as JSON. */
-export type JsonBody = { ok: true; body: unknown } | { ok: false; status: number; message: string };
+/**
+ * Outcome of reading a request body as JSON. `close` asks the caller to close the connection after the
+ * answer (the rest of the body was not read).
+ */
+export type JsonBody = { ok: true; body: unknown } | { ok: false; status: number; message: string; close?: boolean };
 
-/** Reads and parses a JSON request body of at most `limitBytes`. */
-export async function readJsonBody(req: IncomingMessage, limitBytes: number): Promise<JsonBody> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    const buf = chunk as Buffer;
-    size += buf.length;
-    if (size > limitBytes) return { ok: false, status: 413, message: `request body larger than ${limitBytes} bytes` };
-    chunks.push(buf);
-  }
-  if (size === 0) return { ok: false, status: 400, message: 'Parse error: empty body; expected a JSON-RPC message' };
-  try {
-    return { ok: true, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown };
-  } catch (err) {
-    return { ok: false, status: 400, message: `Parse error: body is not valid JSON (${(err as Error).message})` };
-  }
+/**
+ * Reads and parses a JSON request body of at most `limitBytes`, which must arrive within `timeoutMs` of the
+ * call (a client trickling bytes gets 408, not a handler held forever).
+ */
+export function readJsonBody(req: IncomingMessage, limitBytes: number, timeoutMs: number): Promise<JsonBody> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let done = false;
+    const finish = (result: JsonBody): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      req.off('data', onData).off('end', onEnd).off('error', onError);
+      if (!result.ok && result.close) req.pause();
+      resolve(result);
+    };
+    const timer = setTimeout(() => finish({ ok: false, status: 408, message: `Request Timeout: the request body did not arrive within ${timeoutMs} ms`, close: true }), timeoutMs);
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > limitBytes) finish({ ok: false, status: 413, message: `request body larger than ${limitBytes} bytes`, close: true });
+      else chunks.push(chunk);
+    };
+    const onEnd = (): void => {
+      if (size === 0) return finish({ ok: false, status: 400, message: 'Parse error: empty body; expected a JSON-RPC message' });
+      try {
+        finish({ ok: true, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown });
+      } catch (err) {
+        finish({ ok: false, status: 400, message: `Parse error: body is not valid JSON (${(err as Error).message})` });
+      }
+    };
+    const onError = (err: Error): void => finish({ ok: false, status: 400, message: `request body aborted: ${err.message}`, close: true });
+    req.on('data', onData).on('end', onEnd).on('error', onError);
+  });
 }

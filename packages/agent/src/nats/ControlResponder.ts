@@ -1,4 +1,5 @@
-import { ControlRequestSchema, PROTOCOL_VERSION, decodeJson, encodeJson, type ControlReply, type ControlRequest } from '@flotilla/protocol';
+import { ControlRequestSchema, PROTOCOL_VERSION, SIGNATURE_HEADER, SIGNER_HEADER, decodeJson, encodeJson, type ControlReply, type ControlRequest } from '@flotilla/protocol';
+import type { ReceivedControl } from '@flotilla/trust';
 import type { Logger } from '@flotilla/telemetry';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 
@@ -9,6 +10,8 @@ export interface ControlTarget {
   state(): { draining: boolean; inflight: number; queued: number };
   /** Starts a drain (does not wait for it). */
   drain(graceMs: number | undefined): void;
+  /** Why a request may not run (no or a bad operator credential), or undefined; see `ControlAuthenticator`. */
+  authorize(received: ReceivedControl): string | undefined;
 }
 
 /**
@@ -30,8 +33,22 @@ export class ControlResponder {
           return;
         }
         const decoded = decodeJson(ControlRequestSchema, msg.data);
-        const reply = decoded.ok ? this.handle(decoded.value) : this.reply(false, `invalid control request: ${decoded.error}`);
-        if (!decoded.ok) this.logger.warn({ error: decoded.error }, 'invalid control request');
+        let reply: ControlReply;
+        if (!decoded.ok) {
+          this.logger.warn({ error: decoded.error }, 'invalid control request');
+          // Nothing about the node's load for a request nobody authenticated.
+          reply = this.refusal(`invalid control request: ${decoded.error}`);
+        } else {
+          const refused = this.target.authorize({
+            subject: msg.subject,
+            payload: msg.data,
+            request: decoded.value,
+            signer: msg.headers?.get(SIGNER_HEADER) || undefined,
+            signature: msg.headers?.get(SIGNATURE_HEADER) || undefined,
+          });
+          if (refused) this.logger.warn({ op: decoded.value.op, reason: refused }, 'control request refused');
+          reply = refused ? this.refusal(`refused: ${refused}`) : this.handle(decoded.value);
+        }
         if (msg.reply) {
           try {
             msg.respond(encodeJson(reply));
@@ -57,6 +74,11 @@ export class ControlResponder {
     this.logger.info({ graceMs: request.graceMs }, 'drain requested over NATS');
     this.target.drain(request.graceMs);
     return this.reply(true);
+  }
+
+  /** A refusal says nothing of the node's load: the asker is not known to be an operator. */
+  private refusal(error: string): ControlReply {
+    return { v: PROTOCOL_VERSION, ok: false, nodeId: this.target.nodeId, draining: false, inflight: 0, queued: 0, error };
   }
 
   private reply(ok: boolean, error?: string): ControlReply {

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { connect, headers, type NatsConnection, type Payload } from '@nats-io/transport-node';
 import { injectTraceHeaders, type Logger } from '@flotilla/telemetry';
+import { describeNats, natsConnectionOptions, type NatsSettings } from '@flotilla/trust';
 import { ROOT_CONTEXT, type Context } from '@opentelemetry/api';
 
 /** Where the agent's NATS connection stands. */
@@ -14,7 +15,8 @@ interface NatsLinkEvents {
 
 /** Options of {@link NatsLink}. */
 export interface NatsLinkOptions {
-  url: string;
+  /** Servers, authentication and TLS. */
+  settings: NatsSettings;
   /** Connection name shown by the NATS server. */
   name: string;
   logger: Logger;
@@ -63,12 +65,13 @@ export class NatsLink extends EventEmitter<NatsLinkEvents> {
    * or the client refused. Reports are published from timers, where the active context is whatever call
    * happened to schedule the timer, so the caller says which trace a message belongs to, if any.
    */
-  publish(subject: string, payload: Payload, ctx: Context = ROOT_CONTEXT): boolean {
+  publish(subject: string, payload: Payload, ctx: Context = ROOT_CONTEXT, extraHeaders: Readonly<Record<string, string>> = {}): boolean {
     const nc = this.nc;
     if (!nc || this.current !== 'connected') return false;
     try {
       const h = headers();
       injectTraceHeaders(h, ctx);
+      for (const [k, v] of Object.entries(extraHeaders)) h.set(k, v);
       nc.publish(subject, payload, h.keys().length > 0 ? { headers: h } : undefined);
       return true;
     } catch (err) {
@@ -103,20 +106,23 @@ export class NatsLink extends EventEmitter<NatsLinkEvents> {
   }
 
   private async connectLoop(first?: (connected: boolean) => void): Promise<void> {
-    const { logger, url, name } = this.options;
+    const { logger, settings, name } = this.options;
+    // Never the credentials: servers are redacted, the auth method is named, not shown.
+    const where = describeNats(settings);
+    const url = where.servers;
     let backoffMs = 250;
     let warned = false;
     while (!this.stopped) {
       this.setState('connecting');
       try {
-        const nc = await connect({ servers: url, name, maxReconnectAttempts: -1, reconnectTimeWait: 500, timeout: 5000, waitOnFirstConnect: false });
+        const nc = await connect(natsConnectionOptions(settings, { name, maxReconnectAttempts: -1, reconnectTimeWait: 500, timeout: 5000, waitOnFirstConnect: false }));
         if (this.stopped) {
           await nc.close().catch(() => {});
           break;
         }
         this.nc = nc;
         this.setState('connected');
-        logger.info({ nats: url }, 'connected to NATS');
+        logger.info({ nats: url, auth: where.auth, tls: where.tls }, 'connected to NATS');
         first?.(true);
         first = undefined;
         this.emit('connection', nc);
@@ -125,7 +131,7 @@ export class NatsLink extends EventEmitter<NatsLinkEvents> {
         logger.warn({ nats: url }, 'NATS connection closed; connecting again');
         backoffMs = 250;
       } catch (err) {
-        if (!warned) logger.warn({ err, nats: url }, 'NATS unreachable; serving anyway and retrying');
+        if (!warned) logger.warn({ err, nats: url, auth: where.auth, tls: where.tls }, 'NATS unreachable; serving anyway and retrying');
         warned = true;
         first?.(false);
         first = undefined;

@@ -1,5 +1,6 @@
 import {
   PROTOCOL_VERSION,
+  SIGNATURE_HEADER,
   encodeJson,
   type CallProgress,
   type LoadReport,
@@ -29,6 +30,8 @@ export interface ReportPublisherOptions {
   minGapMs?: number;
   /** Called for every message NATS accepted (not for those dropped while disconnected). */
   onPublished?: (kind: ReportKind) => void;
+  /** Signs a message (its subject is the context); the signature goes in the `Flotilla-Sig` header. Unsigned without it. */
+  sign?: (subject: string, payload: Uint8Array) => string | undefined;
 }
 
 /**
@@ -144,7 +147,8 @@ export class ReportPublisher {
   }
 
   private send(kind: ReportKind, subject: string, payload: Uint8Array, trace?: Context): boolean {
-    const sent = this.options.link.publish(subject, payload, trace);
+    const sig = this.options.sign?.(subject, payload);
+    const sent = this.options.link.publish(subject, payload, trace, sig ? { [SIGNATURE_HEADER]: sig } : {});
     if (sent) this.options.onPublished?.(kind);
     return sent;
   }

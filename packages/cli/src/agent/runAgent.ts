@@ -1,4 +1,4 @@
-import type { RunningAgent, ServerSpec } from '@flotilla/agent';
+import type { AgentSecurityOptions, RunningAgent, ServerSpec } from '@flotilla/agent';
 import type { ServerAffinity } from '@flotilla/protocol';
 import type { RegistryKind } from '@flotilla/registry';
 import { TRACING_SHUTDOWN_TIMEOUT_MS, createLogger, startTracing, type Logger } from '@flotilla/telemetry';
@@ -8,10 +8,12 @@ import { ConfigProblemsError } from '../config/ConfigProblems.js';
 import { ConfigWatcher } from '../config/ConfigWatcher.js';
 import { applyFileValues, optionValues } from '../config/optionSources.js';
 import { printConfig, redactServers } from '../config/printConfig.js';
+import { natsAuthOf, natsSettingsOf, type NatsFlags } from '../security/natsFlags.js';
+import { agentSecurityOf, type AgentSecurityFlags } from '../security/securityFlags.js';
 import { agentServers } from './agentServers.js';
 
 /** The options of `flotilla agent` once flags, environment and file are merged. */
-interface AgentCliOptions {
+interface AgentCliOptions extends NatsFlags, AgentSecurityFlags {
   config?: string;
   printConfig?: boolean;
   server?: Array<{ name: string; module: string }>;
@@ -30,6 +32,9 @@ interface AgentCliOptions {
   maxSessions: number;
   sessionIdleTimeout: number;
   affinity?: Record<string, ServerAffinity>;
+  bodyTimeoutMs: number;
+  headersTimeoutMs: number;
+  maxConnections?: number;
 }
 
 /** The order `--print-config` states. */
@@ -50,13 +55,21 @@ export async function runAgentCommand(cmd: Command): Promise<void> {
   if (servers.length === 0) {
     throw new Error('no servers to serve: give --server name=module, or mcpServers in a --config file (flotilla agent --help shows a servers.json)');
   }
+  // Settings are checked before anything starts: a missing key or an unreadable file fails at once.
+  const nats = natsSettingsOf(o);
+  const security = agentSecurityOf(o);
   const logger = createLogger({ name: 'agent', base: { nodeId: o.nodeId } });
-  const agent = await startAgentProcess(o, servers, logger);
+  const agent = await startAgentProcess(o, { servers, nats, security }, logger);
   if (config) watchConfig({ cmd, agent, config, logger });
 }
 
 /** Starts the agent with tracing and signal handling, as the process's one job. */
-async function startAgentProcess(o: AgentCliOptions, servers: ServerSpec[], logger: Logger): Promise<RunningAgent> {
+async function startAgentProcess(
+  o: AgentCliOptions,
+  resolved: { servers: ServerSpec[]; nats: ReturnType<typeof natsSettingsOf>; security: AgentSecurityOptions },
+  logger: Logger,
+): Promise<RunningAgent> {
+  const { servers, nats, security } = resolved;
   // Loaded on demand so light commands (nodes, tools) do not pay for the agent's dependencies.
   const { startAgent, installSignalHandlers } = await import('@flotilla/agent');
   // Before the agent starts, so its first call already has a tracer; off unless OTEL_* asks for it.
@@ -66,7 +79,9 @@ async function startAgentProcess(o: AgentCliOptions, servers: ServerSpec[], logg
   const agent = await startAgent({
     nodeId: o.nodeId,
     servers,
-    natsUrl: o.nats,
+    natsUrl: nats.servers,
+    nats: natsAuthOf(nats),
+    security,
     prefix: o.prefix,
     registryKind: o.registry,
     host: o.host,
@@ -79,6 +94,9 @@ async function startAgentProcess(o: AgentCliOptions, servers: ServerSpec[], logg
     drainGraceMs: o.drainGrace,
     maxSessions: o.maxSessions,
     sessionIdleTimeoutMs: o.sessionIdleTimeout,
+    bodyTimeoutMs: o.bodyTimeoutMs,
+    headersTimeoutMs: o.headersTimeoutMs,
+    ...(o.maxConnections !== undefined ? { maxConnections: o.maxConnections } : {}),
     logger,
   }).catch(async (err: unknown) => {
     await flushTraces();

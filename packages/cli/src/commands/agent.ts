@@ -5,6 +5,8 @@ import { runAgentCommand } from '../agent/runAgent.js';
 import { SERVERS_JSON_HELP } from '../agent/serversJsonHelp.js';
 import { bindEnv } from '../config/optionSources.js';
 import { intInRange, parseAffinity, parsePort, parsePositiveInt, parseServerSpec } from '../options.js';
+import { withNatsFlags } from '../security/natsFlags.js';
+import { withAgentSecurityFlags } from '../security/securityFlags.js';
 
 /** Environment variables of agent options that predate the `FLOTILLA_AGENT_*` names (shared with other commands). */
 const SHARED_ENV = { nats: 'NATS_URL', prefix: 'FLOTILLA_PREFIX', registry: 'FLOTILLA_REGISTRY', nodeId: 'FLOTILLA_NODE_ID' } as const;
@@ -30,8 +32,12 @@ export function agentCommand(): Command {
     .option('--drain-grace <ms>', 'how long in-flight calls may finish on drain/SIGTERM (and on a server removed from the config file)', parsePositiveInt, 30_000)
     .option('--max-sessions <n>', 'most MCP sessions open at once, all hosted servers together; more initialize requests get HTTP 503 (-32016 SessionLimit)', parsePositiveInt, 10_000)
     .option('--session-idle-timeout <ms>', 'close a session with no open request, call or task for this long', intInRange(1, 2_147_483_647), 600_000)
+    .option('--body-timeout-ms <ms>', 'a request body must arrive within this (slower: 408 and the connection closes)', intInRange(1, 2_147_483_647), 30_000)
+    .option('--headers-timeout-ms <ms>', 'request headers must arrive within this', intInRange(1, 2_147_483_647), 10_000)
+    .option('--max-connections <n>', 'most open HTTP connections (default: --max-sessions + 1024)', parsePositiveInt)
     .option('--affinity <server=mode>', 'session affinity announced for a server: none (calls spread per call) or sticky (one node per client session); repeatable', parseAffinity)
     .addHelpText('after', SERVERS_JSON_HELP)
     .action(async (_o: unknown, command: Command) => runAgentCommand(command));
-  return bindEnv(cmd, 'FLOTILLA_AGENT', SHARED_ENV, new Set(['server', 'affinity']));
+  // The key and NATS flags keep their own documented variables (FLOTILLA_NODE_SEED_FILE, NATS_CREDS...).
+  return withAgentSecurityFlags(withNatsFlags(bindEnv(cmd, 'FLOTILLA_AGENT', SHARED_ENV, new Set(['server', 'affinity']))));
 }

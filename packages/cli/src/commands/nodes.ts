@@ -3,19 +3,20 @@ import { REGISTRY_KINDS, createRegistry, type RegisteredNode, type RegistryKind 
 import { createLogger } from '@flotilla/telemetry';
 import { connectForCommand } from '../natsConnection.js';
 import { env } from '../options.js';
+import { natsSettingsOf, withNatsFlags, type NatsFlags } from '../security/natsFlags.js';
 import { renderTable } from '../renderTable.js';
 
 /** `flotilla nodes`: the fleet as the registry sees it. */
 export function nodesCommand(): Command {
-  return new Command('nodes')
+  return withNatsFlags(new Command('nodes')
     .description('list nodes from the configured registry, with health, ping data and hosted servers')
     .option('--nats <url>', 'NATS server URL (nats-kv registry)', env.natsUrl)
     .option('--prefix <prefix>', 'NATS subject prefix', env.prefix)
     .addOption(new Option('--registry <kind>', 'registry backend').choices([...REGISTRY_KINDS]).default(env.registry))
     .option('--json', 'print JSON')
-    .action(async (o: { nats: string; prefix: string; registry: RegistryKind; json?: boolean }) => {
+    .action(async (o: { prefix: string; registry: RegistryKind; json?: boolean } & NatsFlags) => {
       const logger = createLogger({ name: 'cli', level: 'warn', destination: process.stderr });
-      const nc = o.registry === 'nats-kv' ? await connectForCommand(o.nats) : undefined;
+      const nc = o.registry === 'nats-kv' ? await connectForCommand(natsSettingsOf(o)) : undefined;
       const registry = createRegistry({ kind: o.registry, logger, prefix: o.prefix, ...(nc ? { nc } : {}) });
       try {
         const nodes = await registry.list({ includeCritical: true });
@@ -24,7 +25,7 @@ export function nodesCommand(): Command {
         await registry.close();
         await nc?.close();
       }
-    });
+    }));
 }
 
 /** One row per node: what an operator scans for first. */

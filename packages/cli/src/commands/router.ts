@@ -4,6 +4,8 @@ import { bindEnv } from '../config/optionSources.js';
 import { withFrontDoorOptions } from '../frontDoorOptions.js';
 import { STRATEGIES } from '../config/routerConfig.js';
 import { runRouterCommand } from '../router/runRouter.js';
+import { withNatsFlags } from '../security/natsFlags.js';
+import { withRouterSecurityFlags } from '../security/securityFlags.js';
 import { intInRange, parsePort, parsePositiveInt } from '../options.js';
 
 /** Longest delay Node.js timers take (about 24.8 days); a longer one would fire at once. */
@@ -33,8 +35,12 @@ export function routerCommand(): Command {
     .option('--upstream-idle-timeout-ms <ms>', 'an upstream session no request used for this long closes, unless its client keeps state there', intInRange(1, MAX_TIMER_MS), 10 * 60_000)
     .option('--session-key-file <path>', 'file holding the mesh session key (32 bytes, base64; `openssl rand -base64 32`): the same on every replica behind one load balancer, so any replica serves any session (or FLOTILLA_SESSION_KEY)')
     .option('--reconnect-grace-ms <ms>', 'how long a client whose stream broke may take to resume it before its calls are cancelled', intInRange(0, MAX_TIMER_MS), 3000)
+    .option('--max-tool-schema-bytes <bytes>', "largest tool definition a server may declare (JSON bytes); larger tools are refused, logged and counted", intInRange(1024, 64 * 1024 * 1024), 128 * 1024)
+    .option('--max-tool-schema-depth <n>', "deepest nesting of a tool's input or output schema; deeper tools are refused, logged and counted", intInRange(4, 1000), 32)
+    .option('--argument-check-budget-ms <ms>', "longest the router spends checking one call's arguments against the tool's schema (on a worker thread); past it the call goes on unchecked and its node checks them", intInRange(1, 60_000), 250)
     .option('--allowed-host <host>', 'Host header to accept (repeatable; default loopback names)', (v: string, p: string[] = []) => [...p, v])
     .option('--allowed-origin <origin>', 'Origin to accept (repeatable)', (v: string, p: string[] = []) => [...p, v])
     .action(async (_o: unknown, command: Command) => runRouterCommand(command));
-  return bindEnv(withFrontDoorOptions(cmd), 'FLOTILLA_ROUTER', { nats: 'NATS_URL', prefix: 'FLOTILLA_PREFIX', registry: 'FLOTILLA_REGISTRY' });
+  // The key and NATS flags keep their own documented variables (FLOTILLA_MESH_SEED_FILE, NATS_CREDS...).
+  return withRouterSecurityFlags(withNatsFlags(bindEnv(withFrontDoorOptions(cmd), 'FLOTILLA_ROUTER', { nats: 'NATS_URL', prefix: 'FLOTILLA_PREFIX', registry: 'FLOTILLA_REGISTRY' })));
 }

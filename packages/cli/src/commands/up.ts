@@ -8,6 +8,8 @@ import { env, parseAffinity, parsePort } from '../options.js';
 import { ManagedProcess } from '../up/ManagedProcess.js';
 import { LOCAL_MESH_MOUNT, LOCAL_MESH_MOUNT_PACKAGE, writeLocalMeshServers } from '../up/localMeshMount.js';
 import { LOCAL_MESH_AGENTS, localMeshAffinity } from '../up/localMeshPlan.js';
+import { agentKeyArgs, localMeshKeys, routerKeyArgs } from '../up/localMeshKeys.js';
+import { redactServers } from '@flotilla/trust';
 
 const BIN = fileURLToPath(new URL('../bin.js', import.meta.url));
 
@@ -45,7 +47,7 @@ export function upCommand(): Command {
         const natsUrl = new URL(o.nats);
         const natsPort = Number(natsUrl.port || 4222);
         const natsHost = natsUrl.hostname || '127.0.0.1';
-        let natsNote = `using the nats-server already at ${o.nats}`;
+        let natsNote = `using the nats-server already at ${redactServers(o.nats)}`;
         if (!(await reachable(natsHost, natsPort))) {
           const nats = new ManagedProcess('nats', 'nats-server', ['-a', natsHost, '-p', String(natsPort), '-js', '-sd', join(dir, 'nats')], join(dir, 'logs', 'nats.log'), Boolean(o.verbose));
           started.push(nats);
@@ -53,14 +55,15 @@ export function upCommand(): Command {
             waitReachable(natsHost, natsPort, 10_000),
             nats.exited.then((c) => { throw new Error(`nats-server exited (${c}); is it installed? (apt-get install nats-server) See ${join(dir, 'logs', 'nats.log')}`); }),
           ]);
-          natsNote = `started nats-server at ${o.nats} (JetStream store in ${join(dir, 'nats')})`;
+          natsNote = `started nats-server at ${redactServers(o.nats)} (JetStream store in ${join(dir, 'nats')})`;
         }
         const mount = await writeLocalMeshServers(dir);
-        const router = new ManagedProcess('router', process.execPath, [BIN, 'router', '--nats', o.nats, '--port', String(o.port)], join(dir, 'logs', 'router.log'), Boolean(o.verbose));
+        const keys = localMeshKeys(join(dir, 'keys'), LOCAL_MESH_AGENTS.map((a) => a.nodeId));
+        const router = new ManagedProcess('router', process.execPath, [BIN, 'router', '--nats', o.nats, '--port', String(o.port), ...routerKeyArgs(keys)], join(dir, 'logs', 'router.log'), Boolean(o.verbose));
         started.push(router);
         const routerReady = await router.ready(30_000);
         const agents = LOCAL_MESH_AGENTS.map((plan) => {
-          const args = [BIN, 'agent', '--node-id', plan.nodeId, '--nats', o.nats, '--port', '0', '--grpc-port', '0', '--drain-grace', '5000'];
+          const args = [BIN, 'agent', '--node-id', plan.nodeId, '--nats', o.nats, '--port', '0', '--grpc-port', '0', '--drain-grace', '5000', ...agentKeyArgs(keys, plan.nodeId)];
           for (const s of plan.servers) args.push('--server', `${s}=@flotilla/examples/${s}`);
           for (const s of plan.servers) if (affinity[s]) args.push('--affinity', `${s}=${affinity[s]}`);
           if (plan.mount) args.push('--config', mount.config);
@@ -80,6 +83,9 @@ export function upCommand(): Command {
             `  dashboard  ${base}/dashboard`,
             `  ops        ${base}/healthz  ${base}/readyz  ${base}/metrics  ${base}/api/v1/nodes`,
             ...ready.map(({ plan, line }) => `  ${plan.nodeId.padEnd(10)} ${String(line.url)}  servers: ${[...plan.servers.map((s) => (affinity[s] === 'sticky' ? `${s} (sticky)` : s)), ...(plan.mount ? [`${LOCAL_MESH_MOUNT} (stdio: ${LOCAL_MESH_MOUNT_PACKAGE} on ${mount.files})`] : [])].join(', ')}  gRPC health: ${String(line.grpc)}`),
+            `  keys       generated for this run in ${keys.dir}: nodes sign their records and reports, the router sends agents mesh tokens,`,
+            `             drain needs the operator key (node packages/cli/dist/bin.js drain node-2 --operator-seed-file ${keys.operator.seedFile})`,
+            `  NATS auth  none: the local nats-server is open to this machine (deploy/nats/ has the production config)`,
             `  logs       ${join(dir, 'logs')}`,
             '',
             'Try:  npx flotilla tools',

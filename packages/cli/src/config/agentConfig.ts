@@ -4,6 +4,7 @@ import { NodeIdSchema, ServerAffinitySchema, ServerNameSchema } from '@flotilla/
 import { REGISTRY_KINDS } from '@flotilla/registry';
 import { z } from 'zod';
 import { ConfigProblemsError } from './ConfigProblems.js';
+import { NATS_FILE_OPTIONS } from './natsFileOptions.js';
 import { readConfigFile } from './readConfigFile.js';
 
 const MAX_TIMER_MS = 2_147_483_647;
@@ -32,6 +33,19 @@ export const AgentConfigFileSchema = z.strictObject({
   maxSessions: positive.optional(),
   sessionIdleTimeout: z.number().int().min(1).max(MAX_TIMER_MS).optional(),
   affinity: z.record(ServerNameSchema, ServerAffinitySchema).optional(),
+  bodyTimeoutMs: z.number().int().min(1).max(MAX_TIMER_MS).optional(),
+  headersTimeoutMs: z.number().int().min(1).max(MAX_TIMER_MS).optional(),
+  maxConnections: positive.optional(),
+  ...NATS_FILE_OPTIONS,
+  // Keys (securityFlags.ts): public keys and the files that hold seeds and credentials, never a seed.
+  nodeSeedFile: z.string().min(1).optional(),
+  nodeCredentialFile: z.string().min(1).optional(),
+  operatorKey: z.array(z.string().min(1)).optional(),
+  operatorKeysFile: z.string().min(1).optional(),
+  meshKey: z.array(z.string().min(1)).optional(),
+  meshKeysFile: z.string().min(1).optional(),
+  openMetrics: z.boolean().optional(),
+  insecure: z.boolean().optional(),
   mcpServers: z.unknown().optional(),
 });
 

@@ -3,6 +3,7 @@ import { issuePath } from '@flotilla/agent';
 import { REGISTRY_KINDS } from '@flotilla/registry';
 import { z } from 'zod';
 import { ConfigProblemsError } from './ConfigProblems.js';
+import { NATS_FILE_OPTIONS } from './natsFileOptions.js';
 import { readConfigFile } from './readConfigFile.js';
 
 const MAX_TIMER_MS = 2_147_483_647;
@@ -33,8 +34,18 @@ export const RouterConfigFileSchema = z.strictObject({
   upstreamIdleTimeoutMs: ms.optional(),
   sessionKeyFile: z.string().min(1).optional(),
   reconnectGraceMs: z.number().int().min(0).max(MAX_TIMER_MS).optional(),
+  maxToolSchemaBytes: z.number().int().min(1024).max(64 * 1024 * 1024).optional(),
+  maxToolSchemaDepth: z.number().int().min(4).max(1000).optional(),
+  argumentCheckBudgetMs: z.number().int().min(1).max(60_000).optional(),
   allowedHost: z.array(z.string().min(1)).optional(),
   allowedOrigin: z.array(z.string().min(1)).optional(),
+  ...NATS_FILE_OPTIONS,
+  // Keys (securityFlags.ts): public keys and the files that hold seeds, never the seeds themselves.
+  trustedIssuer: z.array(z.string().min(1)).optional(),
+  trustedIssuersFile: z.string().min(1).optional(),
+  allowUnsignedNodes: z.boolean().optional(),
+  meshSeedFile: z.string().min(1).optional(),
+  insecure: z.boolean().optional(),
   // The front door and limits (frontDoorOptions.ts); secrets stay in the files these name.
   authIssuer: z.url().optional(),
   authAudience: z.array(z.string().min(1)).optional(),
@@ -44,7 +55,6 @@ export const RouterConfigFileSchema = z.strictObject({
   policyFile: z.string().min(1).optional(),
   resourceUrl: z.url().optional(),
   authScope: z.array(z.string().min(1)).optional(),
-  insecure: z.boolean().optional(),
   maxConcurrentCalls: positive.optional(),
   clientConcurrency: positive.optional(),
   sessionConcurrency: positive.optional(),

@@ -6,13 +6,15 @@ import { applyFileValues, optionValues } from '../config/optionSources.js';
 import { printConfig } from '../config/printConfig.js';
 import { loadRouterConfig, type STRATEGIES } from '../config/routerConfig.js';
 import { frontDoorRouterOptions, type FrontDoorCliOptions } from '../frontDoorOptions.js';
+import { natsAuthOf, natsSettingsOf, type NatsFlags } from '../security/natsFlags.js';
+import { routerSecurityOf, type RouterSecurityFlags } from '../security/securityFlags.js';
 
 /** The options of `flotilla router` once flags, environment and file are merged. */
-interface RouterCliOptions extends FrontDoorCliOptions {
+interface RouterCliOptions extends FrontDoorCliOptions, NatsFlags, RouterSecurityFlags {
   nats: string; prefix: string; registry: RegistryKind; host: string; port: number; strategy: (typeof STRATEGIES)[number];
   maxBody: number; perNodeConcurrency?: number; maxAttempts: number; retryWindowMs: number; hedgeReadOnly?: boolean; callTimeoutMs: number;
   sessionIdleTimeoutMs: number; maxClientSessions: number; maxUpstreamSessions: number; upstreamIdleTimeoutMs: number;
-  sessionKeyFile?: string; reconnectGraceMs: number;
+  sessionKeyFile?: string; reconnectGraceMs: number; maxToolSchemaBytes: number; maxToolSchemaDepth: number; argumentCheckBudgetMs: number;
   allowedHost?: string[]; allowedOrigin?: string[];
 }
 
@@ -26,6 +28,9 @@ export async function runRouterCommand(command: Command): Promise<void> {
     return;
   }
   const o = command.opts<RouterCliOptions>();
+  // Settings are checked before anything starts: a missing key or an unreadable file fails at once.
+  const nats = natsSettingsOf(o);
+  const security = routerSecurityOf(o);
   const { startRouter } = await import('@flotilla/router');
   const logger = createLogger({ name: 'router' });
   // Before the router starts, so its first call already has a tracer; off unless OTEL_* asks for it.
@@ -35,7 +40,9 @@ export async function runRouterCommand(command: Command): Promise<void> {
   // The key itself is a secret: it comes from a file or FLOTILLA_SESSION_KEY, never from a flag or the config file.
   const sessionKey = o.sessionKeyFile ? (await readFile(o.sessionKeyFile, 'utf8')).trim() : process.env.FLOTILLA_SESSION_KEY?.trim();
   const router = await startRouter({
-    natsUrl: o.nats,
+    natsUrl: nats.servers,
+    nats: natsAuthOf(nats),
+    security,
     prefix: o.prefix,
     registryKind: o.registry,
     host: o.host,
@@ -53,6 +60,9 @@ export async function runRouterCommand(command: Command): Promise<void> {
     upstreamIdleTimeoutMs: o.upstreamIdleTimeoutMs,
     ...(sessionKey ? { sessionKey } : {}),
     reconnectGraceMs: o.reconnectGraceMs,
+    maxToolSchemaBytes: o.maxToolSchemaBytes,
+    maxToolSchemaDepth: o.maxToolSchemaDepth,
+    argumentCheckBudgetMs: o.argumentCheckBudgetMs,
     ...(o.allowedHost ? { allowedHosts: o.allowedHost } : {}),
     ...(o.allowedOrigin ? { allowedOrigins: o.allowedOrigin } : {}),
     ...frontDoorRouterOptions(o),

@@ -4,6 +4,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import {
   NodeRecordSchema,
   PingDataSchema,
+  canonicalJson,
   decodeJson,
   encodeJson,
   subjects,
@@ -20,13 +21,19 @@ import {
   type RegisteredNode,
   type Registry,
   type RegistryTimings,
+  type RecordProof,
+  type RecordSigner,
   type RegistryWatch,
   type RegistryWatchEvent,
 } from '../Registry.js';
 
-/** Value stored under `nodes.<nodeId>` in the registry bucket. */
-const KvNodeValueSchema = z.object({ record: NodeRecordSchema, ping: PingDataSchema.optional() });
-type KvNodeValue = z.infer<typeof KvNodeValueSchema>;
+/**
+ * Value stored under `nodes.<nodeId>` in the registry bucket. `sig` (optional on the wire: older agents and
+ * agents run without a node key leave it out) is the node's signature over the canonical JSON of `record`.
+ */
+const KvNodeValueSchema = z.object({ record: NodeRecordSchema, ping: PingDataSchema.optional(), sig: z.string().max(200).optional() });
+/** A decoded value, with the signature's proof built from the record as stored. */
+type KvNodeValue = z.infer<typeof KvNodeValueSchema> & { proof?: RecordProof };
 
 /** Options for {@link NatsKvRegistry}. */
 export interface NatsKvRegistryOptions {
@@ -35,6 +42,8 @@ export interface NatsKvRegistryOptions {
   timings?: Partial<RegistryTimings>;
   /** Bucket-level TTL, ms: records of nodes that vanished without deregistering are purged after it. */
   bucketTtlMs?: number;
+  /** Signs each record this registry writes (an agent with a node key); unsigned without it. */
+  signRecord?: RecordSigner;
   logger: Logger;
 }
 
@@ -94,8 +103,8 @@ export class NatsKvRegistry implements Registry {
     if (current && current.record.instanceId !== record.instanceId && this.ageMs(existing!) < this.timings.staleAfterMs) {
       throw new NodeIdCollisionError(record.nodeId, `instance ${current.record.instanceId} at ${current.record.mcpBaseUrl}`);
     }
-    const value: KvNodeValue = { record, ...(current?.record.instanceId === record.instanceId && current.ping ? { ping: current.ping } : {}) };
-    this.revisions.set(record.nodeId, await kv.put(key, encodeJson(value)));
+    const ping = current?.record.instanceId === record.instanceId ? current.ping : undefined;
+    this.revisions.set(record.nodeId, await kv.put(key, this.encode(record, ping)));
   }
 
   async heartbeat(record: NodeRecord, ping: PingData): Promise<void> {
@@ -108,7 +117,7 @@ export class NatsKvRegistry implements Registry {
     const revision = this.revisions.get(record.nodeId);
     if (revision === undefined) throw new NodeNotRegisteredError(record.nodeId);
     try {
-      this.revisions.set(record.nodeId, await kv.update(key, encodeJson({ record, ping } satisfies KvNodeValue), revision));
+      this.revisions.set(record.nodeId, await kv.update(key, this.encode(record, ping), revision));
     } catch (err) {
       // The compare-and-set failed: the key was deleted, expired, or written by someone else, or the
       // bucket is gone (a server that lost its store); in every case this node must register again.
@@ -171,19 +180,44 @@ export class NatsKvRegistry implements Registry {
     return Date.now() - entry.created.getTime();
   }
 
+  /** The stored value of a record (signed when this registry has a signer) and its ping data. */
+  private encode(record: NodeRecord, ping: PingData | undefined): Uint8Array {
+    const sig = this.options.signRecord?.(record);
+    return encodeJson({ record, ...(ping ? { ping } : {}), ...(sig ? { sig } : {}) });
+  }
+
+  /**
+   * Decodes a stored value; undefined (with one warning) when it is malformed, or when the record inside
+   * names another node than the key it is stored under (a writer allowed only its own key must not speak
+   * for another node).
+   */
   private decode(entry: KvEntry): KvNodeValue | undefined {
-    const decoded = decodeJson(KvNodeValueSchema, entry.value);
-    if (!decoded.ok) {
-      this.options.logger.warn({ key: entry.key, error: decoded.error }, 'ignoring malformed registry record');
+    let raw: unknown;
+    try {
+      raw = JSON.parse(new TextDecoder().decode(entry.value));
+    } catch (err) {
+      this.options.logger.warn({ key: entry.key, error: (err as Error).message }, 'ignoring malformed registry record');
       return undefined;
     }
-    return decoded.value;
+    const parsed = KvNodeValueSchema.safeParse(raw);
+    if (!parsed.success) {
+      const error = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+      this.options.logger.warn({ key: entry.key, error }, 'ignoring malformed registry record');
+      return undefined;
+    }
+    const value: KvNodeValue = parsed.data;
+    if (KEY_PREFIX + value.record.nodeId !== entry.key) {
+      this.options.logger.warn({ key: entry.key, nodeId: value.record.nodeId }, 'ignoring a registry record stored under another node\'s key');
+      return undefined;
+    }
+    if (value.sig !== undefined) value.proof = { signed: canonicalJson((raw as { record: unknown }).record), sig: value.sig };
+    return value;
   }
 
   private toNode(value: KvNodeValue, heartbeatAt: number): RegisteredNode {
     const stale = Date.now() - heartbeatAt > this.timings.staleAfterMs;
     const health: NodeHealth = stale ? 'critical' : value.ping && value.ping.status !== 'ok' ? 'warning' : 'passing';
-    return { record: value.record, ...(value.ping ? { ping: value.ping } : {}), health, lastHeartbeatAt: heartbeatAt };
+    return { record: value.record, ...(value.ping ? { ping: value.ping } : {}), ...(value.proof ? { proof: value.proof } : {}), health, lastHeartbeatAt: heartbeatAt };
   }
 }
 

@@ -3,7 +3,9 @@ import type { Logger } from '@flotilla/telemetry';
 import type { Catalog } from '../catalog/Catalog.js';
 import type { UpstreamNodes } from '../front/ClientSessionServices.js';
 import { NodeEndpoint, type NodeEndpointDeps } from '../endpoint/NodeEndpoint.js';
+import type { NodeKeyDirectory } from './NodeKeyDirectory.js';
 import type { NodeLoadView } from './NodeLoadView.js';
+import type { NodeTrust } from './NodeTrust.js';
 import { DEFAULT_WATCHDOG_OPTIONS, NodeWatchdog, type NodeWatchdogOptions } from './NodeWatchdog.js';
 import type { ReplicaDirectory, ToolBreakerListener } from './ReplicaDirectory.js';
 import type { UpstreamSession } from '../upstream/UpstreamSession.js';
@@ -18,6 +20,12 @@ export interface RegistryStatus {
   synced: boolean;
   reachable: boolean;
   error?: string;
+}
+
+/** Which records discovery accepts, and where it puts the accepted nodes' keys for the report checks. */
+export interface DiscoveryTrust {
+  readonly policy: NodeTrust;
+  readonly keys: NodeKeyDirectory;
 }
 
 /**
@@ -36,13 +44,22 @@ export class MeshDiscovery implements ReplicaDirectory, UpstreamNodes {
   private status: RegistryStatus = { synced: false, reachable: false };
   private readonly watchdog: NodeWatchdog | undefined;
   private readonly toolBreakerListeners = new Set<ToolBreakerListener>();
+  /** Node ids of the last snapshot that were refused, with the reason logged (each logged once while it holds). */
+  private refused = new Map<string, string>();
+  /** Node ids of the last snapshot, so trust verdicts of vanished ids are forgotten. */
+  private seen = new Set<string>();
 
+  /**
+   * With `trust`, only registry records it accepts become nodes (refusals are logged once per node and
+   * reason), and the accepted nodes' keys go to its key directory for the report checks.
+   */
   constructor(
     private readonly registry: Registry,
     private readonly deps: NodeEndpointDeps,
     private readonly loadView: NodeLoadView | undefined,
     private readonly logger: Logger,
     watchdogOptions: NodeWatchdogOptions = DEFAULT_WATCHDOG_OPTIONS,
+    private readonly trust?: DiscoveryTrust,
   ) {
     if (loadView) this.watchdog = new NodeWatchdog(() => [...this.endpoints.values()], loadView, logger, watchdogOptions);
   }
@@ -109,7 +126,34 @@ export class MeshDiscovery implements ReplicaDirectory, UpstreamNodes {
     await Promise.all(all.map((e) => e.close('router stopping', true)));
   }
 
-  private apply(nodes: RegisteredNode[]): void {
+  /** The snapshot's nodes that the trust policy accepts (all of them without one). */
+  private admit(nodes: RegisteredNode[]): RegisteredNode[] {
+    const trust = this.trust;
+    if (!trust) return nodes;
+    const seen = new Set<string>();
+    const refused = new Map<string, string>();
+    const accepted: RegisteredNode[] = [];
+    for (const node of nodes) {
+      const id = node.record.nodeId;
+      seen.add(id);
+      const verdict = trust.policy.check(node);
+      if (verdict.ok) {
+        trust.keys.set(id, verdict.nodeKey);
+        accepted.push(node);
+        continue;
+      }
+      refused.set(id, verdict.reason);
+      if (this.refused.get(id) !== verdict.reason) this.logger.warn({ nodeId: id, mcpBaseUrl: node.record.mcpBaseUrl, reason: verdict.reason }, 'registry record refused: node not joined');
+    }
+    for (const id of this.seen) if (!seen.has(id)) trust.policy.forget(id);
+    trust.keys.retain(new Set(accepted.map((n) => n.record.nodeId)));
+    this.seen = seen;
+    this.refused = refused;
+    return accepted;
+  }
+
+  private apply(snapshot: RegisteredNode[]): void {
+    const nodes = this.admit(snapshot);
     const live = new Set<string>();
     for (const node of nodes) {
       const id = node.record.nodeId;

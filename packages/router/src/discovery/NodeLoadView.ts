@@ -1,13 +1,15 @@
 import {
   LoadReportSchema,
   ProgressReportSchema,
+  SIGNATURE_HEADER,
   decodeJson,
   type CallProgress,
   type LoadReport,
   type Subjects,
 } from '@flotilla/protocol';
 import type { Logger } from '@flotilla/telemetry';
-import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
+import type { ReportAdmission, ReportGate } from './ReportGate.js';
 
 /** The latest load and progress a node published, with when this router received them (the `/api/v1/nodes` shape). */
 export interface NodeLoadSnapshot {
@@ -64,6 +66,21 @@ interface NodeEntry {
 const PROGRESS_MIN_TTL_MS = 2000;
 const PROGRESS_MAX_TTL_MS = 60_000;
 
+/** Bounds on what a report may say before it is believed. */
+export interface ReportLimits {
+  /** A report stamped (`at`) more than this ahead of this router's clock is dropped, ms. */
+  maxFutureSkewMs: number;
+  /** A report stamped more than this behind this router's clock (old, replayed, or a clock far behind) is dropped, ms. */
+  maxAgeMs: number;
+  /** Most running calls' progress kept per node; a report carrying more is cut to this. */
+  maxProgressPerNode: number;
+}
+
+export const DEFAULT_REPORT_LIMITS: ReportLimits = { maxFutureSkewMs: 10_000, maxAgeMs: 30_000, maxProgressPerNode: 4096 };
+
+/** Why reports were dropped, counted (`droppedReports`, and a warning at most once a minute per reason). */
+export type ReportDropReason = Exclude<ReportAdmission, 'ok'> | 'malformed' | 'subject-mismatch' | 'clock-skew' | 'stale-seq';
+
 /**
  * Follows the load (`<prefix>.v1.load.*`) and progress (`<prefix>.v1.progress.*`) reports agents publish
  * on NATS, keeping the latest per node, so every router replica shares one view of node load. Progress
@@ -76,45 +93,87 @@ export class NodeLoadView {
   private readonly subscriptions: Subscription[] = [];
   private link: NatsLinkStatus = { connected: true };
   private stopped = false;
+  private readonly limits: ReportLimits;
+  private readonly dropped = new Map<ReportDropReason, number>();
+  private readonly warnedAt = new Map<ReportDropReason, number>();
 
+  /**
+   * `gate` admits reports only from nodes in the accepted registry view, signed when their record is
+   * (without it, as in unit tests, every well-formed report is taken).
+   */
   constructor(
     private readonly nc: NatsConnection,
     private readonly subjects: Subjects,
     private readonly logger: Logger,
-  ) {}
+    private readonly gate?: ReportGate,
+    limits: Partial<ReportLimits> = {},
+  ) {
+    this.limits = { ...DEFAULT_REPORT_LIMITS, ...limits };
+  }
 
   start(): void {
     this.link = { connected: !this.nc.isClosed() };
     void this.followStatus();
+    const loadPrefix = this.subjects.allLoad.slice(0, -1);
+    const progressPrefix = this.subjects.allProgress.slice(0, -1);
     this.subscriptions.push(
       this.nc.subscribe(this.subjects.allLoad, {
         callback: (err, msg) => {
           if (err) return this.logger.warn({ err }, 'load subscription failed');
+          const nodeId = this.admitted(msg, loadPrefix);
+          if (nodeId === undefined) return;
           const decoded = decodeJson(LoadReportSchema, msg.data);
-          if (!decoded.ok) return this.logger.debug({ subject: msg.subject, error: decoded.error }, 'ignoring malformed load report');
-          this.acceptLoad(decoded.value, Date.now());
+          if (!decoded.ok) return this.drop('malformed', msg.subject, decoded.error);
+          if (decoded.value.nodeId !== nodeId) return this.drop('subject-mismatch', msg.subject);
+          const receivedAt = Date.now();
+          if (!this.plausibleTime(decoded.value.at, receivedAt)) return this.drop('clock-skew', msg.subject);
+          this.acceptLoad(decoded.value, receivedAt);
         },
       }),
       this.nc.subscribe(this.subjects.allProgress, {
         callback: (err, msg) => {
           if (err) return this.logger.warn({ err }, 'progress subscription failed');
+          const nodeId = this.admitted(msg, progressPrefix);
+          if (nodeId === undefined) return;
           const decoded = decodeJson(ProgressReportSchema, msg.data);
-          if (!decoded.ok) return this.logger.debug({ subject: msg.subject, error: decoded.error }, 'ignoring malformed progress report');
-          this.acceptProgress(decoded.value.nodeId, decoded.value.calls, Date.now());
+          if (!decoded.ok) return this.drop('malformed', msg.subject, decoded.error);
+          if (decoded.value.nodeId !== nodeId) return this.drop('subject-mismatch', msg.subject);
+          const receivedAt = Date.now();
+          if (!this.plausibleTime(decoded.value.at, receivedAt)) return this.drop('clock-skew', msg.subject);
+          this.acceptProgress(nodeId, decoded.value.calls, receivedAt);
         },
       }),
     );
   }
 
-  /** Records a load report (exposed for tests; the NATS subscription calls it). */
+  /** Reports dropped so far, by reason. */
+  droppedReports(): Readonly<Record<string, number>> {
+    return Object.fromEntries(this.dropped);
+  }
+
+  /** Number of nodes this view holds state for. */
+  get nodeCount(): number {
+    return this.nodes.size;
+  }
+
+  /**
+   * Records a load report (exposed for tests; the NATS subscription calls it after dropping reports
+   * stamped further than the allowed skew from this router's clock). A report older (by `seq` and `at`)
+   * than the last of its node is dropped. With the skew rule, a forged or buggy huge `seq` or far-future
+   * `at` cannot block the node's real reports for longer than the allowed skew.
+   */
   acceptLoad(report: LoadReport, receivedAt: number): void {
     const node = this.entry(report.nodeId);
     // A restarted agent starts its sequence again, so only drop an older report of the same run (by time).
-    if (node.load && report.seq <= node.load.seq && report.at <= node.load.at) return;
+    if (node.load && report.seq <= node.load.seq && report.at <= node.load.at) return this.drop('stale-seq', report.nodeId);
+    const refreshed: Record<string, number> = {};
     for (const [tool, stats] of Object.entries(report.tools)) {
       const before = node.load?.tools[tool]?.completed;
-      if (before === undefined || stats.completed !== before) node.toolRefreshedAt[tool] = receivedAt;
+      const last = node.toolRefreshedAt[tool];
+      refreshed[tool] = before === undefined || stats.completed !== before || last === undefined ? receivedAt : last;
     }
+    // Only the tools of the latest report are kept: a node cannot grow this map by naming new tools.
+    node.toolRefreshedAt = refreshed;
     node.load = report;
     node.loadReceivedAt = receivedAt;
   }
@@ -124,10 +183,33 @@ export class NodeLoadView {
     const node = this.entry(nodeId);
     for (const progress of calls) {
       const previous = node.progress.get(progress.callId);
+      if (!previous && node.progress.size >= this.limits.maxProgressPerNode) continue;
       node.progress.set(progress.callId, { progress, receivedAt, previousAt: previous?.receivedAt });
     }
     node.progressReceivedAt = receivedAt;
     this.prune(node, receivedAt);
+  }
+
+  /** The node id of a report's subject when the gate admits the report; undefined (counted) otherwise. */
+  private admitted(msg: Msg, prefix: string): string | undefined {
+    const nodeId = msg.subject.startsWith(prefix) ? msg.subject.slice(prefix.length) : '';
+    if (!this.gate) return nodeId;
+    const verdict = this.gate.admit(nodeId, msg.subject, msg.data, msg.headers?.get(SIGNATURE_HEADER) || undefined);
+    if (verdict === 'ok') return nodeId;
+    this.drop(verdict, msg.subject);
+    return undefined;
+  }
+
+  private plausibleTime(at: number, receivedAt: number): boolean {
+    return at - receivedAt <= this.limits.maxFutureSkewMs && receivedAt - at <= this.limits.maxAgeMs;
+  }
+
+  private drop(reason: ReportDropReason, where: string, error?: string): void {
+    this.dropped.set(reason, (this.dropped.get(reason) ?? 0) + 1);
+    const now = Date.now();
+    if (now - (this.warnedAt.get(reason) ?? 0) < 60_000) return;
+    this.warnedAt.set(reason, now);
+    this.logger.warn({ reason, where: where.slice(0, 200), ...(error ? { error: error.slice(0, 200) } : {}), droppedSoFar: this.dropped.get(reason) }, 'dropping reports (logged at most once a minute per reason)');
   }
 
   /** What the node last reported, if anything (the shape `/api/v1/nodes` shows). */

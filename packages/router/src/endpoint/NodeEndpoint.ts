@@ -51,7 +51,6 @@ export function toolKeyOf(server: string, request: UpstreamCall): string | undef
 export interface HostedServerStatus {
   name: string;
   path: string;
-  url: string;
   toolDigest: string;
   toolCount: number;
   connected: boolean;
@@ -281,7 +280,6 @@ export class NodeEndpoint implements ForwardTarget {
       return {
         name: s.name,
         path: s.path,
-        url: listing?.url ?? '',
         toolDigest: s.toolDigest,
         toolCount: s.toolCount,
         connected: listing !== undefined,

@@ -13,6 +13,11 @@ export function unknownTool(name: string): JsonRpcError {
   return new JsonRpcError(ErrorCode.InvalidParams, `Unknown tool: ${name}`);
 }
 
+/** `tools/call` named a tool the router refused to take from its server (see `ToolSchemaGuard`). */
+export function refusedTool(name: string, reason: string): JsonRpcError {
+  return new JsonRpcError(ErrorCode.InvalidParams, `Tool ${name} is refused by the router: ${reason}`, { tool: name, reason });
+}
+
 /** `prompts/get` named a prompt the catalog does not have. */
 export function unknownPrompt(name: string): JsonRpcError {
   return new JsonRpcError(ErrorCode.InvalidParams, `Unknown prompt: ${name}`);

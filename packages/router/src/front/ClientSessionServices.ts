@@ -11,7 +11,8 @@ import type { SessionTokens } from '../sessions/SessionTokens.js';
 import type { UpstreamSession } from '../upstream/UpstreamSession.js';
 import type { PoolClient, UpstreamSessionPool } from '../upstream/UpstreamSessionPool.js';
 import type { ClientResponse } from './mcp/OutboundRequests.js';
-import type { ToolArgumentValidator } from './ToolArgumentValidator.js';
+import type { OffLoopArgumentValidator } from './validation/OffLoopArgumentValidator.js';
+import type { ToolSchemaGuard } from '../upstream/ToolSchemaGuard.js';
 
 /** Where a server runs, as client sessions need to know it. */
 export interface ServerPlacementSource {
@@ -23,7 +24,10 @@ export interface ServerPlacementSource {
 export interface ClientSessionServices {
   readonly catalog: Catalog;
   readonly forwarder: CallForwarder;
-  readonly validator: ToolArgumentValidator;
+  /** Checks arguments against input schemas off the event loop, within a time budget. */
+  readonly validator: OffLoopArgumentValidator;
+  /** Tools refused for definitions beyond the router's bounds, and why. */
+  readonly toolSchemas: ToolSchemaGuard;
   readonly profiles: ProfileListings;
   readonly pool: UpstreamSessionPool;
   readonly servers: ServerPlacementSource;

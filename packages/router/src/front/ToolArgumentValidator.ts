@@ -3,9 +3,10 @@ import type { Tool } from '@modelcontextprotocol/sdk/types.js';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import ajvFormats from 'ajv-formats';
+import { linearRegExp } from './linearRegExp.js';
 
 /** Outcome of checking arguments: fine, or the list of what was wrong. */
-export type ArgumentCheck = { ok: true } | { ok: false; problems: string[] };
+export type ArgumentCheck = { ok: true; unchecked?: string } | { ok: false; problems: string[] };
 
 const DRAFT_2020 = /json-schema\.org\/draft\/2020-12/;
 
@@ -13,7 +14,9 @@ const DRAFT_2020 = /json-schema\.org\/draft\/2020-12/;
  * Checks tool-call arguments against the tool's `inputSchema` at the router, so a malformed call is
  * answered at once with what is wrong instead of travelling to a node. Schemas declaring draft 2020-12
  * (zod 4's default) are compiled with Ajv's 2020 dialect, others with draft-07. A schema Ajv cannot
- * compile is not enforced here (the node still validates).
+ * compile is not enforced here (the node still validates). Schemas come from servers and are untrusted:
+ * their regular expressions run on RE2 ({@link linearRegExp}), never on JavaScript's backtracking engine,
+ * and the catalog only holds schemas within the size and depth bounds of `ToolSchemaGuard`.
  */
 export class ToolArgumentValidator {
   private readonly draft07: Ajv;
@@ -22,7 +25,7 @@ export class ToolArgumentValidator {
   private readonly compiled = new WeakMap<object, ValidateFunction | null>();
 
   constructor(private readonly logger: Logger) {
-    const options = { strict: false, allErrors: true, validateSchema: false } as const;
+    const options = { strict: false, allErrors: true, validateSchema: false, code: { regExp: linearRegExp } } as const;
     this.draft07 = new Ajv(options);
     this.draft2020 = new Ajv2020(options);
     ajvFormats.default(this.draft07);

@@ -57,6 +57,8 @@ export class RouterMetrics implements CallObserver, SessionPoolObserver {
   readonly registry: Registry;
   private readonly clientSessionsRefused: Counter<never>;
   private readonly clientSessionsExpired: Counter<never>;
+  private readonly toolsRefused: Counter<'server'>;
+  private readonly argumentsNotChecked: Counter<'reason'>;
   private readonly upstreamOpened: Counter<never>;
   private readonly upstreamOpenDuration: Histogram<never>;
   private readonly upstreamClosed: Counter<'reason'>;
@@ -106,6 +108,8 @@ export class RouterMetrics implements CallObserver, SessionPoolObserver {
     });
     this.http = new Counter({ name: `${p}_http_requests_total`, help: 'HTTP requests by route and status code.', labelNames: ['route', 'status'], registers });
     this.clientSessionsRefused = new Counter({ name: `${p}_client_sessions_refused_total`, help: 'Client initialize requests refused because the router held its maximum of client sessions.', registers });
+    this.toolsRefused = new Counter({ name: `${p}_tools_refused_total`, help: 'Tools left out of the catalog because their definition is beyond the router\'s size or depth bounds, by server.', labelNames: ['server'], registers });
+    this.argumentsNotChecked = new Counter({ name: `${p}_arguments_unchecked_total`, help: 'Tool calls sent on without the router checking their arguments (the node checks them): over the time budget, too many checks waiting, or the validation worker failed.', labelNames: ['reason'], registers });
     this.clientSessionsExpired = new Counter({ name: `${p}_client_sessions_expired_total`, help: 'Client sessions closed after their idle timeout.', registers });
     this.upstreamOpened = new Counter({ name: `${p}_upstream_sessions_opened_total`, help: "Clients' own upstream sessions opened (one per client session × node × server used).", registers });
     this.upstreamOpenDuration = new Histogram({
@@ -233,6 +237,16 @@ export class RouterMetrics implements CallObserver, SessionPoolObserver {
   /** A client initialize was refused at the session limit. */
   clientSessionRefused(): void {
     this.clientSessionsRefused.inc();
+  }
+
+  /** A server declared a tool beyond the router's bounds (see `ToolSchemaGuard`). */
+  toolRefused(server: string): void {
+    this.toolsRefused.inc({ server });
+  }
+
+  /** A call went on without the router checking its arguments (see `OffLoopArgumentValidator`). */
+  argumentsUnchecked(reason: 'budget' | 'busy' | 'worker'): void {
+    this.argumentsNotChecked.inc({ reason });
   }
 
   /** A client session was closed after its idle timeout. */

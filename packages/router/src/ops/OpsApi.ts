@@ -8,7 +8,9 @@ import type { ReadinessCheck } from './ReadinessCheck.js';
 /**
  * The operations endpoints: `/healthz` (the process serves), `/readyz` (see {@link ReadinessCheck}; 503
  * with the reasons when not ready), `/api/v1/nodes` and `/api/v1/tools` (what the router sees). The
- * dashboard has its own endpoints (`DashboardEndpoints`).
+ * dashboard has its own endpoints (`DashboardEndpoints`). Neither says where a node is (its MCP URL):
+ * anyone who passes the Host check may read them, while agents' internal addresses are for holders of
+ * registry credentials (`flotilla nodes`).
  */
 export class OpsApi {
   constructor(
@@ -36,7 +38,6 @@ export class OpsApi {
       return {
         nodeId: record.nodeId,
         instanceId: record.instanceId,
-        mcpBaseUrl: record.mcpBaseUrl,
         version: record.version,
         zone: record.zone,
         capacity: record.capacity,

@@ -1,5 +1,7 @@
-import type { IncomingHttpHeaders } from 'node:http';
+import { STATUS_CODES, type IncomingHttpHeaders } from 'node:http';
 import type { Dispatcher } from 'undici';
+import { sanitizeUpstreamText } from './sanitizeUpstreamText.js';
+import type { ToolSchemaGuard } from './ToolSchemaGuard.js';
 import { SseMessageStream } from './SseMessageStream.js';
 import { parseServerMessages, type ServerMessage } from './ServerMessage.js';
 
@@ -24,7 +26,10 @@ export class HttpStatusError extends Error {
     readonly status: number,
     readonly rpcError: { readonly code: number; readonly message: string } | undefined,
   ) {
-    super(rpcError ? `HTTP ${status}: ${rpcError.message}` : `HTTP ${status}`);
+    // Only the status, its standard phrase and a sanitised JSON-RPC message: never a body (an HTML page
+    // from a proxy names internal hosts).
+    const phrase = STATUS_CODES[status];
+    super(`HTTP ${status}${phrase ? ` ${phrase}` : ''}${rpcError ? `: ${rpcError.message}` : ''}`);
     this.name = 'HttpStatusError';
   }
 }
@@ -35,12 +40,34 @@ export type PostReply =
   | { readonly kind: 'messages'; readonly messages: ServerMessage[] }
   | { readonly kind: 'stream'; readonly stream: SseMessageStream };
 
-/** Dispatchers an upstream session sends over: calls share a bounded keep-alive pool; long-lived streams get their own. */
+/**
+ * What every upstream session shares: the dispatchers it sends over (calls share a bounded keep-alive
+ * pool; long-lived streams get their own), the mesh credential, and the bounds on what servers declare.
+ */
 export interface UpstreamDispatchers {
   /** POSTs and DELETEs. */
   readonly calls: Dispatcher;
   /** The standalone GET streams, which stay open for a session's life and must not take the calls' connections. */
   readonly streams: Dispatcher;
+  /** Adds the mesh credential to every request to a node; none without it. */
+  readonly credentials?: MeshCredentialProvider;
+  /** Keeps tools beyond the router's bounds out of every session's listings (see `readTools`). */
+  readonly toolSchemas?: ToolSchemaGuard;
+}
+
+/** One request to a node, as a {@link MeshCredentialProvider} sees it. */
+export interface MeshRequest {
+  /** The node's origin (from its announced base URL). */
+  readonly origin: string;
+  /** The hosted server's path, e.g. `/mcp/echo`. */
+  readonly path: string;
+  /** The JSON-RPC message of a POST (a credential may name its tool). */
+  readonly message?: unknown;
+}
+
+/** Gives the headers that prove to an agent that a request comes from this mesh (e.g. `Authorization: Bearer <mesh token>`). */
+export interface MeshCredentialProvider {
+  headers(request: MeshRequest): Promise<Record<string, string>>;
 }
 
 /** Largest JSON body read from a node, bytes. */
@@ -74,7 +101,7 @@ export class McpHttpChannel {
   async post(message: unknown, signal?: AbortSignal): Promise<PostReply> {
     const response = await this.send(this.dispatchers.calls, {
       method: 'POST',
-      headers: this.headers({ 'content-type': 'application/json', accept: 'application/json, text/event-stream' }),
+      headers: await this.headers({ 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, message),
       body: JSON.stringify(message),
       ...(signal ? { signal } : {}),
     });
@@ -98,7 +125,7 @@ export class McpHttpChannel {
   async openStream(signal: AbortSignal, lastEventId?: string): Promise<SseMessageStream | undefined> {
     const extra: Record<string, string> = { accept: 'text/event-stream' };
     if (lastEventId !== undefined) extra['last-event-id'] = lastEventId;
-    const response = await this.send(this.dispatchers.streams, { method: 'GET', headers: this.headers(extra), signal });
+    const response = await this.send(this.dispatchers.streams, { method: 'GET', headers: await this.headers(extra), signal });
     if (response.statusCode === 405) {
       response.body.resume();
       return undefined;
@@ -110,14 +137,16 @@ export class McpHttpChannel {
   /** Ends the session on the node (DELETE); best effort within `timeoutMs`. */
   async terminate(timeoutMs: number): Promise<void> {
     if (this.sessionId === undefined) return;
-    const response = await this.send(this.dispatchers.calls, { method: 'DELETE', headers: this.headers({}), signal: AbortSignal.timeout(timeoutMs) });
+    const response = await this.send(this.dispatchers.calls, { method: 'DELETE', headers: await this.headers({}), signal: AbortSignal.timeout(timeoutMs) });
     response.body.resume();
   }
 
-  private headers(extra: Record<string, string>): Record<string, string> {
+  private async headers(extra: Record<string, string>, message?: unknown): Promise<Record<string, string>> {
     const headers = extra;
     if (this.sessionId !== undefined) headers['mcp-session-id'] = this.sessionId;
     if (this.protocolVersion !== undefined) headers['mcp-protocol-version'] = this.protocolVersion;
+    const credentials = this.dispatchers.credentials;
+    if (credentials) Object.assign(headers, await credentials.headers({ origin: this.origin, path: this.path, message }));
     return headers;
   }
 
@@ -142,7 +171,9 @@ async function statusError(response: Dispatcher.ResponseData): Promise<HttpStatu
   try {
     const text = await readText(response.body, MAX_ERROR_BODY_BYTES);
     const error = (JSON.parse(text) as { error?: { code?: unknown; message?: unknown } }).error;
-    if (typeof error?.code === 'number' && typeof error.message === 'string') rpcError = { code: error.code, message: error.message.slice(0, 500) };
+    if (typeof error?.code === 'number' && typeof error.message === 'string') {
+      rpcError = { code: error.code, message: sanitizeUpstreamText(error.message) ?? 'error' };
+    }
   } catch {
     // Not a JSON-RPC error body: the status alone is reported.
   }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { sanitizeUpstreamText } from './sanitizeUpstreamText.js';
 
 /** A JSON-RPC id as servers send it. */
 export type MessageId = string | number;
@@ -47,7 +48,7 @@ export type ServerMessage = ServerRequestMessage | ServerNotificationMessage | S
 /** Why a server's message was not accepted. */
 export class MalformedServerMessage extends Error {
   constructor(detail: string) {
-    super(`malformed JSON-RPC message from the server: ${detail}`);
+    super(`malformed JSON-RPC message from the server${sanitizeUpstreamText(detail) ? `: ${sanitizeUpstreamText(detail)}` : ''}`);
     this.name = 'MalformedServerMessage';
   }
 }

@@ -3,6 +3,7 @@ import { ErrorCode } from '@modelcontextprotocol/sdk/types.js';
 import { JsonRpcError } from '../errors/JsonRpcError.js';
 import { HttpStatusError, NoResponseError } from './McpHttpChannel.js';
 import { MalformedServerMessage } from './ServerMessage.js';
+import { sanitizeUpstreamText } from './sanitizeUpstreamText.js';
 
 /**
  * Why a call did not come back from a node.
@@ -103,7 +104,7 @@ export function classifyExchangeError(error: unknown, nodeId: string): Error {
     return new UpstreamFailure('refused', nodeId, `cannot connect (${codes.join(', ')})`, true);
   }
   // The request may have reached the server before the connection broke: lost, unless the caller knows better.
-  const failure = new UpstreamFailure('lost', nodeId, `connection to node ${nodeId} lost (${codes.join(', ') || message})`, true);
+  const failure = new UpstreamFailure('lost', nodeId, `connection to node ${nodeId} lost (${codes.join(', ') || sanitizeUpstreamText(message) || 'no detail'})`, true);
   failure.beforeResponse = error instanceof NoResponseError;
   return failure;
 }

@@ -10,6 +10,7 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 import { JsonRpcError } from '../errors/JsonRpcError.js';
 import { CallCancelledError, UpstreamFailure, classifyExchangeError, notAccepted } from './UpstreamFailure.js';
+import type { ToolSchemaGuard } from './ToolSchemaGuard.js';
 import { McpHttpChannel, type UpstreamDispatchers } from './McpHttpChannel.js';
 import { PendingRequest, type PendingRequestOptions, type RequestExpiry } from './PendingRequest.js';
 import type { MalformedServerMessage, MessageId, ServerMessage, ServerNotificationMessage, ServerRequestMessage } from './ServerMessage.js';
@@ -98,6 +99,8 @@ type SessionState = 'new' | 'opening' | 'open' | 'lost' | 'closed';
  */
 export class UpstreamSession {
   readonly origin: UpstreamOrigin;
+  /** Keeps tools beyond the router's bounds out of this session's listings (see `readTools`). */
+  readonly toolSchemas: ToolSchemaGuard | undefined;
   private readonly channel: McpHttpChannel;
   private readonly pending = new Map<MessageId, PendingRequest>();
   private readonly byProgressToken = new Map<ProgressToken, PendingRequest>();
@@ -114,6 +117,7 @@ export class UpstreamSession {
 
   constructor(private readonly deps: UpstreamSessionDeps) {
     this.origin = { nodeId: deps.nodeId, server: deps.server };
+    this.toolSchemas = deps.dispatchers.toolSchemas;
     this.channel = new McpHttpChannel(deps.url, deps.dispatchers);
   }
 

@@ -37,9 +37,10 @@ async function allPages<T>(session: UpstreamSession, method: string, schema: Pag
   return out;
 }
 
-/** The tools of a server, as this session sees them. */
-export function readTools(session: UpstreamSession, signal?: AbortSignal): Promise<Tool[]> {
-  return allPages(session, 'tools/list', ListToolsResultSchema, (p: z.infer<typeof ListToolsResultSchema>) => p.tools, signal);
+/** The tools of a server, as this session sees them, less those beyond the router's bounds (`ToolSchemaGuard`). */
+export async function readTools(session: UpstreamSession, signal?: AbortSignal): Promise<Tool[]> {
+  const tools = await allPages(session, 'tools/list', ListToolsResultSchema, (p: z.infer<typeof ListToolsResultSchema>) => p.tools, signal);
+  return session.toolSchemas ? session.toolSchemas.admit(tools, session.origin) : tools;
 }
 
 export function readResources(session: UpstreamSession, signal?: AbortSignal): Promise<Resource[]> {

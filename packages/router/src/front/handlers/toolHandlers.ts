@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { CallToolRequestSchema, ListToolsRequestSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { unknownTool } from '../../errors/routingErrors.js';
+import { refusedTool, unknownTool } from '../../errors/routingErrors.js';
 import { UNKNOWN_TOOL } from '../../forwarding/CallObserver.js';
 import type { SessionContext } from '../SessionContext.js';
 import { listPage } from '../ListPage.js';
@@ -11,7 +11,7 @@ import { recordTask } from './taskHandlers.js';
  * schema, then forwarded to a replica on the client's own upstream session).
  */
 export function installToolHandlers(session: SessionContext): void {
-  const { forwarder, validator, observer } = session.services;
+  const { forwarder, validator, observer, toolSchemas } = session.services;
 
   session.methods.on('tools/list', ListToolsRequestSchema.shape.params, async (params) => {
     const page = listPage((await session.view.tools()).map((t) => t.definition), params?.cursor);
@@ -25,9 +25,10 @@ export function installToolHandlers(session: SessionContext): void {
     const tool = await session.view.tool(name);
     if (!tool) {
       refused(UNKNOWN_TOOL);
-      throw unknownTool(name);
+      const refusal = toolSchemas.refusal(name);
+      throw refusal ? refusedTool(name, refusal) : unknownTool(name);
     }
-    const check = validator.check(tool.definition, args);
+    const check = await validator.check(tool.definition, args);
     if (!check.ok) {
       refused(name);
       return invalidArgumentsResult(name, check.problems);

@@ -44,7 +44,6 @@ export const DashboardNodeSchema = z.object({
   registryHealth: z.enum(['passing', 'warning', 'critical']),
   zone: z.string().nullable(),
   version: z.string(),
-  mcpBaseUrl: z.string(),
   draining: z.boolean(),
   /** At least one hosted server has a working upstream session from this router. */
   connected: z.boolean(),

@@ -99,7 +99,6 @@ export function describeNode(o: NodeObservation, now: number, thresholds: NodeSt
     registryHealth: health,
     zone: record.zone ?? null,
     version: record.version,
-    mcpBaseUrl: record.mcpBaseUrl,
     draining: o.draining,
     connected: o.connected,
     breaker: o.breaker,

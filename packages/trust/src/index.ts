@@ -1,0 +1,18 @@
+export { KeyFormatError, keyFromSeed, keyFromPublic, type SeedKey } from './keys/nkeyMaterial.js';
+export { generateKey, type GeneratedKey, type KeyRole } from './keys/generateKeys.js';
+export { readSeedFile, readPublicKeysFile, parsePublicKeys } from './keys/readKeyFile.js';
+export { ReloadingFile, type ReloadingFileDeps } from './keys/ReloadingFile.js';
+export { KeyList, type KeyListDeps } from './keys/KeyList.js';
+export { Signer } from './signing/Signer.js';
+export { SignatureVerifier } from './signing/SignatureVerifier.js';
+export { issueNodeCredential, checkNodeCredential, type NodeCredentialRequest, type CredentialCheck } from './credentials/nodeCredential.js';
+export { NodeRecordTrust, type RecordProof, type NodeTrustPolicy, type RecordVerdict } from './credentials/NodeRecordTrust.js';
+export { signRecord } from './credentials/signRecord.js';
+export { signControlRequest, type SignedControlRequest } from './control/signControlRequest.js';
+export { ControlAuthenticator, type ControlAuthenticatorDeps, type ReceivedControl } from './control/ControlAuthenticator.js';
+export { MeshTokenIssuer, type MeshTarget, type MeshTokenIssuerDeps } from './mesh/MeshTokenIssuer.js';
+export { MeshTokenVerifier, type MeshTokenVerifierDeps, type MeshTokenCheck } from './mesh/MeshTokenVerifier.js';
+export { NatsSettingsSchema, natsSettingsFromEnv, resolveNatsSettings, redactServers, describeNats, DEFAULT_NATS_URL, type NatsSettings } from './nats/NatsSettings.js';
+export { natsConnectionOptions } from './nats/natsConnectionOptions.js';
+export { natsServerConfig, rolePermissions, agentInboxPrefix, type NatsServerConfigSpec, type NatsUserAuth } from './nats/natsServerConfig.js';
+export { createLocalKeySet, type LocalKeySet, type NodeKeyFiles } from './local/LocalKeySet.js';
