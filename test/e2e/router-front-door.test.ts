@@ -241,8 +241,17 @@ describe('API key rotation', () => {
 
 describe('auth is off only when configured off', () => {
   it('a router on a non-loopback address without auth refuses to start', async () => {
-    const p = FlotillaProcess.spawn('open-router', ['router', '--nats', nats.url, '--port', '0', '--host', '0.0.0.0']);
-    const { code } = await p.exited;
+    // The harness runs processes with FLOTILLA_INSECURE=1 (keys off); this one must not have it, and gets
+    // the control plane's keys, so that only the missing client authentication is left to refuse.
+    const meshSeed = join(dir, 'mesh.nk');
+    await run(process.execPath, [CLI_BIN, 'keys', 'gen', '--role', 'router', '--out', meshSeed]);
+    const keys = ['--allow-unsigned-nodes', '--mesh-seed-file', meshSeed];
+    const p = FlotillaProcess.spawn('open-router', ['router', '--nats', nats.url, '--port', '0', '--host', '0.0.0.0', ...keys], { FLOTILLA_INSECURE: '0' });
+    const started = p.ready(30_000).then(() => 'started', () => 'exited');
+    const { code } = await Promise.race([p.exited, started.then(async (s) => {
+      if (s === 'started') await p.stop();
+      return p.exited;
+    })]);
     assert.equal(code, 1);
     assert.match(p.stderr.join(''), /refusing to listen on 0\.0\.0\.0 without authentication.*--insecure/);
   });
