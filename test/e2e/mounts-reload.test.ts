@@ -40,6 +40,40 @@ async function toolNames(): Promise<string[]> {
   return (await mesh.api<ToolsView>('/api/v1/tools')).tools.map((t) => t.name);
 }
 
+/**
+ * Reads the router's catalog over and over (about every 10 ms) until stopped, and records every look at
+ * which one of `tools` is missing, is not on every node, or has no node that takes its calls. A mount
+ * that stays must be listed on every node all along: relisting a node's server (after the agent replaced
+ * it) must not take it out first, or a call arriving meanwhile is answered "Unknown tool".
+ */
+function watchCatalog(tools: string[]): { stop: () => Promise<{ looks: number; gaps: string[] }> } {
+  const gaps: string[] = [];
+  let looks = 0;
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      const view = await mesh.api<ToolsView>('/api/v1/tools').catch(() => undefined);
+      if (view) {
+        looks++;
+        for (const name of tools) {
+          const tool = view.tools.find((t) => t.name === name);
+          const on = tool?.replicas.map((r) => r.nodeId).sort() ?? [];
+          if (on.join() !== [...NODES].sort().join()) gaps.push(`${new Date().toISOString()} ${name} on [${on.join(', ')}]`);
+          else if (!tool!.replicas.some((r) => r.available)) gaps.push(`${new Date().toISOString()} ${name}: no node takes its calls`);
+        }
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  })();
+  return {
+    stop: async () => {
+      running = false;
+      await loop;
+      return { looks, gaps };
+    },
+  };
+}
+
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'flotilla-mount-reload-'));
   for (const id of NODES) files[id] = join(dir, `${id}.json`);
@@ -64,6 +98,7 @@ describe('live changes of the config file', () => {
     await load.start();
     await eventually(() => assert.ok(load!.count() >= 20, `calls ${load!.count()}: ${summarizeOutcomes(load!.outcomes)}; in flight ${load!.describeInFlight()}`), 60_000);
     const listChangedBefore = watcher.listChanged.tools;
+    const catalog = watchCatalog(['worker_work', 'worker_whoami']);
 
     // Remove `doomed`, add `added`.
     await writeAll({ worker, added: worker });
@@ -87,7 +122,10 @@ describe('live changes of the config file', () => {
     await eventually(() => assert.ok(load!.count() >= before + 30, `calls ${load!.count()}, in flight ${load!.describeInFlight()}`), 60_000);
 
     const outcomes = await load.stop();
+    const { looks, gaps } = await catalog.stop();
     const summary = summarizeOutcomes(outcomes);
+    assert.deepEqual(gaps, [], `the mount that stays was out of the catalog, or off a node, at ${gaps.length} of ${looks} looks`);
+    assert.ok(looks >= 20, `the catalog was read ${looks} times`);
     assert.equal(outcomes.filter((o) => o.hung).length, 0, `hung: ${summary}`);
     assert.deepEqual(outcomes.filter((o) => !o.ok).map((o) => `${o.tool}: ${o.message}`), [], `lost calls to worker: ${summary}`);
     process.stderr.write(`# live mounts: ${outcomes.length} calls to worker across add/remove/change; ${summary}\n`);

@@ -72,6 +72,11 @@ export class Catalog {
     if (removed) this.rebuild();
   }
 
+  /** Whether the catalog holds a listing of `server` from `nodeId`. */
+  hasListing(server: string, nodeId: string): boolean {
+    return this.listings.get(server)?.has(nodeId) === true;
+  }
+
   /** A number that changes whenever what `server` offers on any replica changes. */
   serverVersion(server: string): number {
     return this.versions.get(server) ?? 0;

@@ -165,7 +165,7 @@ export class NodeEndpoint implements ForwardTarget {
     if (this.draining) return 'draining';
     if (this.guard.breakerState === 'open') return 'breaker_open';
     if (tool !== undefined && this.guard.toolBreakerState(tool) === 'open') return 'tool_breaker_open';
-    if (!this.listings.connected(server)) return 'disconnected';
+    if (!this.listings.serves(server)) return 'disconnected';
     return undefined;
   }
 
@@ -304,7 +304,7 @@ export class NodeEndpoint implements ForwardTarget {
   async call(server: string, request: UpstreamCall, options: CallOptions): Promise<Record<string, unknown>> {
     if (this.closed || this.retiring) throw new UpstreamFailure('refused', this.nodeId, 'node left the mesh', false);
     const hosted = this.hostedServer(server);
-    if (!hosted || !this.listings.connected(server)) throw new UpstreamFailure('refused', this.nodeId, `no working session to ${server}`, false);
+    if (!hosted || !this.listings.serves(server)) throw new UpstreamFailure('refused', this.nodeId, `no working session to ${server}`, false);
     const tool = toolKeyOf(server, request);
     const { callId } = options;
     this.ledger.placed(callId, tool, Date.now());
