@@ -17,6 +17,7 @@ function table(rows: string[][]): string {
 }
 
 const mb = (bytes: number): string => (bytes / 2 ** 20).toFixed(1);
+const signed = (v: number): string => (v < 0 ? `−${ms(-v)}` : `+${ms(v)}`);
 
 /** Sequential latency of each target, and each hop's overhead over the one before it. */
 export function latencyTable(r: SequentialResult, order: string[]): Markdown {
@@ -24,7 +25,7 @@ export function latencyTable(r: SequentialResult, order: string[]): Markdown {
   let previous: LatencySummary | undefined;
   for (const name of order) {
     const s = r[name]!;
-    rows.push([name, String(s.n), ms(s.p50), ms(s.p90), ms(s.p99), ms(s.mean), previous ? `+${ms(s.p50 - previous.p50)}` : '', previous ? `+${ms(s.p99 - previous.p99)}` : '']);
+    rows.push([name, String(s.n), ms(s.p50), ms(s.p90), ms(s.p99), ms(s.mean), previous ? signed(s.p50 - previous.p50) : '', previous ? signed(s.p99 - previous.p99) : '']);
     previous = s;
   }
   return { title: 'Sequential latency (one session per path, calls one at a time, paths interleaved)', table: table(rows) };

@@ -1,17 +1,9 @@
 import { createHash } from 'node:crypto';
+import { canonicalJson } from '@flotilla/protocol';
 import type { Tool } from '@modelcontextprotocol/sdk/types.js';
 
-/** JSON with object keys sorted at every level, so equal values always give equal text. */
-export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map((v) => canonicalJson(v === undefined ? null : v)).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
-  }
-  return JSON.stringify(value) ?? 'null';
-}
+// One canonical form for digests and signatures alike (re-exported: the agent's public API names it).
+export { canonicalJson };
 
 /**
  * Digest of a tool list: SHA-256 of the canonical JSON of the tools sorted by name, each reduced to what
