@@ -108,7 +108,13 @@ export class ClientSession implements PoolClient, SessionContext {
       standaloneOpened: () => this.holdClientStream(),
     });
     this.relay = new ClientMessageRelay(this.standaloneChannel(), services.clientRequestTimeoutMs, services.logger);
-    this.peer = { clientInfo: hello.clientInfo, capabilities: hello.capabilities, protocolVersion: hello.protocolVersion, sink: this.relay };
+    this.peer = {
+      clientInfo: hello.clientInfo,
+      capabilities: hello.capabilities,
+      protocolVersion: hello.protocolVersion,
+      ...(identity.principal !== undefined ? { identity: identity.principal } : {}),
+      sink: this.relay,
+    };
     this.view = new ClientCatalogView({
       catalog: services.catalog,
       profiles: services.profiles,

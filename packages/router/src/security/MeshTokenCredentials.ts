@@ -10,7 +10,8 @@ function toolOf(message: unknown): string | undefined {
 
 /**
  * The router's {@link MeshCredentialProvider}: a mesh token per request, for the node's origin, the server
- * (the last segment of `/mcp/<server>`) and, on a `tools/call`, the tool.
+ * (the last segment of `/mcp/<server>`), on a `tools/call` the tool, and the client identity the session
+ * speaks for (its subject; `router` when the router runs open).
  */
 export class MeshTokenCredentials implements MeshCredentialProvider {
   constructor(private readonly issuer: MeshTokenIssuer) {}
@@ -18,6 +19,6 @@ export class MeshTokenCredentials implements MeshCredentialProvider {
   headers(request: MeshRequest): Promise<Record<string, string>> {
     const server = decodeURIComponent(request.path.split('?')[0]!.replace(/\/+$/, '').split('/').pop() ?? '');
     const tool = toolOf(request.message);
-    return this.issuer.headers({ origin: request.origin, server, ...(tool ? { tool } : {}) });
+    return this.issuer.headers({ origin: request.origin, server, ...(tool ? { tool } : {}), ...(request.identity !== undefined ? { identity: request.identity } : {}) });
   }
 }

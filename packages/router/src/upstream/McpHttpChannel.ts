@@ -63,6 +63,8 @@ export interface MeshRequest {
   readonly path: string;
   /** The JSON-RPC message of a POST (a credential may name its tool). */
   readonly message?: unknown;
+  /** The client identity the session speaks for, when the front door knows it. */
+  readonly identity?: string;
 }
 
 /** Gives the headers that prove to an agent that a request comes from this mesh (e.g. `Authorization: Bearer <mesh token>`). */
@@ -92,6 +94,8 @@ export class McpHttpChannel {
   constructor(
     url: URL,
     private readonly dispatchers: UpstreamDispatchers,
+    /** The client identity this session speaks for (mesh tokens carry it). */
+    private readonly identity?: string,
   ) {
     this.origin = url.origin;
     this.path = `${url.pathname}${url.search}`;
@@ -146,7 +150,7 @@ export class McpHttpChannel {
     if (this.sessionId !== undefined) headers['mcp-session-id'] = this.sessionId;
     if (this.protocolVersion !== undefined) headers['mcp-protocol-version'] = this.protocolVersion;
     const credentials = this.dispatchers.credentials;
-    if (credentials) Object.assign(headers, await credentials.headers({ origin: this.origin, path: this.path, message }));
+    if (credentials) Object.assign(headers, await credentials.headers({ origin: this.origin, path: this.path, message, ...(this.identity !== undefined ? { identity: this.identity } : {}) }));
     return headers;
   }
 

@@ -30,6 +30,8 @@ export interface UpstreamPeer {
   readonly clientInfo: Implementation;
   readonly capabilities: ClientCapabilities;
   readonly protocolVersion: string;
+  /** The client identity the front door authenticated, carried to nodes in mesh tokens; absent when open. */
+  readonly identity?: string;
   /** Server messages that belong to no request in flight. */
   readonly sink: ServerMessageSink;
 }

@@ -118,7 +118,7 @@ export class UpstreamSession {
   constructor(private readonly deps: UpstreamSessionDeps) {
     this.origin = { nodeId: deps.nodeId, server: deps.server };
     this.toolSchemas = deps.dispatchers.toolSchemas;
-    this.channel = new McpHttpChannel(deps.url, deps.dispatchers);
+    this.channel = new McpHttpChannel(deps.url, deps.dispatchers, deps.peer.identity);
   }
 
   /** A session another replica opened (its id from the session's shared state): open at once, no handshake. */
