@@ -57,11 +57,13 @@ describe('SIGSTOP of an agent under load', () => {
         assert.ok(!node || node.breaker === 'open', `p3 breaker ${node?.breaker}`);
       }, 20_000, 50);
       const outOfRotationMs = Date.now() - stoppedAt;
-      const opened = mesh.routerLines((l) => l.msg === 'circuit breaker opened' && l.nodeId === 'p3');
-      const dropped = mesh.routerLines((l) => l.msg === 'node left the registry view' && l.nodeId === 'p3');
-      assert.ok(opened.length + dropped.length >= 1, 'the router says why p3 left rotation');
-      if (opened[0]) assert.match(String(opened[0].reason), /stopped reporting load for \d+ ms and did not answer a ping/);
-      const how = opened.length ? 'breaker opened by the watchdog' : 'dropped for its stale heartbeat';
+      // The API may answer before the router's log line has come through its stdout pipe: wait for the line.
+      const opened = (): ReturnType<typeof mesh.routerLines> => mesh.routerLines((l) => l.msg === 'circuit breaker opened' && l.nodeId === 'p3');
+      const dropped = (): ReturnType<typeof mesh.routerLines> => mesh.routerLines((l) => l.msg === 'node left the registry view' && l.nodeId === 'p3');
+      await eventually(() => assert.ok(opened().length + dropped().length >= 1, 'the router says why p3 left rotation'), 5000, 50);
+      const firstOpened = opened()[0];
+      if (firstOpened) assert.match(String(firstOpened.reason), /stopped reporting load for \d+ ms and did not answer a ping/);
+      const how = firstOpened ? 'breaker opened by the watchdog' : 'dropped for its stale heartbeat';
       // Traffic moves: calls keep completing on the other nodes while p3 is paused.
       const during = load.count();
       await eventually(() => assert.ok(load.count() >= during + 30, `calls ${load.count()}, in flight: ${load.describeInFlight()}; router log:\n${mesh.recentRouterLog()}`), 20_000);

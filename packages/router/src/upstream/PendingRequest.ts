@@ -1,4 +1,5 @@
 import type { Progress } from '@modelcontextprotocol/sdk/types.js';
+import type { MessageId } from './ServerMessage.js';
 import type { SseMessageStream } from './SseMessageStream.js';
 import type { ServerMessageSink } from './UpstreamPeer.js';
 
@@ -34,7 +35,7 @@ export class PendingRequest {
   private done = false;
 
   constructor(
-    readonly id: number,
+    readonly id: MessageId,
     readonly options: PendingRequestOptions,
     private readonly onExpired: (request: PendingRequest, why: RequestExpiry) => void,
   ) {

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { NOT_ACCEPTED_CODES } from '@flotilla/protocol';
 import type { Logger } from '@flotilla/telemetry';
@@ -108,6 +109,15 @@ export class UpstreamSession {
   private stream: StandaloneStream | undefined;
   private state: SessionState = 'new';
   private opening: Promise<void> | undefined;
+  /**
+   * Ids of this object's requests are `<idPrefix>-<n>`. The session on the node outlives this object: it is
+   * adopted again (`adopt`) by the next object for the same client and node instance (after the node left
+   * the registry view and came back, or on another router replica), and a node keeps what it knows of
+   * request ids per session (it drops the late answer of an id it cancelled). An id that started at 1 again
+   * would reuse ids the node has seen there, and the answer to such a request could be dropped: the call
+   * would hang on a healthy node. A random prefix per object keeps every id unique in the node's session.
+   */
+  private readonly idPrefix = randomBytes(6).toString('hex');
   private nextId = 1;
   private capabilities: ServerCapabilities = {};
   private info: Implementation | undefined;
@@ -313,7 +323,7 @@ export class UpstreamSession {
 
   private async exchange(method: string, params: Record<string, unknown> | undefined, options: UpstreamRequestOptions): Promise<Record<string, unknown>> {
     this.lastUsedAt = Date.now();
-    const request = new PendingRequest(this.nextId++, options, (r, why) => this.expire(r, why));
+    const request = new PendingRequest(`${this.idPrefix}-${this.nextId++}`, options, (r, why) => this.expire(r, why));
     this.pending.set(request.id, request);
     const token = options.progressToken;
     if (token !== undefined) this.byProgressToken.set(token, request);
