@@ -41,15 +41,23 @@ export type SessionCancel = z.infer<typeof SessionCancelSchema>;
 export const RouterHeartbeatSchema = z.object({ tag: z.string().min(1).max(64), at: z.number().int() });
 export type RouterHeartbeat = z.infer<typeof RouterHeartbeatSchema>;
 
-/** On `sessionStreams(sid)`: hold the standalone stream of this upstream session of the client; the reply is empty once it is open. */
-export const SessionStreamHandOffSchema = z.object({
-  binding: z.object({
-    nodeId: z.string().min(1).max(128),
-    instanceId: z.string().min(1).max(128),
-    server: z.string().min(1).max(64),
-    sessionId: z.string().min(1).max(1024),
-    protocolVersion: z.string().min(1).max(32),
-    capabilities: z.record(z.string(), z.unknown()),
-  }),
+/**
+ * A client's upstream session on one node instance × server, as any router replica can take it up: the
+ * session id the node gave, the protocol version agreed, and what the server said it can do. Kept in the
+ * session record (NATS KV) and sent in stream hand-offs.
+ */
+export const UpstreamBindingSchema = z.object({
+  nodeId: z.string().min(1).max(128),
+  instanceId: z.string().min(1).max(128),
+  server: z.string().min(1).max(64),
+  sessionId: z.string().min(1).max(1024),
+  protocolVersion: z.string().min(1).max(32),
+  capabilities: z.record(z.string(), z.unknown()),
+  /** The router replica that holds its standalone stream, if one does. */
+  holder: z.string().max(64).optional(),
 });
+export type UpstreamBinding = z.infer<typeof UpstreamBindingSchema>;
+
+/** On `sessionStreams(sid)`: hold the standalone stream of this upstream session of the client; the reply is empty once it is open. */
+export const SessionStreamHandOffSchema = z.object({ binding: UpstreamBindingSchema.omit({ holder: true }) });
 export type SessionStreamHandOff = z.infer<typeof SessionStreamHandOffSchema>;

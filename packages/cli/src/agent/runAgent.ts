@@ -1,8 +1,9 @@
 import type { AgentSecurityOptions, RunningAgent, ServerSpec } from '@flotilla/agent';
 import type { ServerAffinity } from '@flotilla/protocol';
 import type { RegistryKind } from '@flotilla/registry';
-import { TRACING_SHUTDOWN_TIMEOUT_MS, createLogger, startTracing, type Logger } from '@flotilla/telemetry';
+import { createLogger, type Logger } from '@flotilla/telemetry';
 import type { Command } from 'commander';
+import { processTracing } from '../processTracing.js';
 import { loadAgentConfig, type AgentConfig } from '../config/agentConfig.js';
 import { ConfigProblemsError } from '../config/ConfigProblems.js';
 import { ConfigWatcher } from '../config/ConfigWatcher.js';
@@ -72,10 +73,7 @@ async function startAgentProcess(
   const { servers, nats, security } = resolved;
   // Loaded on demand so light commands (nodes, tools) do not pay for the agent's dependencies.
   const { startAgent, installSignalHandlers } = await import('@flotilla/agent');
-  // Before the agent starts, so its first call already has a tracer; off unless OTEL_* asks for it.
-  const tracing = startTracing('flotilla-agent');
-  if (tracing.enabled) logger.info({ service: process.env.OTEL_SERVICE_NAME }, 'tracing enabled');
-  const flushTraces = (): Promise<void> => tracing.shutdown(TRACING_SHUTDOWN_TIMEOUT_MS).catch((err: unknown) => logger.warn({ err }, 'could not export the last spans'));
+  const flushTraces = processTracing('flotilla-agent', logger);
   const agent = await startAgent({
     nodeId: o.nodeId,
     servers,

@@ -1,7 +1,8 @@
 import { readFile } from 'node:fs/promises';
-import { TRACING_SHUTDOWN_TIMEOUT_MS, createLogger, startTracing } from '@flotilla/telemetry';
+import { createLogger } from '@flotilla/telemetry';
 import type { RegistryKind } from '@flotilla/registry';
 import type { Command } from 'commander';
+import { processTracing } from '../processTracing.js';
 import { applyFileValues, optionValues } from '../config/optionSources.js';
 import { printConfig } from '../config/printConfig.js';
 import { loadRouterConfig, type STRATEGIES } from '../config/routerConfig.js';
@@ -33,10 +34,7 @@ export async function runRouterCommand(command: Command): Promise<void> {
   const security = routerSecurityOf(o);
   const { startRouter } = await import('@flotilla/router');
   const logger = createLogger({ name: 'router' });
-  // Before the router starts, so its first call already has a tracer; off unless OTEL_* asks for it.
-  const tracing = startTracing('flotilla-router');
-  if (tracing.enabled) logger.info({ service: process.env.OTEL_SERVICE_NAME }, 'tracing enabled');
-  const flushTraces = (): Promise<void> => tracing.shutdown(TRACING_SHUTDOWN_TIMEOUT_MS).catch((err: unknown) => logger.warn({ err }, 'could not export the last spans'));
+  const flushTraces = processTracing('flotilla-router', logger);
   // The key itself is a secret: it comes from a file or FLOTILLA_SESSION_KEY, never from a flag or the config file.
   const sessionKey = o.sessionKeyFile ? (await readFile(o.sessionKeyFile, 'utf8')).trim() : process.env.FLOTILLA_SESSION_KEY?.trim();
   const router = await startRouter({

@@ -1,25 +1,13 @@
 import { LoggingLevelSchema } from '@modelcontextprotocol/sdk/types.js';
+import { UpstreamBindingSchema, type UpstreamBinding } from '@flotilla/protocol';
 import { z } from 'zod';
 
 /** Where a piece of session state lives: one server on one node. */
 export const NodeBindingSchema = z.object({ nodeId: z.string().min(1).max(128), server: z.string().min(1).max(64) });
 export type NodeBinding = z.infer<typeof NodeBindingSchema>;
 
-/**
- * A client's upstream session on one node instance × server, as any replica can take it up: the session
- * id the node gave, the protocol version agreed, and what the server said it can do.
- */
-export const UpstreamBindingSchema = z.object({
-  nodeId: z.string().min(1).max(128),
-  instanceId: z.string().min(1).max(128),
-  server: z.string().min(1).max(64),
-  sessionId: z.string().min(1).max(1024),
-  protocolVersion: z.string().min(1).max(32),
-  capabilities: z.record(z.string(), z.unknown()),
-  /** The router replica that holds its standalone stream, if one does. */
-  holder: z.string().max(64).optional(),
-});
-export type UpstreamBinding = z.infer<typeof UpstreamBindingSchema>;
+// The binding is a wire type (the session record is shared over NATS KV, hand-offs carry it too).
+export { UpstreamBindingSchema, type UpstreamBinding } from '@flotilla/protocol';
 
 /** Most task bindings a session record keeps; older tasks are found by asking the client's sessions. */
 export const MAX_RECORDED_TASKS = 200;
