@@ -36,6 +36,12 @@ async function callsPerRouter(tool: string): Promise<number[]> {
   );
 }
 
+/** Calls a router has dispatched to nodes and not yet got an answer for, from its /metrics. */
+async function inflightOn(url: string): Promise<number> {
+  const m = parseExposition(await (await fetch(mesh.opsUrl('/metrics', url))).text());
+  return m.sum('flotilla_router_inflight_calls', {});
+}
+
 async function connect(name: string, options: Omit<StatefulClientOptions, 'url' | 'name'> = {}): Promise<StatefulClient> {
   const c = await connectStatefulClient({ url: lb.url, name, ...options });
   clients.push(c);
@@ -113,6 +119,8 @@ describe('router replicas behind a load balancer', () => {
     load = new CallLoad(lb.url, { workers: 6, shapes: chaosShapes(100, 6, 'lb'), clientTimeoutMs });
     await load.start();
     await eventually(() => assert.ok(load!.count() >= 20, `calls so far: ${load!.count()}`), 30_000);
+    // Kill while the victim runs calls (two at once: at least one of them a 600 ms one), else the kill proves nothing.
+    await eventually(async () => assert.ok((await inflightOn(victim.url)) >= 2, 'calls in flight on the victim'), 30_000, 5);
     const killedAt = Date.now();
     victim.process.signal('SIGKILL');
     await victim.process.exited;
