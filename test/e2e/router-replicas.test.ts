@@ -83,7 +83,7 @@ describe('router replicas behind a load balancer', () => {
     const after = await callsPerRouter('echo_echo');
     const served = after.map((n, i) => n - before[i]!);
     assert.equal(served.reduce((a, b) => a + b, 0), 30);
-    assert.ok(served.every((n) => n > 0), `every replica served some of the session's calls: ${served.join(', ')}`);
+    assert.ok(served.every((n) => n > 0), `every replica served some of the session's calls: ${served.join(', ')}; HAProxy said: ${lb.messages}`);
     assert.equal(c.sessionId, sessionId, 'the client never had to initialize again');
     assert.ok((await c.client.listTools()).tools.some((t) => t.name === 'stateful_whoami'));
   });
@@ -128,7 +128,7 @@ describe('router replicas behind a load balancer', () => {
     const outcomes = await load.stop();
     load = undefined;
     const summary = summarizeOutcomes(outcomes);
-    assert.deepEqual(outcomes.filter((o) => o.hung).map((o) => o.tool), [], `no call waited for the client's timeout: ${summary}`);
+    assert.deepEqual(outcomes.filter((o) => o.hung).map((o) => `${o.tool} at ${new Date(o.startedAt).toISOString()} (killed at ${new Date(killedAt).toISOString()}): ${o.message}`), [], `no call waited for the client's timeout: ${summary}`);
     const lost = outcomes.filter((o) => !o.ok && o.kind !== 'non-idempotent');
     assert.deepEqual(lost.map((o) => `${o.tool}: ${o.code} ${o.message}`), [], `read-only and idempotent calls all answered: ${summary}`);
     // A non-idempotent call cut off by the kill says so, and may be retried by the client only knowingly.

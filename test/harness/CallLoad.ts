@@ -59,27 +59,49 @@ export class CallLoad {
   private readonly inFlight = new Map<number, { tool: string; startedAt: number }>();
   private stopped: Promise<CallOutcome[]> | undefined;
   private clients: Array<{ client: Client; transport: StreamableHTTPClientTransport }> = [];
+  /** Per worker: what its transport did (requests, statuses, errors), to explain a call that hung. */
+  private readonly traces: string[][] = [];
 
   constructor(private readonly routerUrl: string, private readonly options: CallLoadOptions) {}
 
   /** Connects the workers and starts calling. */
   async start(): Promise<void> {
     this.clients = await Promise.all(
-      Array.from({ length: this.options.workers }, async () => {
+      Array.from({ length: this.options.workers }, async (_, w) => {
+        const trace: string[] = (this.traces[w] = []);
+        const note = (what: string): void => {
+          trace.push(`${new Date().toISOString().slice(11, 23)} ${what}`);
+          if (trace.length > 200) trace.splice(0, trace.length - 100);
+        };
         const client = new Client({ name: 'chaos-load', version: '1.0.0' });
         const transport = new StreamableHTTPClientTransport(new URL(this.routerUrl), {
           // The SDK transport hands one AbortController's signal to every request; fetch adds a listener
           // per open request, which a long closed loop pushes past Node's warning threshold.
-          fetch: (url, init) => {
+          fetch: async (url, init) => {
             if (init?.signal) setMaxListeners(0, init.signal);
-            return fetch(url, init);
+            const resuming = new Headers(init?.headers).get('last-event-id');
+            const what = `${init?.method ?? 'GET'}${resuming ? ` resume ${resuming.slice(0, 24)}` : ''}`;
+            try {
+              const res = await fetch(url, init);
+              note(`${what} → ${res.status}`);
+              return res;
+            } catch (err) {
+              note(`${what} → ${(err as Error).message}`);
+              throw err;
+            }
           },
         });
+        client.onerror = (err) => note(`error: ${err.message}`);
         await client.connect(transport);
         return { client, transport };
       }),
     );
     this.loops = this.clients.map((c, w) => this.loop(c.client, w));
+  }
+
+  private traceSince(worker: number, since: number): string {
+    const from = new Date(since).toISOString().slice(11, 23);
+    return (this.traces[worker] ?? []).filter((line) => line.slice(0, 12) >= from).slice(0, 20).join('; ') || 'nothing';
   }
 
   /** Calls ended so far (optionally only those matching `filter`). */
@@ -130,7 +152,9 @@ export class CallLoad {
         const code = err instanceof McpError ? err.code : undefined;
         const message = err instanceof Error ? err.message : String(err);
         const hung = code === ErrorCode.RequestTimeout;
-        this.outcomes.push({ ...base, ok: false, ...(code !== undefined ? { code } : {}), message, hung, endedAt: Date.now(), ms: performance.now() - t0 });
+        // A call that hung says what its transport did meanwhile, so a rare failure explains itself.
+        const story = hung ? ` [transport since the call: ${this.traceSince(worker, startedAt)}]` : '';
+        this.outcomes.push({ ...base, ok: false, ...(code !== undefined ? { code } : {}), message: message + story, hung, endedAt: Date.now(), ms: performance.now() - t0 });
       } finally {
         this.inFlight.delete(seq);
       }

@@ -55,6 +55,11 @@ export class HaproxyProcess {
     await Promise.race([waitForPort(this.port, 10_000), exited]);
   }
 
+  /** What HAProxy printed lately (server state changes among it), for assertion messages. */
+  get messages(): string {
+    return this.stderr;
+  }
+
   async stop(): Promise<void> {
     const child = this.child;
     if (child && child.exitCode === null && child.signalCode === null) {
@@ -80,6 +85,8 @@ function config(port: number, backends: readonly Backend[]): string {
     '  timeout client 10m',
     '  timeout server 10m',
     '  timeout http-keep-alive 30s',
+    // Without it a check times out after `inter` (300 ms here): a loaded machine would take healthy routers out.
+    '  timeout check 2s',
     '  retries 3',
     '  option redispatch',
     // A router answers headers before it forwards anything: a request it closed without a byte never ran.

@@ -226,8 +226,9 @@ export class FrontSession implements InboundRequestSession {
   private async openPostStream(requests: Classified['requests'], res: ServerResponse): Promise<ResponseStream> {
     const resumable = this.deps.protocolVersion >= RESUMABLE_SINCE;
     const key = resumable ? `t.${await this.deps.sealTicket(this.ticketFor(requests))}` : `l.${randomUUID()}`;
-    const stream = new ResponseStream(key, new SseStream(res, { 'mcp-session-id': this.sessionId }), requests.map((r) => r.id));
-    if (resumable) stream.prime();
+    const headers = { 'mcp-session-id': this.sessionId };
+    const ids = requests.map((r) => r.id);
+    const stream = resumable ? ResponseStream.primed(key, res, headers, ids) : new ResponseStream(key, new SseStream(res, headers), ids);
     this.streams.set(key, stream);
     stream.onDetached(() => this.graceThenCancel(stream, requests.map((r) => r.id)));
     return stream;

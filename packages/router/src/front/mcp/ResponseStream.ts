@@ -1,4 +1,5 @@
-import type { SseStream } from './SseStream.js';
+import type { ServerResponse } from 'node:http';
+import { SseStream } from './SseStream.js';
 
 /** Most events one stream keeps for a client that resumes it. */
 const MAX_BUFFERED_EVENTS = 256;
@@ -56,9 +57,14 @@ export class ResponseStream {
     return this.sse?.open === true;
   }
 
-  /** Sends an event with an id and no data (spec 2025-11-25): the client can resume from here if the stream breaks. */
-  prime(): void {
-    this.sse?.prime(eventId(this.seq++, this.key));
+  /**
+   * A POST's stream whose first event, sent with the response headers, is a priming event (an id and no
+   * data, spec 2025-11-25): the client can resume from there if the stream breaks before anything else.
+   */
+  static primed(key: string, res: ServerResponse, headers: Record<string, string>, carries: ReadonlyArray<string | number>): ResponseStream {
+    const stream = new ResponseStream(key, undefined, carries);
+    stream.attachSse(new SseStream(res, headers, { id: eventId(stream.seq++, key) }));
+    return stream;
   }
 
   /** Sends a message (JSON text) as the next event; kept for resuming. */

@@ -16,6 +16,8 @@ export class SseStream {
   constructor(
     private readonly res: ServerResponse,
     headers: Record<string, string>,
+    /** A priming event (spec 2025-11-25) to send with the headers: an id the client can resume from. */
+    prime?: { id: string; retryMs?: number },
   ) {
     res.writeHead(200, {
       'content-type': 'text/event-stream',
@@ -24,7 +26,16 @@ export class SseStream {
       'x-accel-buffering': 'no',
       ...headers,
     });
-    res.flushHeaders();
+    if (prime) {
+      // Headers and priming event in one write, made now (Node would defer it to the next tick): a replica
+      // killed after a client saw the headers has always sent the id to resume from, and one killed before
+      // sent nothing, so the load balancer may send the request to another replica (nothing was forwarded).
+      res.cork();
+      res.write(prime.retryMs === undefined ? `id: ${prime.id}\ndata: \n\n` : `id: ${prime.id}\nretry: ${prime.retryMs}\ndata: \n\n`);
+      res.uncork();
+    } else {
+      res.flushHeaders();
+    }
     this.keepAlive = setInterval(() => this.comment('keepalive'), KEEPALIVE_MS);
     this.keepAlive.unref();
     res.once('close', () => this.markClosed());
@@ -46,12 +57,6 @@ export class SseStream {
     if (this.closed) return false;
     this.res.write(id === undefined ? `event: message\ndata: ${json}\n\n` : `id: ${id}\nevent: message\ndata: ${json}\n\n`);
     return true;
-  }
-
-  /** An event with an id and no data (spec 2025-11-25): the client can resume from here if the stream breaks. */
-  prime(id: string, retryMs?: number): void {
-    if (this.closed) return;
-    this.res.write(retryMs === undefined ? `id: ${id}\ndata: \n\n` : `id: ${id}\nretry: ${retryMs}\ndata: \n\n`);
   }
 
   /** Ends the response. */
