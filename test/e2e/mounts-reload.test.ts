@@ -160,6 +160,29 @@ describe('live changes of the config file', () => {
     assert.deepEqual(warning?.options, ['capacity']);
   });
 
+  test('a changed mount whose new process does not answer is stopped, and the previous one keeps serving', async () => {
+    const silent = { command: process.execPath, args: ['-e', 'setInterval(() => {}, 1000)'], flotilla: { startupTimeoutMs: 1500 } };
+    const startedBefore = agentLines('l1', (l) => l.server === 'added' && l.msg === 'stdio server process started').length;
+    await writeAgentConfig(files.l1!, { worker: { ...worker, env: { WORKER_GENERATION: '2' } }, added: silent }, { capacity: 4 });
+    const refused = await eventually(() => {
+      const line = agentLines('l1', (l) => l.msg === 'server could not be started; the previous state of it stays' && l.server === 'added').at(-1);
+      assert.ok(line, `the agent says the change did not take; it said: ${JSON.stringify(agentLines('l1', () => true).slice(-6).map((l) => [l.msg, l.server, l.error ?? l.problems]))}`);
+      return line;
+    }, 30_000);
+    assert.match(String(refused.error), /did not answer initialize\/tools\/list; the previous one keeps serving/);
+    const started = agentLines('l1', (l) => l.server === 'added' && l.msg === 'stdio server process started').slice(startedBefore);
+    assert.equal(started.length, 1, 'the new process was started once');
+    await eventually(() => assert.equal(processAlive(Number(started[0]!.pid)), false, 'the silent process was stopped'), 15_000);
+    // The previous `added` still serves on l1, and stays in the catalog on both nodes.
+    await mesh.waitForReplicas('added_whoami', NODES);
+    assert.ok(await mesh.callDirect<Record<string, unknown>>('l1', 'added', 'whoami'), "l1's previous added answers");
+    const client = await mesh.connectClient('after-silent-change');
+    for (let i = 0; i < 4; i++) assert.notEqual((await client.client.callTool({ name: 'added_whoami' })).isError, true);
+    const view = await mesh.api<{ nodes: Array<{ nodeId: string; servers: Array<{ name: string }> }> }>('/api/v1/nodes');
+    assert.ok(view.nodes.find((n) => n.nodeId === 'l1')?.servers.some((s) => s.name === 'added'), 'l1 still announces added');
+    await writeAgentConfig(files.l1!, { worker: { ...worker, env: { WORKER_GENERATION: '2' } }, added: worker }, { capacity: 4 });
+  });
+
   test("a mounted server's own list_changed reaches the router's clients", async () => {
     const watcher = await mesh.connectClient('list-changed');
     const seen = watcher.listChanged.tools;

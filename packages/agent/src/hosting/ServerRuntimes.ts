@@ -73,7 +73,15 @@ export class ServerRuntimes {
         continue;
       }
       try {
-        next.push(await this.launch(spec));
+        const launched = await this.launch(spec);
+        if (old?.serving && !launched.serving) {
+          // A change that does not answer would put a working server out of service: keep the old one.
+          await this.discard(launched, old);
+          change.failed.push({ name: spec.name, error: `the changed server did not answer initialize/tools/list; the previous one keeps serving` });
+          next.push(old);
+          continue;
+        }
+        next.push(launched);
         (old ? change.changed : change.added).push(spec.name);
         if (old) change.retired.push(old);
       } catch (err) {
@@ -103,6 +111,15 @@ export class ServerRuntimes {
     await runtime.probe.close();
     await runtime.host.stop?.();
     log.info({ kind: runtime.spec.kind }, 'server retired');
+  }
+
+  /** Stops a runtime that never served (it took no sessions), and announces `kept`'s tools again. */
+  private async discard(runtime: HostedServerRuntime, kept: HostedServerRuntime): Promise<void> {
+    await runtime.endpoint.closeAll();
+    await runtime.probe.close();
+    await runtime.host.stop?.();
+    this.deps.toolsChanged(kept.name, kept.probe.catalog);
+    this.deps.logger.warn({ server: kept.name, kind: runtime.spec.kind }, 'changed server did not answer; stopped it and kept the previous one');
   }
 
   /** Closes every server's sessions and probe, then stops mounted processes (agent shutdown). */
