@@ -116,10 +116,11 @@ describe('router replicas behind a load balancer', () => {
   it('loses no session and no read-only or idempotent call when a replica is killed under load, and leaves no call hanging', async () => {
     const victim = mesh.routers[0]!;
     const clientTimeoutMs = 60_000;
-    load = new CallLoad(lb.url, { workers: 6, shapes: chaosShapes(100, 6, 'lb'), clientTimeoutMs });
+    load = new CallLoad(lb.url, { workers: 6, shapes: chaosShapes(250, 6, 'lb'), clientTimeoutMs });
     await load.start();
     await eventually(() => assert.ok(load!.count() >= 20, `calls so far: ${load!.count()}`), 30_000);
-    // Kill while the victim runs calls (two at once: at least one of them a 600 ms one), else the kill proves nothing.
+    // Kill while the victim runs calls (two at once: at least one of them a 1.5 s one, so it is still running when
+    // the kill lands on a loaded machine), else the kill proves nothing.
     await eventually(async () => assert.ok((await inflightOn(victim.url)) >= 2, 'calls in flight on the victim'), 30_000, 5);
     const killedAt = Date.now();
     victim.process.signal('SIGKILL');
