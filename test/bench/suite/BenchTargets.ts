@@ -34,12 +34,16 @@ export class BenchTargets {
     readonly agent: FlotillaProcess,
     readonly router: FlotillaProcess,
     private readonly bare: ChildProcess,
-    readonly targets: { bare: BenchTarget; agent: BenchTarget; router: BenchTarget; authRouter: BenchTarget },
-    private readonly extra: { authRouter: FlotillaProcess; dir: string },
+    readonly targets: { bare: BenchTarget; agent: BenchTarget; router: BenchTarget; authRouter: BenchTarget; baselineRouter?: BenchTarget },
+    private readonly extra: { authRouter: FlotillaProcess; dir: string; baselineRouter?: FlotillaProcess },
   ) {}
 
-  /** `profileDir`: the router writes a V8 CPU profile there when it stops (`node --cpu-prof`). */
-  static async start(options: { profileDir?: string } = {}): Promise<BenchTargets> {
+  /**
+   * `profileDir`: the router writes a V8 CPU profile there when it stops (`node --cpu-prof`).
+   * `baselineBin`: another build's `packages/cli/dist/bin.js`; a router of that build runs beside this one
+   * on the same agent (one more target), so two versions are compared in one run.
+   */
+  static async start(options: { profileDir?: string; baselineBin?: string } = {}): Promise<BenchTargets> {
     const nats = await NatsServerProcess.start();
     const agent = FlotillaProcess.spawn('agent', ['agent', '--node-id', 'bench-1', '--server', 'echo=@flotilla/examples/echo', '--nats', nats.url, '--port', '0', '--grpc-port', '0', '--capacity', '512', '--max-queue', '4096'], {});
     const profile = options.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`] : [];
@@ -54,20 +58,23 @@ export class BenchTargets {
     const authArgs = ['--api-keys-file', join(dir, 'keys.json'), '--policy-file', join(dir, 'policy.json'), '--max-sessions-per-identity', '4096'];
     const authRouter = FlotillaProcess.spawn('auth-router', ['router', '--nats', nats.url, '--port', '0', ...limits, ...authArgs], {});
     const bare = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./bareSdkServer.ts', import.meta.url))], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const extra = { authRouter, dir };
+    const baselineRouter = options.baselineBin ? FlotillaProcess.spawn('baseline-router', ['router', '--nats', nats.url, '--port', '0', ...limits], {}, options.baselineBin) : undefined;
+    const extra = { authRouter, dir, ...(baselineRouter ? { baselineRouter } : {}) };
     try {
       const [line] = (await once(bare.stdout!, 'data')) as [Buffer];
       const bareUrl = (JSON.parse(line.toString()) as { url: string }).url;
       const agentUrl = String((await agent.ready()).url);
       const routerUrl = String((await router.ready()).url);
       const authUrl = String((await authRouter.ready()).url);
+      const baselineUrl = baselineRouter ? String((await baselineRouter.ready()).url) : undefined;
       const targets = {
         bare: { name: 'bare SDK server', url: bareUrl, tool: 'echo', pid: bare.pid! },
         agent: { name: 'agent (fastmcp echo)', url: `${agentUrl}/mcp/echo`, tool: 'echo', pid: agent.child.pid! },
         router: { name: 'router → agent', url: routerUrl, tool: 'echo_echo', pid: router.child.pid! },
         authRouter: { name: 'router → agent, auth on (API key, policy)', url: authUrl, tool: 'echo_echo', pid: authRouter.child.pid!, headers: { authorization: `Bearer ${key.key}` } },
+        ...(baselineRouter && baselineUrl ? { baselineRouter: { name: 'baseline router → agent', url: baselineUrl, tool: 'echo_echo', pid: baselineRouter.child.pid! } } : {}),
       };
-      await Promise.all([waitForTool(targets.router), waitForTool(targets.authRouter)]);
+      await Promise.all([waitForTool(targets.router), waitForTool(targets.authRouter), ...(targets.baselineRouter ? [waitForTool(targets.baselineRouter)] : [])]);
       return new BenchTargets(nats, agent, router, bare, targets, extra);
     } catch (err) {
       await new BenchTargets(nats, agent, router, bare, {} as never, extra).stop();
@@ -77,7 +84,7 @@ export class BenchTargets {
 
   async stop(): Promise<void> {
     this.bare.kill('SIGTERM');
-    await Promise.allSettled([this.router.stop(), this.extra.authRouter.stop(), this.agent.stop()]);
+    await Promise.allSettled([this.router.stop(), this.extra.authRouter.stop(), this.extra.baselineRouter?.stop(), this.agent.stop()]);
     await this.nats.dispose();
     await rm(this.extra.dir, { recursive: true, force: true });
   }

@@ -6,7 +6,7 @@
  *   - a concurrency sweep: calls/s, p99 and the CPU each process spent per call;
  *   - catalog scale: 100 agents × 50 tools;
  *   - a node's death under load: how long the router still placed calls on it.
- * Usage: node --import tsx test/bench/suite/run.ts [--calls 2000] [--seconds 4] [--clients 1,8,32,128] [--agents 100] [--only latency,sweep,catalog,death] [--profile-router <dir>]
+ * Usage: node --import tsx test/bench/suite/run.ts [--calls 2000] [--seconds 4] [--clients 1,8,32,128] [--agents 100] [--only latency,sweep,catalog,death] [--profile-router <dir>] [--baseline-router <other build>/packages/cli/dist/bin.js]
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -29,6 +29,7 @@ const { values } = parseArgs({
     only: { type: 'string', default: 'latency,sweep,catalog,death' },
     'no-docs': { type: 'boolean', default: false },
     'profile-router': { type: 'string' },
+    'baseline-router': { type: 'string' },
   },
 });
 const parts = new Set(values.only.split(','));
@@ -44,12 +45,14 @@ function report(section: Markdown): void {
 }
 
 if (parts.has('latency') || parts.has('sweep')) {
-  const mesh = await BenchTargets.start({ profileDir: values['profile-router'] });
+  const mesh = await BenchTargets.start({ profileDir: values['profile-router'], baselineBin: values['baseline-router'] });
   try {
-    const { bare, agent, router, authRouter } = mesh.targets;
+    const { bare, agent, router, authRouter, baselineRouter } = mesh.targets;
+    // The baseline router's row sits right after the router's, so "over previous row" compares the two builds.
+    const paths = baselineRouter ? [bare, agent, router, baselineRouter, authRouter] : [bare, agent, router, authRouter];
     if (parts.has('latency')) {
-      results.sequential = await sequentialLatency([bare, agent, router, authRouter], Number(values.calls), Number(values.warmup));
-      report(latencyTable(results.sequential, [bare.name, agent.name, router.name, authRouter.name]));
+      results.sequential = await sequentialLatency(paths, Number(values.calls), Number(values.warmup));
+      report(latencyTable(results.sequential, paths.map((p) => p.name)));
     }
     if (parts.has('sweep')) {
       results.sweep = [];
@@ -57,6 +60,7 @@ if (parts.has('latency') || parts.has('sweep')) {
         results.sweep.push(await sweepPoint(bare, clients, Number(values.seconds), { server: bare.pid }));
         results.sweep.push(await sweepPoint(agent, clients, Number(values.seconds), { agent: agent.pid }));
         results.sweep.push(await sweepPoint(router, clients, Number(values.seconds), { router: router.pid, agent: agent.pid }));
+        if (baselineRouter) results.sweep.push(await sweepPoint(baselineRouter, clients, Number(values.seconds), { router: baselineRouter.pid, agent: agent.pid }));
         results.sweep.push(await sweepPoint(authRouter, clients, Number(values.seconds), { router: authRouter.pid, agent: agent.pid }));
       }
       report(sweepTable(results.sweep));
