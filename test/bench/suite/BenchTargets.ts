@@ -39,13 +39,14 @@ export class BenchTargets {
   ) {}
 
   /**
-   * `profileDir`: the router writes a V8 CPU profile there when it stops (`node --cpu-prof`).
+   * `profileDir`: the router writes a V8 CPU profile there when it stops (`node --cpu-prof`); `agentProfileDir`: the agent does.
    * `baselineBin`: another build's `packages/cli/dist/bin.js`; a router of that build runs beside this one
    * on the same agent (one more target), so two versions are compared in one run.
    */
-  static async start(options: { profileDir?: string; baselineBin?: string } = {}): Promise<BenchTargets> {
+  static async start(options: { profileDir?: string; agentProfileDir?: string; baselineBin?: string } = {}): Promise<BenchTargets> {
     const nats = await NatsServerProcess.start();
-    const agent = FlotillaProcess.spawn('agent', ['agent', '--node-id', 'bench-1', '--server', 'echo=@flotilla/examples/echo', '--nats', nats.url, '--port', '0', '--grpc-port', '0', '--capacity', '512', '--max-queue', '4096'], {});
+    const agentProfile = options.agentProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.agentProfileDir}`] : [];
+    const agent = FlotillaProcess.spawn('agent', ['agent', '--node-id', 'bench-1', '--server', 'echo=@flotilla/examples/echo', '--nats', nats.url, '--port', '0', '--grpc-port', '0', '--capacity', '512', '--max-queue', '4096'], {}, CLI_BIN, agentProfile);
     const profile = options.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`] : [];
     // The fair queue's defaults (8 calls per session, 32 per client) would cap the sweep, not the router's speed.
     const limits = ['--session-concurrency', '1024', '--client-concurrency', '1024', '--max-concurrent-calls', '4096'];

@@ -6,7 +6,7 @@
  *   - a concurrency sweep: calls/s, p99 and the CPU each process spent per call;
  *   - catalog scale: 100 agents × 50 tools;
  *   - a node's death under load: how long the router still placed calls on it.
- * Usage: node --import tsx test/bench/suite/run.ts [--calls 2000] [--seconds 4] [--clients 1,8,32,128] [--agents 100] [--only latency,sweep,catalog,death] [--profile-router <dir>] [--baseline-router <other build>/packages/cli/dist/bin.js]
+ * Usage: node --import tsx test/bench/suite/run.ts [--calls 2000] [--seconds 4] [--clients 1,8,32,128] [--agents 100] [--only latency,sweep,catalog,death] [--profile-router <dir>] [--profile-agent <dir>] [--baseline-router <other build>/packages/cli/dist/bin.js]
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -30,6 +30,7 @@ const { values } = parseArgs({
     'no-docs': { type: 'boolean', default: false },
     'profile-router': { type: 'string' },
     'baseline-router': { type: 'string' },
+    'profile-agent': { type: 'string' },
   },
 });
 const parts = new Set(values.only.split(','));
@@ -45,7 +46,7 @@ function report(section: Markdown): void {
 }
 
 if (parts.has('latency') || parts.has('sweep')) {
-  const mesh = await BenchTargets.start({ profileDir: values['profile-router'], baselineBin: values['baseline-router'] });
+  const mesh = await BenchTargets.start({ profileDir: values['profile-router'], agentProfileDir: values['profile-agent'], baselineBin: values['baseline-router'] });
   try {
     const { bare, agent, router, authRouter, baselineRouter } = mesh.targets;
     // The baseline router's row sits right after the router's, so "over previous row" compares the two builds.

@@ -12,6 +12,8 @@ const HEADER_BYTES = 1 + SALT_BYTES + IV_BYTES;
  * under one key is below 2^-48.
  */
 const SEALS_PER_KEY = 1 << 24;
+/** IVs drawn from the system's random source at once. */
+const IV_BATCH = 256;
 /** Derived keys kept for opening (envelopes of other replicas, and of this one's earlier keys). */
 const OPEN_KEY_CACHE = 64;
 
@@ -27,6 +29,9 @@ const OPEN_KEY_CACHE = 64;
 export class AeadEnvelope {
   private readonly aad: Buffer;
   private sealing: { salt: Buffer; key: Buffer; left: number } | undefined;
+  /** Random bytes drawn in bulk for IVs (one system call per {@link IV_BATCH} seals); each IV is used once. */
+  private ivs = Buffer.alloc(0);
+  private ivAt = 0;
   private readonly openKeys = new Map<string, Buffer>();
 
   constructor(
@@ -40,7 +45,7 @@ export class AeadEnvelope {
   /** Seals `plaintext` into a token. */
   seal(plaintext: string): string {
     const { salt, key } = this.sealingKey();
-    const iv = randomBytes(IV_BYTES);
+    const iv = this.nextIv();
     const cipher = createCipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES });
     cipher.setAAD(this.aad);
     const head = Buffer.allocUnsafe(HEADER_BYTES);
@@ -75,6 +80,14 @@ export class AeadEnvelope {
     // Only keys that opened a genuine envelope are kept: forged salts cannot churn the cache.
     if (!cached) this.remember(saltId, key);
     return text;
+  }
+
+  private nextIv(): Buffer {
+    if (this.ivAt + IV_BYTES > this.ivs.length) {
+      this.ivs = randomBytes(IV_BYTES * IV_BATCH);
+      this.ivAt = 0;
+    }
+    return this.ivs.subarray(this.ivAt, (this.ivAt += IV_BYTES));
   }
 
   private sealingKey(): { salt: Buffer; key: Buffer } {
