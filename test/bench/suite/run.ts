@@ -6,14 +6,14 @@
  *   - a concurrency sweep: calls/s, p99 and the CPU each process spent per call;
  *   - catalog scale: 100 agents × 50 tools;
  *   - a node's death under load: how long the router still placed calls on it.
- * Usage: node --import tsx test/bench/suite/run.ts [--calls 2000] [--seconds 4] [--clients 1,8,32,128] [--agents 100] [--only latency,sweep,catalog,death] [--profile-router <dir>] [--profile-agent <dir>] [--baseline-router <other build>/packages/cli/dist/bin.js]
+ * Usage: node --import tsx test/bench/suite/run.ts [--calls 2000] [--seconds 4] [--rounds 1] [--clients 1,8,32,128] [--agents 100] [--only latency,sweep,catalog,death] [--profile-router <dir>] [--profile-agent <dir>] [--baseline-router <other build>/packages/cli/dist/bin.js]
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { BenchTargets } from './BenchTargets.js';
 import { catalogScale, type CatalogScaleResult } from './catalogScale.js';
-import { sweepPoint, type SweepPoint } from './concurrencySweep.js';
+import { mergeRounds, sweepPoint, type SweepPoint } from './concurrencySweep.js';
 import { nodeDeath, type NodeDeathResult } from './nodeDeath.js';
 import { benchPool } from './RawMcpClient.js';
 import { sequentialLatency, type SequentialResult } from './sequentialLatency.js';
@@ -24,6 +24,7 @@ const { values } = parseArgs({
     calls: { type: 'string', default: '2000' },
     warmup: { type: 'string', default: '300' },
     seconds: { type: 'string', default: '4' },
+    rounds: { type: 'string', default: '1' },
     clients: { type: 'string', default: '1,8,32,128' },
     agents: { type: 'string', default: '100' },
     only: { type: 'string', default: 'latency,sweep,catalog,death' },
@@ -57,12 +58,17 @@ if (parts.has('latency') || parts.has('sweep')) {
     }
     if (parts.has('sweep')) {
       results.sweep = [];
+      const rounds = Math.max(1, Number(values.rounds));
       for (const clients of values.clients.split(',').map(Number)) {
-        results.sweep.push(await sweepPoint(bare, clients, Number(values.seconds), { server: bare.pid }));
-        results.sweep.push(await sweepPoint(agent, clients, Number(values.seconds), { agent: agent.pid }));
-        results.sweep.push(await sweepPoint(router, clients, Number(values.seconds), { router: router.pid, agent: agent.pid }));
-        if (baselineRouter) results.sweep.push(await sweepPoint(baselineRouter, clients, Number(values.seconds), { router: baselineRouter.pid, agent: agent.pid }));
-        results.sweep.push(await sweepPoint(authRouter, clients, Number(values.seconds), { router: authRouter.pid, agent: agent.pid }));
+        // Each round runs every path once at this concurrency; with several rounds they interleave.
+        const byPath: SweepPoint[][] = paths.map(() => []);
+        for (let round = 0; round < rounds; round++) {
+          for (const [i, path] of paths.entries()) {
+            const cpuOf = path === bare ? { server: bare.pid } : path === agent ? { agent: agent.pid } : { router: path.pid, agent: agent.pid };
+            byPath[i]!.push(await sweepPoint(path, clients, Number(values.seconds), cpuOf));
+          }
+        }
+        for (const points of byPath) results.sweep.push(mergeRounds(points));
       }
       report(sweepTable(results.sweep));
     }
