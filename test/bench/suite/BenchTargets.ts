@@ -39,7 +39,8 @@ export class BenchTargets {
   ) {}
 
   /**
-   * `profileDir`: the router writes a V8 CPU profile there when it stops (`node --cpu-prof`); `agentProfileDir`: the agent does.
+   * `profileDir`: the router (and the baseline router) writes a V8 CPU profile there when it stops (`node
+   * --cpu-prof`, file names carry the pid); `agentProfileDir`: the agent does.
    * `baselineBin`: another build's `packages/cli/dist/bin.js`; a router of that build runs beside this one
    * on the same agent (one more target), so two versions are compared in one run.
    */
@@ -59,7 +60,7 @@ export class BenchTargets {
     const authArgs = ['--api-keys-file', join(dir, 'keys.json'), '--policy-file', join(dir, 'policy.json'), '--max-sessions-per-identity', '4096'];
     const authRouter = FlotillaProcess.spawn('auth-router', ['router', '--nats', nats.url, '--port', '0', ...limits, ...authArgs], {});
     const bare = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./bareSdkServer.ts', import.meta.url))], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const baselineRouter = options.baselineBin ? FlotillaProcess.spawn('baseline-router', ['router', '--nats', nats.url, '--port', '0', ...limits], {}, options.baselineBin) : undefined;
+    const baselineRouter = options.baselineBin ? FlotillaProcess.spawn('baseline-router', ['router', '--nats', nats.url, '--port', '0', ...limits], {}, options.baselineBin, profile) : undefined;
     const extra = { authRouter, dir, ...(baselineRouter ? { baselineRouter } : {}) };
     try {
       const [line] = (await once(bare.stdout!, 'data')) as [Buffer];
