@@ -15,6 +15,9 @@ import { CLI_BIN, FlotillaProcess } from '../../harness/FlotillaProcess.js';
 import { NatsServerProcess } from '../../harness/NatsServerProcess.js';
 import { RawMcpSession } from './RawMcpClient.js';
 
+/** How long each process may take to start: on a machine busy with other work, longer than the harness's default. */
+const READY_MS = 90_000;
+
 /** One endpoint the suite calls. */
 export interface BenchTarget {
   /** Row label in the tables. */
@@ -65,10 +68,10 @@ export class BenchTargets {
     try {
       const [line] = (await once(bare.stdout!, 'data')) as [Buffer];
       const bareUrl = (JSON.parse(line.toString()) as { url: string }).url;
-      const agentUrl = String((await agent.ready()).url);
-      const routerUrl = String((await router.ready()).url);
-      const authUrl = String((await authRouter.ready()).url);
-      const baselineUrl = baselineRouter ? String((await baselineRouter.ready()).url) : undefined;
+      const agentUrl = String((await agent.ready(READY_MS)).url);
+      const routerUrl = String((await router.ready(READY_MS)).url);
+      const authUrl = String((await authRouter.ready(READY_MS)).url);
+      const baselineUrl = baselineRouter ? String((await baselineRouter.ready(READY_MS)).url) : undefined;
       const targets = {
         bare: { name: 'bare SDK server', url: bareUrl, tool: 'echo', pid: bare.pid! },
         agent: { name: 'agent (fastmcp echo)', url: `${agentUrl}/mcp/echo`, tool: 'echo', pid: agent.child.pid! },
