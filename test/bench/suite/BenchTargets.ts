@@ -15,6 +15,9 @@ import { CLI_BIN, FlotillaProcess } from '../../harness/FlotillaProcess.js';
 import { NatsServerProcess } from '../../harness/NatsServerProcess.js';
 import { RawMcpSession } from './RawMcpClient.js';
 
+/** How long each process may take to start: on a machine busy with other work, longer than the harness's default. */
+const READY_MS = 90_000;
+
 /** One endpoint the suite calls. */
 export interface BenchTarget {
   /** Row label in the tables. */
@@ -34,14 +37,20 @@ export class BenchTargets {
     readonly agent: FlotillaProcess,
     readonly router: FlotillaProcess,
     private readonly bare: ChildProcess,
-    readonly targets: { bare: BenchTarget; agent: BenchTarget; router: BenchTarget; authRouter: BenchTarget },
-    private readonly extra: { authRouter: FlotillaProcess; dir: string },
+    readonly targets: { bare: BenchTarget; agent: BenchTarget; router: BenchTarget; authRouter: BenchTarget; baselineRouter?: BenchTarget },
+    private readonly extra: { authRouter: FlotillaProcess; dir: string; baselineRouter?: FlotillaProcess },
   ) {}
 
-  /** `profileDir`: the router writes a V8 CPU profile there when it stops (`node --cpu-prof`). */
-  static async start(options: { profileDir?: string } = {}): Promise<BenchTargets> {
+  /**
+   * `profileDir`: the router (and the baseline router) writes a V8 CPU profile there when it stops (`node
+   * --cpu-prof`, file names carry the pid); `agentProfileDir`: the agent does.
+   * `baselineBin`: another build's `packages/cli/dist/bin.js`; a router of that build runs beside this one
+   * on the same agent (one more target), so two versions are compared in one run.
+   */
+  static async start(options: { profileDir?: string; agentProfileDir?: string; baselineBin?: string } = {}): Promise<BenchTargets> {
     const nats = await NatsServerProcess.start();
-    const agent = FlotillaProcess.spawn('agent', ['agent', '--node-id', 'bench-1', '--server', 'echo=@flotilla/examples/echo', '--nats', nats.url, '--port', '0', '--grpc-port', '0', '--capacity', '512', '--max-queue', '4096'], {});
+    const agentProfile = options.agentProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.agentProfileDir}`] : [];
+    const agent = FlotillaProcess.spawn('agent', ['agent', '--node-id', 'bench-1', '--server', 'echo=@flotilla/examples/echo', '--nats', nats.url, '--port', '0', '--grpc-port', '0', '--capacity', '512', '--max-queue', '4096'], {}, CLI_BIN, agentProfile);
     const profile = options.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`] : [];
     // The fair queue's defaults (8 calls per session, 32 per client) would cap the sweep, not the router's speed.
     const limits = ['--session-concurrency', '1024', '--client-concurrency', '1024', '--max-concurrent-calls', '4096'];
@@ -54,20 +63,23 @@ export class BenchTargets {
     const authArgs = ['--api-keys-file', join(dir, 'keys.json'), '--policy-file', join(dir, 'policy.json'), '--max-sessions-per-identity', '4096'];
     const authRouter = FlotillaProcess.spawn('auth-router', ['router', '--nats', nats.url, '--port', '0', ...limits, ...authArgs], {});
     const bare = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./bareSdkServer.ts', import.meta.url))], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const extra = { authRouter, dir };
+    const baselineRouter = options.baselineBin ? FlotillaProcess.spawn('baseline-router', ['router', '--nats', nats.url, '--port', '0', ...limits], {}, options.baselineBin, profile) : undefined;
+    const extra = { authRouter, dir, ...(baselineRouter ? { baselineRouter } : {}) };
     try {
       const [line] = (await once(bare.stdout!, 'data')) as [Buffer];
       const bareUrl = (JSON.parse(line.toString()) as { url: string }).url;
-      const agentUrl = String((await agent.ready()).url);
-      const routerUrl = String((await router.ready()).url);
-      const authUrl = String((await authRouter.ready()).url);
+      const agentUrl = String((await agent.ready(READY_MS)).url);
+      const routerUrl = String((await router.ready(READY_MS)).url);
+      const authUrl = String((await authRouter.ready(READY_MS)).url);
+      const baselineUrl = baselineRouter ? String((await baselineRouter.ready(READY_MS)).url) : undefined;
       const targets = {
         bare: { name: 'bare SDK server', url: bareUrl, tool: 'echo', pid: bare.pid! },
         agent: { name: 'agent (fastmcp echo)', url: `${agentUrl}/mcp/echo`, tool: 'echo', pid: agent.child.pid! },
         router: { name: 'router → agent', url: routerUrl, tool: 'echo_echo', pid: router.child.pid! },
         authRouter: { name: 'router → agent, auth on (API key, policy)', url: authUrl, tool: 'echo_echo', pid: authRouter.child.pid!, headers: { authorization: `Bearer ${key.key}` } },
+        ...(baselineRouter && baselineUrl ? { baselineRouter: { name: 'baseline router → agent', url: baselineUrl, tool: 'echo_echo', pid: baselineRouter.child.pid! } } : {}),
       };
-      await Promise.all([waitForTool(targets.router), waitForTool(targets.authRouter)]);
+      await Promise.all([waitForTool(targets.router), waitForTool(targets.authRouter), ...(targets.baselineRouter ? [waitForTool(targets.baselineRouter)] : [])]);
       return new BenchTargets(nats, agent, router, bare, targets, extra);
     } catch (err) {
       await new BenchTargets(nats, agent, router, bare, {} as never, extra).stop();
@@ -77,7 +89,7 @@ export class BenchTargets {
 
   async stop(): Promise<void> {
     this.bare.kill('SIGTERM');
-    await Promise.allSettled([this.router.stop(), this.extra.authRouter.stop(), this.agent.stop()]);
+    await Promise.allSettled([this.router.stop(), this.extra.authRouter.stop(), this.extra.baselineRouter?.stop(), this.agent.stop()]);
     await this.nats.dispose();
     await rm(this.extra.dir, { recursive: true, force: true });
   }

@@ -51,3 +51,24 @@ export async function sweepPoint(target: BenchTarget, clients: number, seconds: 
     await Promise.allSettled(sessions.map((s) => s.close()));
   }
 }
+
+/**
+ * Several rounds of one target at one concurrency as one point (the rounds interleaved with the other
+ * targets', so machine noise hits all alike): calls and errors summed, calls/s averaged, CPU per call over
+ * all calls, latency of the round with the median calls/s.
+ */
+export function mergeRounds(rounds: readonly SweepPoint[]): SweepPoint {
+  const calls = rounds.reduce((n, r) => n + r.calls, 0);
+  const median = [...rounds].sort((a, b) => a.callsPerS - b.callsPerS)[Math.floor(rounds.length / 2)]!;
+  const cpuUsPerCall: Record<string, number> = {};
+  for (const k of Object.keys(rounds[0]!.cpuUsPerCall)) cpuUsPerCall[k] = rounds.reduce((s, r) => s + r.cpuUsPerCall[k]! * r.calls, 0) / Math.max(1, calls);
+  return {
+    target: rounds[0]!.target,
+    clients: rounds[0]!.clients,
+    calls,
+    errors: rounds.reduce((n, r) => n + r.errors, 0),
+    callsPerS: rounds.reduce((s, r) => s + r.callsPerS, 0) / rounds.length,
+    latency: median.latency,
+    cpuUsPerCall,
+  };
+}

@@ -6,14 +6,14 @@
  *   - a concurrency sweep: calls/s, p99 and the CPU each process spent per call;
  *   - catalog scale: 100 agents × 50 tools;
  *   - a node's death under load: how long the router still placed calls on it.
- * Usage: node --import tsx test/bench/suite/run.ts [--calls 2000] [--seconds 4] [--clients 1,8,32,128] [--agents 100] [--only latency,sweep,catalog,death] [--profile-router <dir>]
+ * Usage: node --import tsx test/bench/suite/run.ts [--calls 2000] [--seconds 4] [--rounds 1] [--clients 1,8,32,128] [--agents 100] [--only latency,sweep,catalog,death] [--profile-router <dir>] [--profile-agent <dir>] [--baseline-router <other build>/packages/cli/dist/bin.js]
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { BenchTargets } from './BenchTargets.js';
 import { catalogScale, type CatalogScaleResult } from './catalogScale.js';
-import { sweepPoint, type SweepPoint } from './concurrencySweep.js';
+import { mergeRounds, sweepPoint, type SweepPoint } from './concurrencySweep.js';
 import { nodeDeath, type NodeDeathResult } from './nodeDeath.js';
 import { benchPool } from './RawMcpClient.js';
 import { sequentialLatency, type SequentialResult } from './sequentialLatency.js';
@@ -24,11 +24,14 @@ const { values } = parseArgs({
     calls: { type: 'string', default: '2000' },
     warmup: { type: 'string', default: '300' },
     seconds: { type: 'string', default: '4' },
+    rounds: { type: 'string', default: '1' },
     clients: { type: 'string', default: '1,8,32,128' },
     agents: { type: 'string', default: '100' },
     only: { type: 'string', default: 'latency,sweep,catalog,death' },
     'no-docs': { type: 'boolean', default: false },
     'profile-router': { type: 'string' },
+    'baseline-router': { type: 'string' },
+    'profile-agent': { type: 'string' },
   },
 });
 const parts = new Set(values.only.split(','));
@@ -44,20 +47,28 @@ function report(section: Markdown): void {
 }
 
 if (parts.has('latency') || parts.has('sweep')) {
-  const mesh = await BenchTargets.start({ profileDir: values['profile-router'] });
+  const mesh = await BenchTargets.start({ profileDir: values['profile-router'], agentProfileDir: values['profile-agent'], baselineBin: values['baseline-router'] });
   try {
-    const { bare, agent, router, authRouter } = mesh.targets;
+    const { bare, agent, router, authRouter, baselineRouter } = mesh.targets;
+    // The baseline router's row sits right after the router's, so "over previous row" compares the two builds.
+    const paths = baselineRouter ? [bare, agent, router, baselineRouter, authRouter] : [bare, agent, router, authRouter];
     if (parts.has('latency')) {
-      results.sequential = await sequentialLatency([bare, agent, router, authRouter], Number(values.calls), Number(values.warmup));
-      report(latencyTable(results.sequential, [bare.name, agent.name, router.name, authRouter.name]));
+      results.sequential = await sequentialLatency(paths, Number(values.calls), Number(values.warmup));
+      report(latencyTable(results.sequential, paths.map((p) => p.name)));
     }
     if (parts.has('sweep')) {
       results.sweep = [];
+      const rounds = Math.max(1, Number(values.rounds));
       for (const clients of values.clients.split(',').map(Number)) {
-        results.sweep.push(await sweepPoint(bare, clients, Number(values.seconds), { server: bare.pid }));
-        results.sweep.push(await sweepPoint(agent, clients, Number(values.seconds), { agent: agent.pid }));
-        results.sweep.push(await sweepPoint(router, clients, Number(values.seconds), { router: router.pid, agent: agent.pid }));
-        results.sweep.push(await sweepPoint(authRouter, clients, Number(values.seconds), { router: authRouter.pid, agent: agent.pid }));
+        // Each round runs every path once at this concurrency; with several rounds they interleave.
+        const byPath: SweepPoint[][] = paths.map(() => []);
+        for (let round = 0; round < rounds; round++) {
+          for (const [i, path] of paths.entries()) {
+            const cpuOf = path === bare ? { server: bare.pid } : path === agent ? { agent: agent.pid } : { router: path.pid, agent: agent.pid };
+            byPath[i]!.push(await sweepPoint(path, clients, Number(values.seconds), cpuOf));
+          }
+        }
+        for (const points of byPath) results.sweep.push(mergeRounds(points));
       }
       report(sweepTable(results.sweep));
     }

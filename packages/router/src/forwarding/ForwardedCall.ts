@@ -15,6 +15,7 @@ import type { AttemptRecord, AttemptResult, CallObserver, CallOutcome } from './
 import { BALANCED, type CallPlacement } from './CallPlacement.js';
 import { CallTrace } from './CallTrace.js';
 import { ClientDisconnectedError, type ClientCallContext } from './ClientCallContext.js';
+import { linkedAbort } from './linkedAbort.js';
 import { toolErrorText } from './toolErrorText.js';
 
 /** How far the forwarder goes to get a call answered. */
@@ -381,13 +382,16 @@ export class ForwardedCall {
     });
     const progressToken = this.req.client.progressToken ?? `${ROUTER_PROGRESS_TOKEN_PREFIX}${this.callId}`;
     const request = this.upstreamRequest(progressToken, dispatch.context);
-    const controller = new AbortController();
-    const signal = AbortSignal.any([this.req.client.signal, controller.signal]);
+    // Aborted by the client's cancel (followed) or by the call (`abandon`).
+    const link = linkedAbort(this.req.client.signal);
+    const { controller } = link;
+    const signal = controller.signal;
     let recorded = false;
     /** Ends the attempt's span and records how it ended, once. */
     const settle = (r: AttemptResult, err?: unknown): void => {
       if (recorded) return;
       recorded = true;
+      link.release();
       dispatch.end(r, err);
       this.ended.push({ nodeId: endpoint.nodeId, result: r });
       if (this.isToolCall) this.deps.observer?.attempt?.(this.req.target, endpoint.nodeId, r);

@@ -17,6 +17,7 @@ import type { ClientHello } from '../sessions/SessionTokens.js';
 import { ClientSession, ROUTER_CAPABILITIES, ROUTER_SERVER_INFO } from './ClientSession.js';
 import type { ClientSessionServices } from './ClientSessionServices.js';
 import { sendJson, sendJsonRpcError } from './JsonRpcHttpError.js';
+import { isPlainRequest } from './mcp/plainRequest.js';
 import { mergedInstructions } from './mergedInstructions.js';
 import { readRequestBody } from './RequestBody.js';
 import type { SessionTable } from './SessionTable.js';
@@ -110,12 +111,8 @@ export class McpEndpoint {
     } catch (err) {
       return sendJsonRpcError(res, 400, ErrorCode.ParseError, `Parse error: ${(err as Error).message}`);
     }
-    const parsed = BodySchema.safeParse(json);
-    if (!parsed.success) {
-      const detail = parsed.error.issues.slice(0, 3).map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
-      return sendJsonRpcError(res, 400, ErrorCode.InvalidRequest, `Invalid Request: not a JSON-RPC 2.0 message (${detail})`);
-    }
-    const messages: JSONRPCMessage[] = Array.isArray(parsed.data) ? parsed.data : [parsed.data];
+    const messages = checkedMessages(json);
+    if ('detail' in messages) return sendJsonRpcError(res, 400, ErrorCode.InvalidRequest, `Invalid Request: not a JSON-RPC 2.0 message (${messages.detail})`);
     const initializing = messages.some((m) => (m as { method?: unknown }).method === 'initialize');
     const sessionId = header(req, 'mcp-session-id');
     if (initializing) {
@@ -251,6 +248,17 @@ export class McpEndpoint {
     if (session.identity.principal !== undefined) this.deps.identitySessions?.remove(session.identity.principal, session.sid);
     this.logger.info({ sessionId: session.sid, sessions: this.sessions.size }, 'client session closed');
   }
+}
+
+/**
+ * The body's messages once checked to be JSON-RPC: a single plain request (every call) passes a cheap check
+ * that accepts exactly what the schema would; anything else is checked with the schema.
+ */
+function checkedMessages(json: unknown): JSONRPCMessage[] | { detail: string } {
+  if (isPlainRequest(json)) return [json];
+  const parsed = BodySchema.safeParse(json);
+  if (parsed.success) return Array.isArray(parsed.data) ? parsed.data : [parsed.data];
+  return { detail: parsed.error.issues.slice(0, 3).map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ') };
 }
 
 function header(req: IncomingMessage, name: string): string | undefined {

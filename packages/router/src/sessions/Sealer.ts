@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { CompactEncrypt, compactDecrypt } from 'jose';
 import type { z } from 'zod';
+import { AeadEnvelope } from './AeadEnvelope.js';
 
 /** Bytes of a sealing key (AES-256-GCM). */
 export const SEAL_KEY_BYTES = 32;
@@ -27,6 +28,14 @@ export class Sealer {
   /** A sealer with a fresh random key (sessions it seals open only in this process). */
   static random(): Sealer {
     return new Sealer(new Uint8Array(randomBytes(SEAL_KEY_BYTES)));
+  }
+
+  /**
+   * A synchronous sealer for tokens only the mesh's own replicas read, per call (resume tickets): AES-GCM
+   * through `node:crypto` under a key derived from this one for `purpose` (see {@link AeadEnvelope}).
+   */
+  envelope(purpose: string): AeadEnvelope {
+    return new AeadEnvelope(this.key, purpose);
   }
 
   async seal(typ: string, document: unknown): Promise<string> {

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { ClientCapabilities, Implementation } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 import type { ResumeTicket } from '../front/mcp/FrontSession.js';
+import type { AeadEnvelope } from './AeadEnvelope.js';
 import type { Sealer } from './Sealer.js';
 
 /** What a client said about itself at `initialize` (with the protocol version the router agreed on). */
@@ -42,7 +43,12 @@ const MAX_TICKET_BYTES = 1024;
  * replica can finish them if this one dies. Neither can be forged or read without the key.
  */
 export class SessionTokens {
-  constructor(private readonly sealer: Sealer) {}
+  /** Seals resume tickets: synchronous AES-GCM, once per POST stream (see docs/sessions.md). */
+  private readonly tickets: AeadEnvelope;
+
+  constructor(private readonly sealer: Sealer) {
+    this.tickets = sealer.envelope(TICKET_TYP);
+  }
 
   /** A new session's id and stable id. */
   async issue(hello: ClientHello, principal?: string): Promise<{ sessionId: string; sid: string }> {
@@ -59,17 +65,30 @@ export class SessionTokens {
   }
 
   /**
-   * Seals a resume ticket. When the requests' params make it too big for an event id, they are left out
-   * and the requests marked not to run again (they get a clear error instead, should this replica die).
+   * Seals a resume ticket, synchronously. When the requests' params make it too big for an event id, they
+   * are left out and the requests marked not to run again (they get a clear error instead, should this
+   * replica die).
    */
-  sealTicket(ticket: ResumeTicket): Promise<string> {
-    let doc: ResumeTicket = ticket;
-    if (JSON.stringify(doc).length > MAX_TICKET_BYTES) doc = { sid: ticket.sid, requests: ticket.requests.map((r) => ({ id: r.id, method: r.method, rerun: false })) };
-    return this.sealer.seal(TICKET_TYP, doc);
+  sealTicket(ticket: ResumeTicket): string {
+    let text = JSON.stringify(ticket);
+    if (text.length > MAX_TICKET_BYTES) text = JSON.stringify({ sid: ticket.sid, requests: ticket.requests.map((r) => ({ id: r.id, method: r.method, rerun: false })) });
+    return this.tickets.seal(text);
   }
 
-  openTicket(sealed: string): Promise<ResumeTicket | undefined> {
-    if (sealed.length > 16_384) return Promise.resolve(undefined);
-    return this.sealer.open(TICKET_TYP, sealed, TicketSchema) as Promise<ResumeTicket | undefined>;
+  /**
+   * Opens a sealed resume ticket; undefined when it is not one of this mesh's. Tickets sealed as JWE (by
+   * replicas of an earlier version, during a rolling upgrade) still open.
+   */
+  async openTicket(sealed: string): Promise<ResumeTicket | undefined> {
+    if (sealed.length > 16_384) return undefined;
+    if (sealed.includes('.')) return (await this.sealer.open(TICKET_TYP, sealed, TicketSchema)) as ResumeTicket | undefined;
+    const text = this.tickets.open(sealed);
+    if (text === undefined) return undefined;
+    try {
+      const parsed = TicketSchema.safeParse(JSON.parse(text));
+      return parsed.success ? (parsed.data as ResumeTicket) : undefined;
+    } catch {
+      return undefined;
+    }
   }
 }

@@ -53,8 +53,25 @@ export class MalformedServerMessage extends Error {
   }
 }
 
+/**
+ * A plain answer with a result (what nearly every call gets back), recognised without zod: exactly what
+ * the envelope schema accepts as a result response; undefined when not certainly one (the schema decides).
+ */
+function plainResult(value: unknown): ServerResponseMessage | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  const m = value as Record<string, unknown>;
+  if (m['jsonrpc'] !== '2.0' || m['method'] !== undefined || m['params'] !== undefined || m['error'] !== undefined) return undefined;
+  const id = m['id'];
+  if (!((typeof id === 'string' && id.length <= 512) || (typeof id === 'number' && Number.isFinite(id)))) return undefined;
+  const result = m['result'];
+  if (typeof result !== 'object' || result === null || Array.isArray(result)) return undefined;
+  return { kind: 'response', id, result: result as Record<string, unknown> };
+}
+
 /** Checks one parsed JSON value a server sent and says what kind of message it is. */
 export function toServerMessage(value: unknown): ServerMessage {
+  const plain = plainResult(value);
+  if (plain) return plain;
   const parsed = EnvelopeSchema.safeParse(value);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];

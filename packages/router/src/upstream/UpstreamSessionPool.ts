@@ -91,6 +91,9 @@ export class UpstreamSessionPool {
   private readonly byKey = new Map<string, Pooled>();
   private readonly byClient = new Map<string, Set<Pooled>>();
   private readonly byInstance = new Map<string, Set<Pooled>>();
+  /** A short number per client id, for session keys (see `keyOf`); forgotten when the client closes. */
+  private readonly clientKeys = new Map<string, number>();
+  private nextClientKey = 1;
   private readonly sweeper: NodeJS.Timeout;
 
   constructor(private readonly deps: SessionPoolDeps) {
@@ -108,7 +111,7 @@ export class UpstreamSessionPool {
    * there is none. Throws a refusal when the pool is full of sessions in use.
    */
   acquire(client: PoolClient, node: PoolNode, hosted: HostedServer): UpstreamSession {
-    const key = `${client.id}\n${node.instanceId}\n${hosted.name}`;
+    const key = this.keyOf(client, node, hosted.name);
     const known = this.byKey.get(key);
     if (known?.session.usable) return known.session;
     if (known) this.remove(known);
@@ -135,6 +138,7 @@ export class UpstreamSessionPool {
 
   /** The client session closed here: its upstream sessions here close; `terminate` ends them on the nodes too (DELETE). */
   async closeClient(clientId: string, terminate: boolean): Promise<void> {
+    this.clientKeys.delete(clientId);
     const all = [...(this.byClient.get(clientId) ?? [])];
     for (const p of all) this.remove(p);
     await Promise.all(all.map((p) => this.close(p, 'client session closed', 'client_closed', terminate)));
@@ -172,6 +176,17 @@ export class UpstreamSessionPool {
     await Promise.all(all.map((p) => this.close(p, 'router stopping', 'node_left', terminate)));
   }
 
+  /**
+   * A session's key: client × node instance × server. The client part is a short number per client id (a
+   * client id is a sealed token of hundreds of characters: a key holding it would be copied and hashed
+   * anew on every call, where the id itself keeps its hash).
+   */
+  private keyOf(client: PoolClient, node: PoolNode, server: string): string {
+    let n = this.clientKeys.get(client.id);
+    if (n === undefined) this.clientKeys.set(client.id, (n = this.nextClientKey++));
+    return `${n}\n${node.instanceId}\n${server}`;
+  }
+
   private create(client: PoolClient, node: PoolNode, hosted: HostedServer): UpstreamSession {
     const startedAt = performance.now();
     const deps: UpstreamSessionDeps = {
@@ -183,7 +198,7 @@ export class UpstreamSessionPool {
       logger: this.deps.logger,
       ...(client.streams ? { streams: placementOf(client.streams, node, hosted.name) } : {}),
       onLost: (s, reason) => {
-        const pooled = this.byKey.get(`${client.id}\n${node.instanceId}\n${hosted.name}`);
+        const pooled = this.byKey.get(this.keyOf(client, node, hosted.name));
         if (pooled?.session === s) {
           this.remove(pooled);
           this.deps.observer?.closed?.('lost');

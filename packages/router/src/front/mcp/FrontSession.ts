@@ -41,8 +41,8 @@ export interface FrontSessionDeps {
   readonly reconnectGraceMs: number;
   /** Whether a request may run again on another replica if this one dies while it runs (read-only or idempotent work). */
   mayRerun(method: string, params: Record<string, unknown> | undefined): boolean;
-  /** Seals a resume ticket into a stream key other replicas can open. */
-  sealTicket(ticket: ResumeTicket): Promise<string>;
+  /** Seals a resume ticket into a stream key other replicas can open (synchronously: once per POST). */
+  sealTicket(ticket: ResumeTicket): string;
   /** Opens a sealed ticket; undefined when it is not one of the mesh's. */
   openTicket(sealed: string): Promise<ResumeTicket | undefined>;
   /** A client answer to a request another replica (`replica`) sent the client. */
@@ -111,7 +111,7 @@ export class FrontSession implements InboundRequestSession {
     if (duplicate) {
       return sendJsonRpcError(res, 400, ErrorCode.InvalidRequest, `Invalid Request: request id ${JSON.stringify(duplicate.id)} is already in use in this session`);
     }
-    const stream = await this.openPostStream(requests, res);
+    const stream = this.openPostStream(requests, res);
     for (const r of requests) void this.run(r.id, r.method, r.params, stream);
   }
 
@@ -223,9 +223,9 @@ export class FrontSession implements InboundRequestSession {
     }
   }
 
-  private async openPostStream(requests: Classified['requests'], res: ServerResponse): Promise<ResponseStream> {
+  private openPostStream(requests: Classified['requests'], res: ServerResponse): ResponseStream {
     const resumable = this.deps.protocolVersion >= RESUMABLE_SINCE;
-    const key = resumable ? `t.${await this.deps.sealTicket(this.ticketFor(requests))}` : `l.${randomUUID()}`;
+    const key = resumable ? `t.${this.deps.sealTicket(this.ticketFor(requests))}` : `l.${randomUUID()}`;
     const headers = { 'mcp-session-id': this.sessionId };
     const ids = requests.map((r) => r.id);
     const stream = resumable ? ResponseStream.primed(key, res, headers, ids) : new ResponseStream(key, new SseStream(res, headers), ids);
@@ -257,8 +257,7 @@ export class FrontSession implements InboundRequestSession {
     } finally {
       this.inbound.delete(String(id));
     }
-    if (reply !== undefined) stream.send(reply);
-    stream.answered(id);
+    stream.answer(id, reply);
     if (stream.complete) this.forgetLater(stream);
   }
 

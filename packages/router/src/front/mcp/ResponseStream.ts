@@ -69,19 +69,33 @@ export class ResponseStream {
 
   /** Sends a message (JSON text) as the next event; kept for resuming. */
   send(json: string): void {
-    const seq = this.seq++;
-    this.buffer.push({ seq, json });
-    this.bufferedBytes += json.length;
-    while (this.buffer.length > MAX_BUFFERED_EVENTS || (this.bufferedBytes > MAX_BUFFERED_BYTES && this.buffer.length > 1)) {
-      this.bufferedBytes -= this.buffer.shift()!.json.length;
-    }
-    this.sse?.send(json, eventId(seq, this.key));
+    this.push(json, false);
   }
 
   /** A request on this stream got its answer; the stream ends once all have. */
   answered(requestId: string | number): void {
     this.unanswered.delete(String(requestId));
     if (this.complete) this.sse?.end();
+  }
+
+  /**
+   * A request's answer (JSON text; none when the client cancelled it): sent, and the request marked
+   * answered. When it is the stream's last, the event and the end of the response go in one write.
+   */
+  answer(requestId: string | number, json: string | undefined): void {
+    this.unanswered.delete(String(requestId));
+    if (json !== undefined) this.push(json, this.complete);
+    else if (this.complete) this.sse?.end();
+  }
+
+  private push(json: string, last: boolean): void {
+    const seq = this.seq++;
+    this.buffer.push({ seq, json });
+    this.bufferedBytes += json.length;
+    while (this.buffer.length > MAX_BUFFERED_EVENTS || (this.bufferedBytes > MAX_BUFFERED_BYTES && this.buffer.length > 1)) {
+      this.bufferedBytes -= this.buffer.shift()!.json.length;
+    }
+    this.sse?.send(json, eventId(seq, this.key), last);
   }
 
   /** Continues the stream on a new connection, replaying what came after event `afterSeq`. */

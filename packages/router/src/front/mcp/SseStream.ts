@@ -52,10 +52,19 @@ export class SseStream {
     else this.closeListeners.push(listener);
   }
 
-  /** Sends one message (already JSON text) as an event, with `id` when given. False when the stream is closed. */
-  send(json: string, id?: string): boolean {
+  /**
+   * Sends one message (already JSON text) as an event, with `id` when given; with `last`, the response
+   * ends with it (one write for both). False when the stream is closed.
+   */
+  send(json: string, id?: string, last = false): boolean {
     if (this.closed) return false;
-    this.res.write(id === undefined ? `event: message\ndata: ${json}\n\n` : `id: ${id}\nevent: message\ndata: ${json}\n\n`);
+    const frame = id === undefined ? `event: message\ndata: ${json}\n\n` : `id: ${id}\nevent: message\ndata: ${json}\n\n`;
+    if (!last) {
+      this.res.write(frame);
+      return true;
+    }
+    this.res.end(frame);
+    this.markClosed();
     return true;
   }
 
