@@ -62,7 +62,8 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     );
   }
 
-  const security = new RouterSecurity(opts.security ?? {}, logger);
+  const replicaTag = randomBytes(4).toString('hex');
+  const security = new RouterSecurity(opts.security ?? {}, logger, replicaTag);
   const natsSettings = resolveNatsSettings({ ...opts.nats, servers: opts.natsUrl });
   const nc = await connect(natsConnectionOptions(natsSettings, { name: 'flotilla-router', maxReconnectAttempts: -1, reconnectTimeWait: 500 })).catch((err: unknown) => {
     const where = describeNats(natsSettings);
@@ -131,7 +132,6 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     undefined,
     security.discovery,
   );
-  const replicaTag = randomBytes(4).toString('hex');
   if (!opts.sessionKey) {
     logger.warn({ replica: replicaTag }, 'no session key configured (--session-key-file or FLOTILLA_SESSION_KEY): sessions live only as long as this router, and other replicas cannot take them up');
   }
