@@ -38,6 +38,8 @@ import { ReadinessCheck } from './ops/ReadinessCheck.js';
 import { resolveRouterOptions, type RouterOptions, type RunningRouter } from './RouterOptions.js';
 import { AuthMetrics } from './auth/AuthMetrics.js';
 import { FrontDoor } from './auth/FrontDoor.js';
+import { OpsAccess } from './auth/OpsAccess.js';
+import { OPS_COOKIE_TTL_MS, OpsCookie } from './auth/OpsCookie.js';
 import { authConfigured, isLoopbackHost } from './auth/FrontDoorOptions.js';
 import { SessionGuards } from './auth/SessionGuards.js';
 import { FairScheduler } from './limits/FairScheduler.js';
@@ -135,7 +137,9 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
   if (!opts.sessionKey) {
     logger.warn({ replica: replicaTag }, 'no session key configured (--session-key-file or FLOTILLA_SESSION_KEY): sessions live only as long as this router, and other replicas cannot take them up');
   }
-  const tokens = new SessionTokens(opts.sessionKey ? Sealer.fromBase64(opts.sessionKey) : Sealer.random());
+  // Seals session ids, resume tickets and the dashboard's sign-in cookie: every replica with the same key opens them.
+  const sealer = opts.sessionKey ? Sealer.fromBase64(opts.sessionKey) : Sealer.random();
+  const tokens = new SessionTokens(sealer);
   // Records of sessions in use are touched every third of the idle timeout; twice it is the safety margin.
   const store = new NatsKvSessionStore(nc, names.sessionBucket, opts.sessionIdleTimeoutMs * 2, logger, () => natsUp());
   const sessions = new SessionTable({
@@ -159,7 +163,13 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     lastLoadReportAt: (nodeId) => loadView.snapshot(nodeId)?.loadReceivedAt,
   });
   const authMetrics = new AuthMetrics(metrics.registry);
-  const frontDoor = await FrontDoor.create({ options: opts.auth ?? {}, logger, observer: authMetrics }).catch(async (err: unknown) => {
+  const frontDoor = await FrontDoor.create({
+    options: opts.auth ?? {},
+    logger,
+    observer: authMetrics,
+    // Clients list again: what they may see may have changed.
+    onPolicyChange: () => sessions.broadcast({ tools: true, prompts: true, resources: true, replicas: false }),
+  }).catch(async (err: unknown) => {
     await Promise.allSettled([store.stop(), nc.close()]);
     throw err;
   });
@@ -253,7 +263,8 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     return undefined;
   });
   const dashboard = new DashboardEndpoints(dashboardModel, dashboardStream, dashboardAssets, logger);
-  const front = new FrontHttpServer(mcp, ops, () => policy!, logger, metrics, dashboard, frontDoor, limits);
+  const opsAccess = new OpsAccess({ frontDoor, cookie: new OpsCookie(sealer, OPS_COOKIE_TTL_MS), logger });
+  const front = new FrontHttpServer({ mcp, ops, hostPolicy: () => policy!, logger, metrics, dashboard, frontDoor, opsAccess, limits });
 
   discovery.start();
   dashboardModel.start();
