@@ -12,6 +12,7 @@ import { NodeLoadView } from './discovery/NodeLoadView.js';
 import { randomBytes } from 'node:crypto';
 import { ProfileListings } from './catalog/ProfileListings.js';
 import { ReplicaBus } from './sessions/ReplicaBus.js';
+import { ReplicaSessionCounts } from './sessions/ReplicaSessionCounts.js';
 import { Sealer } from './sessions/Sealer.js';
 import { NatsKvSessionStore } from './sessions/SessionStore.js';
 import { SessionTokens } from './sessions/SessionTokens.js';
@@ -152,6 +153,14 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
   });
   const bus = new ReplicaBus({ nc, subjects: names, tag: replicaTag, logger, session: (sid) => sessions.bySid(sid) });
   bus.start();
+  // The cap on sessions per identity counts every live replica's sessions (they say theirs over NATS).
+  let replicaCounts: ReplicaSessionCounts | undefined;
+  const identitySessions = new IdentitySessions(opts.limits.maxSessionsPerIdentity, {
+    remote: { elsewhere: (principal) => replicaCounts?.elsewhere(principal) ?? 0 },
+    onChange: () => replicaCounts?.changed(),
+  });
+  replicaCounts = new ReplicaSessionCounts({ nc, subjects: names, tag: replicaTag, logger, local: () => identitySessions.local() });
+  replicaCounts.start();
   metrics = new RouterMetrics({
     nodes: () => discovery.listEndpoints(),
     catalogTools: () => catalog.listTools().length,
@@ -245,7 +254,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     maxSessions: opts.maxClientSessions,
     logger,
     onSessionRefused: () => metrics?.clientSessionRefused(),
-    identitySessions: new IdentitySessions(limits.maxSessionsPerIdentity),
+    identitySessions,
     onIdentitySessionRefused: (caller) => authMetrics.sessionRefused(caller.label),
   });
   const readiness = new ReadinessCheck({
@@ -255,7 +264,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     natsConnected: natsUp,
     clientSessions: () => sessions.size,
   });
-  const ops = new OpsApi(discovery, catalog, loadView, readiness, opts.strategy);
+  const ops = new OpsApi(discovery, catalog, loadView, readiness, opts.strategy, () => replicaCounts.describe());
   const dashboardModel = new DashboardModel({ discovery, registry, logger, catalog, loadView, readiness, rates, failures, strategy: opts.strategy, startedAt });
   const dashboardStream = new DashboardStream(dashboardModel, logger);
   const dashboardAssets = await loadDashboardAssets().catch((err: unknown) => {
@@ -304,6 +313,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
       await sessions.closeAll();
       await validator.stop();
       bus.stop();
+      replicaCounts.stop();
       await store.stop();
       dashboardStream.close();
       dashboardModel.stop();

@@ -37,7 +37,7 @@ export interface FrontHttpServerDeps {
 }
 
 /** Paths the 404 answer lists. */
-const ENDPOINTS = ['/mcp', '/healthz', '/readyz', '/metrics', '/api/v1/nodes', '/api/v1/tools', '/api/v1/dashboard', '/dashboard'];
+const ENDPOINTS = ['/mcp', '/healthz', '/readyz', '/metrics', '/api/v1/nodes', '/api/v1/tools', '/api/v1/replicas', '/api/v1/dashboard', '/dashboard'];
 
 /**
  * The router's HTTP server: `/mcp` (MCP Streamable HTTP) and the operations endpoints. Host and Origin
@@ -153,6 +153,8 @@ export class FrontHttpServer {
         return readOnly(() => this.ops.nodes(res));
       case '/api/v1/tools':
         return readOnly(() => this.ops.tools(res));
+      case '/api/v1/replicas':
+        return readOnly(() => this.ops.replicaList(res));
       default:
         break;
     }
