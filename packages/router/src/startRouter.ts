@@ -314,6 +314,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
       await validator.stop();
       bus.stop();
       replicaCounts.stop();
+      frontDoor.stop();
       await store.stop();
       dashboardStream.close();
       dashboardModel.stop();

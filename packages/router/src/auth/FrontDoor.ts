@@ -87,6 +87,11 @@ export class FrontDoor {
     return authConfigured(this.deps.options);
   }
 
+  /** Stops following the policy file. */
+  stop(): void {
+    if (this.policy && 'file' in this.policy) this.policy.file.stop();
+  }
+
   /** Whether an access policy is in force. */
   get hasPolicy(): boolean {
     return this.policy !== undefined;

@@ -19,8 +19,8 @@ export interface PolicyFileDeps {
 
 /**
  * The access policy file, read at start (a bad file stops the router) and read again when it changes
- * (its mtime, checked at most every `reloadEveryMs`, when a request asks for the policy), like the API key
- * file. A changed file that does not parse or check leaves the policy last read in force: the error,
+ * (its mtime, checked every `reloadEveryMs`, and before a request uses the policy once that long has
+ * passed), like the API key file. A changed file that does not parse or check leaves the policy last read in force: the error,
  * naming the field, is logged once per change, and counted.
  */
 export class PolicyFile {
@@ -29,11 +29,20 @@ export class PolicyFile {
   private checkedAt = Date.now();
   private reloading: Promise<void> | undefined;
   private readonly reloadEveryMs: number;
+  private readonly timer: NodeJS.Timeout;
 
   private constructor(private readonly deps: PolicyFileDeps, policy: AccessPolicy, mtimeMs: number) {
     this.policy = policy;
     this.mtimeMs = mtimeMs;
     this.reloadEveryMs = deps.reloadEveryMs ?? 2000;
+    // A change is picked up (and a broken file reported) even while no request comes.
+    this.timer = setInterval(() => void this.current(), this.reloadEveryMs);
+    this.timer.unref();
+  }
+
+  /** Stops checking the file. */
+  stop(): void {
+    clearInterval(this.timer);
   }
 
   /** Reads the policy file; throws a message naming the file and each wrong field. */
