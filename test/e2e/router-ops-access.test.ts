@@ -17,6 +17,7 @@ import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { rawPost } from '../../packages/router/test/fixtures/mcpClient.js';
 import { eventually } from '../harness/eventually.js';
 import { CLI_BIN, FlotillaProcess } from '../harness/FlotillaProcess.js';
 import { NatsServerProcess } from '../harness/NatsServerProcess.js';
@@ -70,14 +71,29 @@ async function connectAs(credential: string): Promise<Client> {
   return client;
 }
 
+const INIT = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'ops-access-test', version: '1' } } });
+let nextId = 2;
+
+/** Opens a session with plain HTTP (no SDK client: no stream of its own); the headers of its requests. */
+async function rawSession(credential: string): Promise<Record<string, string>> {
+  const init = await rawPost(mcpUrl, INIT, bearer(credential));
+  assert.equal(init.status, 200);
+  const headers = { ...bearer(credential), 'mcp-session-id': init.headers.get('mcp-session-id')!, 'mcp-protocol-version': '2025-11-25' };
+  assert.equal((await rawPost(mcpUrl, JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }), headers)).status, 202);
+  return headers;
+}
+
+/** One request in the session; its result, or its JSON-RPC error code. */
+async function request(session: Record<string, string>, method: string, params: Record<string, unknown>): Promise<{ result: Record<string, unknown> } | { code: number }> {
+  const r = await rawPost(mcpUrl, JSON.stringify({ jsonrpc: '2.0', id: nextId++, method, params }), session);
+  const message = r.json as { result?: Record<string, unknown>; error?: { code: number } };
+  return message.error ? { code: message.error.code } : { result: message.result ?? {} };
+}
+
 /** The outcome of calling echo: `ok`, or the JSON-RPC error code. */
-async function echoOutcome(client: Client): Promise<'ok' | number> {
-  try {
-    await client.callTool({ name: 'echo_echo', arguments: { text: 'hi' } }, undefined, { timeout: 15_000 });
-    return 'ok';
-  } catch (err) {
-    return (err as { code: number }).code;
-  }
+async function echoOutcome(session: Record<string, string>): Promise<'ok' | number> {
+  const r = await request(session, 'tools/call', { name: 'echo_echo', arguments: { text: 'hi' } });
+  return 'code' in r ? r.code : 'ok';
 }
 
 before(async () => {
@@ -187,14 +203,15 @@ describe('operations endpoints behind the front door', () => {
 
 describe('the access policy file, changed under the running router', () => {
   it('allows a call it denied, gives ops, keeps the last good policy when the file breaks, then denies again', { timeout: 180_000 }, async () => {
-    const ci = await connectAs(ciKey);
+    const ci = await rawSession(ciKey);
     assert.equal(await echoOutcome(ci), ACCESS_DENIED);
     assert.equal((await fetch(`${base}/api/v1/nodes`, { headers: bearer(ciKey) })).status, 403);
 
     await writePolicy(policy({ tools: ['echo_*'], ops: true }));
     await eventually(async () => assert.equal(await echoOutcome(ci), 'ok'), 20_000, 200);
     assert.equal((await fetch(`${base}/api/v1/nodes`, { headers: bearer(ciKey) })).status, 200);
-    assert.ok((await ci.listTools()).tools.some((t) => t.name === 'echo_echo'), 'its list shows the tool now');
+    const listed = await request(ci, 'tools/list', {});
+    assert.ok('result' in listed && (listed.result['tools'] as Array<{ name: string }>).some((t) => t.name === 'echo_echo'), 'its list shows the tool now');
     await router.waitFor((l) => l.msg === 'access policy reloaded');
 
     await writePolicy(JSON.stringify({ default: 'deny', rules: [{ name: 5, match: {} }] }));
