@@ -20,6 +20,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { rawPost } from '../../packages/router/test/fixtures/mcpClient.js';
 import { eventually } from '../harness/eventually.js';
 import { CLI_BIN, FlotillaProcess } from '../harness/FlotillaProcess.js';
+import { launchChromium } from '../harness/headlessChromium.js';
 import { NatsServerProcess } from '../harness/NatsServerProcess.js';
 import { parseExposition } from '../harness/prometheusText.js';
 
@@ -229,5 +230,31 @@ describe('the access policy file, changed under the running router', () => {
     await writePolicy(policy({}));
     await eventually(async () => assert.equal(await echoOutcome(ci), ACCESS_DENIED), 20_000, 200);
     assert.equal((await fetch(`${base}/api/v1/nodes`, { headers: bearer(ciKey) })).status, 403);
+  });
+});
+
+describe('the dashboard page behind the front door, in headless Chromium', () => {
+  it('asks for a credential, refuses one without the ops permission, and goes live with one that has it', async () => {
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+      await page.goto(`${base}/dashboard`);
+      await eventually(async () => assert.equal(await page.getAttribute('#live', 'data-state'), 'signed-out'), 20_000);
+      assert.equal(await page.isVisible('#sign-in'), true);
+
+      await page.fill('#sign-in-key', ciKey);
+      await page.click('#sign-in-submit');
+      await eventually(async () => assert.match((await page.textContent('#sign-in-error')) ?? '', /flotilla:ops/), 20_000);
+      assert.equal(await page.getAttribute('#live', 'data-state'), 'signed-out');
+
+      await page.fill('#sign-in-key', opsKey);
+      await page.click('#sign-in-submit');
+      await eventually(async () => assert.equal(await page.getAttribute('#live', 'data-state'), 'live'), 30_000);
+      assert.equal(await page.isVisible('#sign-in'), false);
+      await eventually(async () => assert.equal(await page.locator('#nodes tr[data-node-id="ops1"]').count(), 1), 30_000);
+      assert.equal(await page.inputValue('#sign-in-key'), '', 'the page keeps no credential');
+    } finally {
+      await browser.close();
+    }
   });
 });

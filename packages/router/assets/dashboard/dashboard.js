@@ -323,7 +323,7 @@
     var live = byId('live');
     var age = state.receivedAt ? Date.now() - state.receivedAt : Infinity;
     var stale = age > STALE_MS;
-    var shown = stale && state.mode !== 'connecting' ? 'offline' : state.mode;
+    var shown = stale && state.mode !== 'connecting' && state.mode !== 'signed-out' ? 'offline' : state.mode;
     live.dataset.state = shown;
     setText('live-text', shown === 'live' ? 'live' : shown === 'polling' ? 'polling every ' + POLL_MS / 1000 + ' s' : shown === 'offline' ? 'no connection' : shown === 'signed-out' ? 'sign in needed' : 'connecting…');
     var banner = byId('stale-banner');
