@@ -179,6 +179,8 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     // Clients list again: what they may see may have changed.
     onPolicyChange: () => sessions.broadcast({ tools: true, prompts: true, resources: true, replicas: false }),
   }).catch(async (err: unknown) => {
+    replicaCounts.stop();
+    bus.stop();
     await Promise.allSettled([store.stop(), nc.close()]);
     throw err;
   });
