@@ -60,13 +60,13 @@ export class SecureMesh {
     return new SecureMesh(nats, keys, routerNats, routerNatsSeedFile, dir, enforced);
   }
 
-  /** Starts the router with the mesh's keys (and NATS identity); extra args after. */
-  async startRouter(extra: string[] = [], label = 'router'): Promise<{ process: FlotillaProcess; url: string }> {
+  /** Starts the router with the mesh's keys (and NATS identity); extra args after, extra environment. */
+  async startRouter(extra: string[] = [], label = 'router', env: NodeJS.ProcessEnv = {}): Promise<{ process: FlotillaProcess; url: string }> {
     const auth = this.enforced ? ['--nats-nkey-seed-file', this.routerNatsSeedFile] : [];
     const process = FlotillaProcess.spawn(
       label,
       ['router', '--nats', this.nats.url, '--port', '0', '--trusted-issuers-file', this.keys.issuersFile, '--mesh-seed-file', this.keys.mesh.seedFile, ...auth, ...extra],
-      { FLOTILLA_INSECURE: '0' },
+      { FLOTILLA_INSECURE: '0', ...env },
     );
     const url = String((await process.ready(60_000)).url);
     if (!this.router) {
@@ -77,14 +77,14 @@ export class SecureMesh {
   }
 
   /** Starts an agent with its node key, the operator and mesh keys, and its NATS identity (its node key). */
-  async startAgent(nodeId: string, servers: string[], extra: string[] = []): Promise<{ process: FlotillaProcess; url: string }> {
+  async startAgent(nodeId: string, servers: string[], extra: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<{ process: FlotillaProcess; url: string }> {
     const node = this.keys.nodes.get(nodeId);
     if (!node) throw new Error(`no keys for ${nodeId}`);
     const auth = this.enforced ? ['--nats-nkey-seed-file', node.seedFile] : [];
     const args = ['agent', '--node-id', nodeId, '--nats', this.nats.url, '--port', '0', '--grpc-port', '0', '--node-seed-file', node.seedFile, '--node-credential-file', node.credentialFile,
       '--operator-keys-file', this.keys.operatorsFile, '--mesh-keys-file', this.keys.meshKeysFile, ...auth, ...extra];
     for (const s of servers) args.push('--server', s);
-    const process = FlotillaProcess.spawn(nodeId, args, { FLOTILLA_INSECURE: '0' });
+    const process = FlotillaProcess.spawn(nodeId, args, { FLOTILLA_INSECURE: '0', ...env });
     const url = String((await process.ready(60_000)).url);
     this.agents.set(nodeId, { process, url });
     return { process, url };

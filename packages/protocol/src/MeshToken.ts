@@ -18,6 +18,8 @@ export const MeshTokenClaimsSchema = z.object({
   tool: z.string().min(1).max(256).optional(),
   /** Who the router speaks for (the client identity), when the router knows it. */
   sub: z.string().min(1).max(256).optional(),
+  /** The router replica that sent the request (its tag), when the router says. */
+  rep: z.string().min(1).max(64).optional(),
   iat: z.number().int(),
   exp: z.number().int(),
 });

@@ -37,8 +37,21 @@ export type ReplicaAnswer = z.infer<typeof ReplicaAnswerSchema>;
 export const SessionCancelSchema = z.object({ sid: z.string().min(1).max(64), requestId: RequestIdSchema, reason: z.string().max(1000).optional() });
 export type SessionCancel = z.infer<typeof SessionCancelSchema>;
 
-/** On `routerHeartbeats`: a router replica is alive. */
-export const RouterHeartbeatSchema = z.object({ tag: z.string().min(1).max(64), at: z.number().int() });
+/** Most principals one heartbeat names (the replica sends those with the most sessions). */
+export const MAX_HEARTBEAT_PRINCIPALS = 10_000;
+
+/**
+ * On `routerHeartbeats`: a router replica is alive, and (`sessions`) how many client sessions each
+ * authenticated principal holds on it, for the mesh-wide cap on sessions per identity.
+ */
+export const RouterHeartbeatSchema = z.object({
+  tag: z.string().min(1).max(64),
+  at: z.number().int(),
+  sessions: z
+    .record(z.string().min(1).max(2400), z.number().int().min(1).max(1_000_000))
+    .refine((r) => Object.keys(r).length <= MAX_HEARTBEAT_PRINCIPALS, `at most ${MAX_HEARTBEAT_PRINCIPALS} principals`)
+    .optional(),
+});
 export type RouterHeartbeat = z.infer<typeof RouterHeartbeatSchema>;
 
 /**

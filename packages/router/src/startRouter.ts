@@ -12,6 +12,7 @@ import { NodeLoadView } from './discovery/NodeLoadView.js';
 import { randomBytes } from 'node:crypto';
 import { ProfileListings } from './catalog/ProfileListings.js';
 import { ReplicaBus } from './sessions/ReplicaBus.js';
+import { ReplicaSessionCounts } from './sessions/ReplicaSessionCounts.js';
 import { Sealer } from './sessions/Sealer.js';
 import { NatsKvSessionStore } from './sessions/SessionStore.js';
 import { SessionTokens } from './sessions/SessionTokens.js';
@@ -38,6 +39,8 @@ import { ReadinessCheck } from './ops/ReadinessCheck.js';
 import { resolveRouterOptions, type RouterOptions, type RunningRouter } from './RouterOptions.js';
 import { AuthMetrics } from './auth/AuthMetrics.js';
 import { FrontDoor } from './auth/FrontDoor.js';
+import { OpsAccess } from './auth/OpsAccess.js';
+import { OPS_COOKIE_TTL_MS, OpsCookie } from './auth/OpsCookie.js';
 import { authConfigured, isLoopbackHost } from './auth/FrontDoorOptions.js';
 import { SessionGuards } from './auth/SessionGuards.js';
 import { FairScheduler } from './limits/FairScheduler.js';
@@ -62,7 +65,8 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     );
   }
 
-  const security = new RouterSecurity(opts.security ?? {}, logger);
+  const replicaTag = randomBytes(4).toString('hex');
+  const security = new RouterSecurity(opts.security ?? {}, logger, replicaTag);
   const natsSettings = resolveNatsSettings({ ...opts.nats, servers: opts.natsUrl });
   const nc = await connect(natsConnectionOptions(natsSettings, { name: 'flotilla-router', maxReconnectAttempts: -1, reconnectTimeWait: 500 })).catch((err: unknown) => {
     const where = describeNats(natsSettings);
@@ -131,11 +135,12 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     undefined,
     security.discovery,
   );
-  const replicaTag = randomBytes(4).toString('hex');
   if (!opts.sessionKey) {
     logger.warn({ replica: replicaTag }, 'no session key configured (--session-key-file or FLOTILLA_SESSION_KEY): sessions live only as long as this router, and other replicas cannot take them up');
   }
-  const tokens = new SessionTokens(opts.sessionKey ? Sealer.fromBase64(opts.sessionKey) : Sealer.random());
+  // Seals session ids, resume tickets and the dashboard's sign-in cookie: every replica with the same key opens them.
+  const sealer = opts.sessionKey ? Sealer.fromBase64(opts.sessionKey) : Sealer.random();
+  const tokens = new SessionTokens(sealer);
   // Records of sessions in use are touched every third of the idle timeout; twice it is the safety margin.
   const store = new NatsKvSessionStore(nc, names.sessionBucket, opts.sessionIdleTimeoutMs * 2, logger, () => natsUp());
   const sessions = new SessionTable({
@@ -148,6 +153,14 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
   });
   const bus = new ReplicaBus({ nc, subjects: names, tag: replicaTag, logger, session: (sid) => sessions.bySid(sid) });
   bus.start();
+  // The cap on sessions per identity counts every live replica's sessions (they say theirs over NATS).
+  let replicaCounts: ReplicaSessionCounts | undefined;
+  const identitySessions = new IdentitySessions(opts.limits.maxSessionsPerIdentity, {
+    remote: { elsewhere: (principal) => replicaCounts?.elsewhere(principal) ?? 0 },
+    onChange: () => replicaCounts?.changed(),
+  });
+  replicaCounts = new ReplicaSessionCounts({ nc, subjects: names, tag: replicaTag, logger, local: () => identitySessions.local() });
+  replicaCounts.start();
   metrics = new RouterMetrics({
     nodes: () => discovery.listEndpoints(),
     catalogTools: () => catalog.listTools().length,
@@ -159,7 +172,15 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     lastLoadReportAt: (nodeId) => loadView.snapshot(nodeId)?.loadReceivedAt,
   });
   const authMetrics = new AuthMetrics(metrics.registry);
-  const frontDoor = await FrontDoor.create({ options: opts.auth ?? {}, logger, observer: authMetrics }).catch(async (err: unknown) => {
+  const frontDoor = await FrontDoor.create({
+    options: opts.auth ?? {},
+    logger,
+    observer: authMetrics,
+    // Clients list again: what they may see may have changed.
+    onPolicyChange: () => sessions.broadcast({ tools: true, prompts: true, resources: true, replicas: false }),
+  }).catch(async (err: unknown) => {
+    replicaCounts.stop();
+    bus.stop();
     await Promise.allSettled([store.stop(), nc.close()]);
     throw err;
   });
@@ -235,7 +256,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     maxSessions: opts.maxClientSessions,
     logger,
     onSessionRefused: () => metrics?.clientSessionRefused(),
-    identitySessions: new IdentitySessions(limits.maxSessionsPerIdentity),
+    identitySessions,
     onIdentitySessionRefused: (caller) => authMetrics.sessionRefused(caller.label),
   });
   const readiness = new ReadinessCheck({
@@ -245,7 +266,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     natsConnected: natsUp,
     clientSessions: () => sessions.size,
   });
-  const ops = new OpsApi(discovery, catalog, loadView, readiness, opts.strategy);
+  const ops = new OpsApi(discovery, catalog, loadView, readiness, opts.strategy, () => replicaCounts.describe());
   const dashboardModel = new DashboardModel({ discovery, registry, logger, catalog, loadView, readiness, rates, failures, strategy: opts.strategy, startedAt });
   const dashboardStream = new DashboardStream(dashboardModel, logger);
   const dashboardAssets = await loadDashboardAssets().catch((err: unknown) => {
@@ -253,7 +274,8 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     return undefined;
   });
   const dashboard = new DashboardEndpoints(dashboardModel, dashboardStream, dashboardAssets, logger);
-  const front = new FrontHttpServer(mcp, ops, () => policy!, logger, metrics, dashboard, frontDoor, limits);
+  const opsAccess = new OpsAccess({ frontDoor, cookie: new OpsCookie(sealer, OPS_COOKIE_TTL_MS), logger });
+  const front = new FrontHttpServer({ mcp, ops, hostPolicy: () => policy!, logger, metrics, dashboard, frontDoor, opsAccess, limits });
 
   discovery.start();
   dashboardModel.start();
@@ -293,6 +315,8 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
       await sessions.closeAll();
       await validator.stop();
       bus.stop();
+      replicaCounts.stop();
+      frontDoor.stop();
       await store.stop();
       dashboardStream.close();
       dashboardModel.stop();

@@ -43,13 +43,15 @@ let node: TestNode;
 let router: RunningRouter;
 let dir: string;
 const key = createApiKey({ subject: 'span-bot' });
+/** `/api/v1/*` needs the ops permission when auth is on. */
+const opsKey = createApiKey({ subject: 'operator', roles: ['flotilla:ops'] });
 const INIT = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } });
 const auth = { authorization: `Bearer ${key.key}` };
 
 before(async () => {
   nats = await NatsServerProcess.start();
   dir = await mkdtemp(join(tmpdir(), 'flotilla-front-limits-'));
-  await writeFile(join(dir, 'keys.json'), JSON.stringify({ keys: [key.entry] }));
+  await writeFile(join(dir, 'keys.json'), JSON.stringify({ keys: [key.entry, opsKey.entry] }));
   router = await startRouter({
     natsUrl: nats.url,
     port: 0,
@@ -62,7 +64,7 @@ before(async () => {
   });
   node = await TestNode.start({ nodeId: 'n1', natsUrl: nats.url, servers: ['echo'] });
   await until('echo in the catalog', async () => {
-    const { tools } = (await (await fetch(router.url.replace('/mcp', '/api/v1/tools'))).json()) as { tools: Array<{ name: string }> };
+    const { tools } = (await (await fetch(router.url.replace('/mcp', '/api/v1/tools'), { headers: { authorization: `Bearer ${opsKey.key}` } })).json()) as { tools: Array<{ name: string }> };
     return tools.some((t) => t.name === 'echo_say');
   });
 });

@@ -35,4 +35,10 @@ describe('mesh credentials', () => {
     assert.equal(claims.sub, 'router');
     assert.equal(claims.tool, undefined);
   });
+
+  it('name the router replica that sent the request when the issuer is given one', async () => {
+    const named = new MeshTokenCredentials(new MeshTokenIssuer({ key: () => key, replica: 'a1b2c3d4' }));
+    const claims = (await claimsOf(await named.headers({ origin, path: '/mcp/echo', message: { jsonrpc: '2.0', id: 3, method: 'tools/list' } }))) as { rep?: string };
+    assert.equal(claims.rep, 'a1b2c3d4');
+  });
 });

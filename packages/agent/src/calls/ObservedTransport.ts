@@ -13,6 +13,7 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 import { SpanKind, SpanStatusCode, context, trace, type Attributes, type Context, type Span } from '@opentelemetry/api';
 import { z } from 'zod';
+import { callerLogFields, callerOf, callerSpanAttributes } from './CallCaller.js';
 import { outcomeLabel, rejectionLabel, type CallOutcomeLabel } from './callOutcomeLabel.js';
 import { deadlineExceeded, type CallRejection } from './callRejections.js';
 import type { CallTracker } from './CallTracker.js';
@@ -162,7 +163,7 @@ export class ObservedTransport implements Transport {
       }
       const call = this.calls.get(key);
       if (!call) continue;
-      inCall(call, () => this.ctx.logger.info({ callId: call.identity.callId, server: this.ctx.server, tool: call.identity.tool }, 'client went away; cancelling call'));
+      inCall(call, () => this.ctx.logger.info(callFields(call.identity), 'client went away; cancelling call'));
       call.span?.addEvent('flotilla.call.cancelled', { 'flotilla.reason': 'client disconnected', 'flotilla.started': call.state === 'running' });
       if (call.state === 'running') this.cancelOnServer(id, 'client disconnected');
       this.finish(key, call, 'cancelled');
@@ -247,7 +248,8 @@ export class ObservedTransport implements Transport {
     const callId = meta?.[META_CALL_ID] ?? `${this.sessionId ?? 'session'}:${String(request.id)}`;
     const deadline = meta?.[META_DEADLINE];
     const task = typeof parsed.data.task === 'object' && parsed.data.task !== null;
-    const identity: CallIdentity = { callId, server: this.ctx.server, tool: parsed.data.name, deadline, ...(task ? { task } : {}) };
+    const caller = callerOf(extra?.authInfo);
+    const identity: CallIdentity = { callId, server: this.ctx.server, tool: parsed.data.name, deadline, ...(task ? { task } : {}), ...(caller ? { caller } : {}) };
     // The caller's trace context (the router's dispatch span, or any client's) is the parent of ours.
     const parent = extractTraceMeta(meta);
     let call: TrackedCall | undefined;
@@ -265,7 +267,7 @@ export class ObservedTransport implements Transport {
       span.addEvent('flotilla.call.rejected', { 'flotilla.reason': admission.reason, 'rpc.jsonrpc.error_code': admission.rejection.code });
       endCallSpan(span, rejectionLabel(admission.reason), admission.rejection.message);
       context.with(trace.setSpan(parent, span), () =>
-        this.ctx.logger.info({ callId, server: this.ctx.server, tool: parsed.data.name, code: admission.rejection.code, reason: admission.reason }, 'call refused'),
+        this.ctx.logger.info({ ...callFields(identity), code: admission.rejection.code, reason: admission.reason }, 'call refused'),
       );
       this.reject(request.id, admission.rejection);
       return;
@@ -301,6 +303,7 @@ export class ObservedTransport implements Transport {
     if (this.sessionId !== undefined) attributes['mcp.session.id'] = this.sessionId;
     if (identity.deadline !== undefined) attributes['flotilla.deadline'] = new Date(identity.deadline).toISOString();
     if (identity.task) attributes['flotilla.task_augmented'] = true;
+    Object.assign(attributes, callerSpanAttributes(identity.caller));
     return tracer.startSpan(`tools/call ${identity.tool}`, { kind: SpanKind.SERVER, attributes }, parent);
   }
 
@@ -311,7 +314,7 @@ export class ObservedTransport implements Transport {
     call.span?.addEvent('flotilla.call.started', { 'flotilla.queue_wait_ms': waitMs });
     // The SDK starts the handler from a promise chain created here, so it (and its logs) run in this span.
     inCall(call, () => {
-      this.ctx.logger.debug({ callId: call.identity.callId, server: call.identity.server, tool: call.identity.tool, queueWaitMs: Math.round(waitMs * 10) / 10 }, 'call started');
+      this.ctx.logger.debug({ ...callFields(call.identity), queueWaitMs: Math.round(waitMs * 10) / 10 }, 'call started');
       this.deliver(request, extra);
     });
   }
@@ -319,7 +322,7 @@ export class ObservedTransport implements Transport {
   private expire(key: string, id: RequestId, call: TrackedCall): void {
     const started = call.state === 'running';
     if (call.state === 'done') return;
-    inCall(call, () => this.ctx.logger.info({ callId: call.identity.callId, server: this.ctx.server, tool: call.identity.tool, started }, 'call deadline passed; cancelling'));
+    inCall(call, () => this.ctx.logger.info({ ...callFields(call.identity), started }, 'call deadline passed; cancelling'));
     call.span?.addEvent('flotilla.call.deadline_exceeded', { 'flotilla.started': started });
     if (started) this.cancelOnServer(id, 'deadline exceeded');
     this.finish(key, call, 'deadline', 'deadline exceeded');
@@ -340,7 +343,7 @@ export class ObservedTransport implements Transport {
     const label = outcomeLabel(outcome);
     if (wasRunning) {
       inCall(call, () =>
-        this.ctx.logger.debug({ callId: call.identity.callId, server: call.identity.server, tool: call.identity.tool, outcome: label, ms: Date.now() - (call.startedAt ?? call.admittedAt) }, 'call finished'),
+        this.ctx.logger.debug({ ...callFields(call.identity), outcome: label, ms: Date.now() - (call.startedAt ?? call.admittedAt) }, 'call finished'),
       );
     }
     if (call.span) endCallSpan(call.span, label, error);
@@ -378,6 +381,11 @@ export class ObservedTransport implements Transport {
     this.onclose?.();
     this.resolveClosed();
   }
+}
+
+/** The fields of every log line about one call: its ids, server, tool, and who sent it. */
+function callFields(identity: CallIdentity): Record<string, unknown> {
+  return { callId: identity.callId, server: identity.server, tool: identity.tool, ...callerLogFields(identity.caller) };
 }
 
 /** Runs `fn` in the call's trace context, so log lines written there carry its trace and span ids. */

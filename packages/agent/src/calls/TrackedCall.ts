@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { Context, Span } from '@opentelemetry/api';
+import type { CallCaller } from './CallCaller.js';
 
 /** Identity of one `tools/call` as the agent sees it. */
 export interface CallIdentity {
@@ -14,6 +15,8 @@ export interface CallIdentity {
    * tool's work runs afterwards, as a task (see `SessionTasks`).
    */
   task?: boolean;
+  /** Who sent it (the request's verified mesh token), when the node requires one. */
+  caller?: CallCaller;
 }
 
 /**

@@ -2,6 +2,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { MeshTokenClaims } from '@flotilla/protocol';
 import type { Logger } from '@flotilla/telemetry';
+import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
+import { meshAuthInfo } from '../calls/CallCaller.js';
 import { hostHeaderProblem } from './hostHeaderCheck.js';
 import { sendJson, sendJsonRpcError } from './jsonResponses.js';
 import type { McpEndpoint } from './McpEndpoint.js';
@@ -121,6 +123,8 @@ export class AgentHttpServer {
         sendJsonRpcError(res, 401, -32001, `Unauthorized: ${grant.reason}`, { 'www-authenticate': 'Bearer realm="flotilla-mesh"' });
         return;
       }
+      // The SDK hands `req.auth` with each message of the request: the call's span and logs name the caller.
+      (req as IncomingMessage & { auth?: AuthInfo }).auth = meshAuthInfo(grant.claims, grant.token);
       if (name !== undefined) return this.serveMcp(req, res, name, grant.claims);
     }
     if (path === '/metrics') return this.serveOps(req, res, path);

@@ -3,7 +3,7 @@ import type { MeshTokenClaims } from '@flotilla/protocol';
 import type { MeshTokenVerifier } from '@flotilla/trust';
 
 /** A request's mesh credential: accepted with its claims, or refused with the reason. */
-export type MeshGrant = { ok: true; claims: MeshTokenClaims } | { ok: false; reason: string };
+export type MeshGrant = { ok: true; claims: MeshTokenClaims; token: string } | { ok: false; reason: string };
 
 /**
  * Checks the mesh credential of a request to the agent: `Authorization: Bearer <mesh token>`, verified by
@@ -17,9 +17,10 @@ export class MeshGate {
     if (!header) return { ok: false, reason: 'a mesh credential is required (Authorization: Bearer <mesh token>); only routers of this mesh may call this node' };
     const match = /^Bearer\s+([A-Za-z0-9_.-]{1,4096})$/.exec(header);
     if (!match) return { ok: false, reason: 'Authorization must be "Bearer <mesh token>"' };
-    const result = await this.verifier.check(match[1]!);
+    const token = match[1]!;
+    const result = await this.verifier.check(token);
     if (!result.ok) return result;
     if (server !== undefined && result.claims.srv !== server) return { ok: false, reason: `mesh token is for server "${result.claims.srv}", not "${server}"` };
-    return result;
+    return { ok: true, claims: result.claims, token };
   }
 }

@@ -323,9 +323,9 @@
     var live = byId('live');
     var age = state.receivedAt ? Date.now() - state.receivedAt : Infinity;
     var stale = age > STALE_MS;
-    var shown = stale && state.mode !== 'connecting' ? 'offline' : state.mode;
+    var shown = stale && state.mode !== 'connecting' && state.mode !== 'signed-out' ? 'offline' : state.mode;
     live.dataset.state = shown;
-    setText('live-text', shown === 'live' ? 'live' : shown === 'polling' ? 'polling every ' + POLL_MS / 1000 + ' s' : shown === 'offline' ? 'no connection' : 'connecting…');
+    setText('live-text', shown === 'live' ? 'live' : shown === 'polling' ? 'polling every ' + POLL_MS / 1000 + ' s' : shown === 'offline' ? 'no connection' : shown === 'signed-out' ? 'sign in needed' : 'connecting…');
     var banner = byId('stale-banner');
     if (stale && state.snapshot) {
       banner.hidden = false;
@@ -338,13 +338,62 @@
   }
 
   function poll() {
-    fetch('api/v1/dashboard', { cache: 'no-store', headers: { accept: 'application/json' } })
+    return fetch('api/v1/dashboard', { cache: 'no-store', credentials: 'same-origin', headers: { accept: 'application/json' } })
       .then(function (res) {
+        if (res.status === 401 || res.status === 403) return res.json().then(function (body) { signOut(res.status === 403 ? body.message : ''); });
         if (!res.ok) throw new Error('HTTP ' + res.status);
-        return res.json();
+        return res.json().then(accept);
       })
-      .then(accept)
       .catch(function () { /* shown by the staleness banner */ });
+  }
+
+  // ---- sign-in (when the router's front door authenticates) ---------------------------------------------
+  // EventSource cannot send an Authorization header, and a token in a URL ends up in logs and history: the
+  // page posts the credential once (dashboard/session) and the router answers with a short-lived HttpOnly,
+  // SameSite=Strict cookie that the stream and the polls carry. The page never stores the credential.
+
+  function signOut(message) {
+    if (state.source) {
+      state.source.close();
+      state.source = null;
+    }
+    stopPolling();
+    setMode('signed-out');
+    byId('sign-in').hidden = false;
+    setText('sign-in-error', message || '');
+  }
+
+  function signIn(event) {
+    event.preventDefault();
+    var input = byId('sign-in-key');
+    var credential = input.value.trim();
+    if (!credential) return;
+    fetch('dashboard/session', { method: 'POST', cache: 'no-store', credentials: 'same-origin', headers: { authorization: 'Bearer ' + credential } })
+      .then(function (res) {
+        return res.json().then(function (body) {
+          if (!res.ok) {
+            setText('sign-in-error', res.status === 401 ? 'This credential is not accepted.' : body.message || 'HTTP ' + res.status);
+            return;
+          }
+          input.value = '';
+          byId('sign-in').hidden = true;
+          setText('sign-in-error', '');
+          start();
+        });
+      })
+      .catch(function () { setText('sign-in-error', 'The router cannot be reached.'); });
+  }
+
+  /** Reads a first snapshot (which says whether a sign-in is needed), then goes live. */
+  function start() {
+    setMode('connecting');
+    fetch('api/v1/dashboard', { cache: 'no-store', credentials: 'same-origin', headers: { accept: 'application/json' } })
+      .then(function (res) {
+        if (res.status === 401 || res.status === 403) return res.json().then(function (body) { signOut(res.status === 403 ? body.message : ''); });
+        if (res.ok) res.json().then(accept).catch(function () {});
+        connect();
+      })
+      .catch(connect);
   }
 
   function startPolling() {
@@ -381,12 +430,13 @@
     // EventSource reconnects by itself (the router asks for 2 s); poll meanwhile. A 503 (too many
     // streams) closes it for good: then polling is how this page stays current.
     source.onerror = function () {
-      startPolling();
+      if (state.mode !== 'signed-out') startPolling();
     };
   }
 
   document.addEventListener('DOMContentLoaded', function () {
-    connect();
+    byId('sign-in-form').addEventListener('submit', signIn);
+    start();
     setInterval(refreshLiveness, 1000);
   });
 })();

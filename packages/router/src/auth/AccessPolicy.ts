@@ -14,6 +14,11 @@ const TargetsSchema = z.strictObject({
   prompts: GlobList.default([]),
   /** Resource URIs and URI templates (globs). */
   resources: GlobList.default([]),
+  /**
+   * The router's operations endpoints (`/api/v1/*`, the dashboard's data and live stream): `allow.ops`
+   * grants them, `deny.ops` takes them away (also from holders of the `flotilla:ops` role or scope).
+   */
+  ops: z.boolean().default(false),
 });
 
 const MatchSchema = z.strictObject({
@@ -51,6 +56,18 @@ interface CompiledTargets {
   readonly tools: Glob[];
   readonly prompts: Glob[];
   readonly resources: Glob[];
+  readonly ops: boolean;
+}
+
+/**
+ * The role or scope that grants the operations endpoints without any policy rule (and without a policy
+ * file); a policy rule's `deny.ops` still takes them away.
+ */
+export const OPS_PERMISSION = 'flotilla:ops';
+
+/** Whether the identity holds {@link OPS_PERMISSION} as a role or a scope. */
+export function holdsOpsPermission(identity: Identity): boolean {
+  return identity.roles.includes(OPS_PERMISSION) || identity.scopes.includes(OPS_PERMISSION);
 }
 
 interface CompiledRule {
@@ -105,7 +122,7 @@ export class Grants {
 }
 
 /** Grants that allow everything (no policy configured). */
-export const ALLOW_ALL = new Grants({ servers: [new Glob('*')], tools: [], prompts: [], resources: [] }, { servers: [], tools: [], prompts: [], resources: [] }, true, [], undefined);
+export const ALLOW_ALL = new Grants({ servers: [new Glob('*')], tools: [], prompts: [], resources: [], ops: false }, { servers: [], tools: [], prompts: [], resources: [], ops: false }, true, [], undefined);
 
 /**
  * The router's access policy: rules from identities (principal, subject, scopes, roles) to the servers,
@@ -158,10 +175,21 @@ export class AccessPolicy {
     return AccessPolicy.fromDocument(json, `access policy ${path}`);
   }
 
+  /**
+   * Whether `identity` may use the operations endpoints: a matching rule allows `ops` or the identity holds
+   * {@link OPS_PERMISSION}, and no matching rule denies `ops`.
+   */
+  allowsOps(identity: Identity): boolean {
+    const matching = this.rules.filter((r) => ruleMatches(r, identity));
+    if (matching.some((r) => r.deny.ops)) return false;
+    return holdsOpsPermission(identity) || matching.some((r) => r.allow.ops);
+  }
+
   /** What `identity` may use. */
   grantsFor(identity: Identity): Grants {
     const matching = this.rules.filter((r) => ruleMatches(r, identity));
     const merge = (side: 'allow' | 'deny'): CompiledTargets => ({
+      ops: matching.some((r) => r[side].ops),
       servers: matching.flatMap((r) => r[side].servers),
       tools: matching.flatMap((r) => r[side].tools),
       prompts: matching.flatMap((r) => r[side].prompts),
@@ -179,7 +207,7 @@ export class AccessPolicy {
 
 function compileTargets(t: z.output<typeof TargetsSchema> | undefined): CompiledTargets {
   const compile = (list: string[] | undefined): Glob[] => (list ?? []).map((g) => new Glob(g));
-  return { servers: compile(t?.servers), tools: compile(t?.tools), prompts: compile(t?.prompts), resources: compile(t?.resources) };
+  return { servers: compile(t?.servers), tools: compile(t?.tools), prompts: compile(t?.prompts), resources: compile(t?.resources), ops: t?.ops ?? false };
 }
 
 function ruleMatches(rule: CompiledRule, identity: Identity): boolean {

@@ -1,4 +1,5 @@
 import { Counter, type Registry } from '@flotilla/telemetry';
+import type { PolicyReloadResult } from './PolicyFile.js';
 
 /** Why a request was not authenticated. */
 export type AuthFailure = 'missing' | 'invalid' | 'unavailable';
@@ -10,6 +11,8 @@ export interface FrontDoorObserver {
   denied(identityLabel: string, kind: string): void;
   rateLimited(identityLabel: string, limit: string): void;
   sessionRefused(identityLabel: string): void;
+  /** The policy file changed and was read again: `ok` (in force) or `invalid` (the previous one stays). */
+  policyReloaded?(result: PolicyReloadResult): void;
 }
 
 /** The front door's Prometheus counters, on the router's registry. */
@@ -19,6 +22,7 @@ export class AuthMetrics implements FrontDoorObserver {
   private readonly deniedTotal: Counter<'identity' | 'kind'>;
   private readonly limited: Counter<'identity' | 'limit'>;
   private readonly sessionsRefused: Counter<'identity'>;
+  private readonly policyReloads: Counter<'result'>;
 
   constructor(registry: Registry, prefix = 'flotilla_router') {
     const registers = [registry];
@@ -26,6 +30,7 @@ export class AuthMetrics implements FrontDoorObserver {
     this.failures = new Counter({ name: `${prefix}_auth_failures_total`, help: 'Requests to /mcp refused with 401 (missing or invalid credential) or 503 (keys unavailable).', labelNames: ['reason'], registers });
     this.deniedTotal = new Counter({ name: `${prefix}_access_denied_total`, help: 'Requests the access policy refused, by identity label and kind (tool, prompt, resource).', labelNames: ['identity', 'kind'], registers });
     this.limited = new Counter({ name: `${prefix}_rate_limited_total`, help: 'Requests refused by a rate limit or concurrency cap, by identity label and limit.', labelNames: ['identity', 'limit'], registers });
+    this.policyReloads = new Counter({ name: `${prefix}_policy_reloads_total`, help: 'Reads of a changed access policy file: ok (in force) or invalid (the previous policy stays).', labelNames: ['result'], registers });
     this.sessionsRefused = new Counter({ name: `${prefix}_identity_sessions_refused_total`, help: 'initialize refused because the identity holds its maximum of sessions.', labelNames: ['identity'], registers });
   }
 
@@ -47,5 +52,9 @@ export class AuthMetrics implements FrontDoorObserver {
 
   sessionRefused(identityLabel: string): void {
     this.sessionsRefused.inc({ identity: identityLabel });
+  }
+
+  policyReloaded(result: PolicyReloadResult): void {
+    this.policyReloads.inc({ result });
   }
 }

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '@flotilla/telemetry';
-import { AccessPolicy, ALLOW_ALL } from './AccessPolicy.js';
+import { AccessPolicy, ALLOW_ALL, holdsOpsPermission } from './AccessPolicy.js';
 import { ApiKeyStore, looksLikeApiKey } from './ApiKeys.js';
 import type { AuthFailure, FrontDoorObserver } from './AuthMetrics.js';
 import type { Caller } from './Caller.js';
@@ -8,6 +8,7 @@ import { FrontDoorOptionsSchema, authConfigured, type FrontDoorOptions, type Res
 import { ANONYMOUS, type Identity } from './Identity.js';
 import { IdentityLabels } from './IdentityLabels.js';
 import { JwtVerifier } from './JwtVerifier.js';
+import { PolicyFile } from './PolicyFile.js';
 
 /** RFC 9728's well-known path. */
 export const PROTECTED_RESOURCE_PATH = '/.well-known/oauth-protected-resource';
@@ -22,7 +23,14 @@ export interface FrontDoorDeps {
   readonly options: FrontDoorOptions;
   readonly logger: Logger;
   readonly observer?: FrontDoorObserver;
+  /** A reloaded policy file is in force (e.g. tell clients their lists changed). */
+  onPolicyChange?(): void;
+  /** How often the policy file is checked for changes, ms (default 2000). */
+  readonly policyReloadEveryMs?: number;
 }
+
+/** Where the policy comes from: a file read again when it changes, or a document given once. */
+type PolicySource = { readonly file: PolicyFile } | { readonly fixed: AccessPolicy } | undefined;
 
 /**
  * The router's front door (MCP authorization spec 2025-11-25, resource-server side): finds the caller of
@@ -41,7 +49,7 @@ export class FrontDoor {
     private readonly deps: FrontDoorDeps,
     private readonly jwt: JwtVerifier | undefined,
     private readonly keys: ApiKeyStore | undefined,
-    private readonly policy: AccessPolicy | undefined,
+    private readonly policy: PolicySource,
   ) {
     this.options = FrontDoorOptionsSchema.parse(deps.options);
     this.labels = new IdentityLabels(this.options.identityLabels);
@@ -56,8 +64,22 @@ export class FrontDoor {
     const o = parsed.data;
     const jwt = o.jwt ? new JwtVerifier(o.jwt) : undefined;
     const keys = o.apiKeysFile ? await ApiKeyStore.load(o.apiKeysFile) : undefined;
-    const policy = o.policyFile ? await AccessPolicy.load(o.policyFile) : o.policy !== undefined ? AccessPolicy.fromDocument(o.policy, 'auth.policy') : undefined;
-    return new FrontDoor(deps, jwt, keys, policy);
+    let door: FrontDoor | undefined;
+    const policy: PolicySource = o.policyFile
+      ? {
+          file: await PolicyFile.load({
+            path: o.policyFile,
+            logger: deps.logger,
+            ...(deps.policyReloadEveryMs !== undefined ? { reloadEveryMs: deps.policyReloadEveryMs } : {}),
+            onReload: (result) => deps.observer?.policyReloaded?.(result),
+            onChange: () => door?.policyChanged(),
+          }),
+        }
+      : o.policy !== undefined
+        ? { fixed: AccessPolicy.fromDocument(o.policy, 'auth.policy') }
+        : undefined;
+    door = new FrontDoor(deps, jwt, keys, policy);
+    return door;
   }
 
   /** Whether requests need a credential. */
@@ -65,9 +87,23 @@ export class FrontDoor {
     return authConfigured(this.deps.options);
   }
 
+  /** Stops following the policy file. */
+  stop(): void {
+    if (this.policy && 'file' in this.policy) this.policy.file.stop();
+  }
+
   /** Whether an access policy is in force. */
   get hasPolicy(): boolean {
     return this.policy !== undefined;
+  }
+
+  /**
+   * Whether `identity` may use the operations endpoints: the policy says so (`allow.ops`, or the
+   * `flotilla:ops` role or scope and no `deny.ops`); without a policy, holders of `flotilla:ops` only.
+   */
+  async allowsOps(identity: Identity): Promise<boolean> {
+    const policy = await this.currentPolicy();
+    return policy ? policy.allowsOps(identity) : holdsOpsPermission(identity);
   }
 
   /** What the front door does, for the start-up log line. */
@@ -76,12 +112,14 @@ export class FrontDoor {
       jwtIssuer: this.jwt?.issuer,
       apiKeys: this.keys?.size,
       policy: this.options.policyFile ?? (this.policy ? 'inline' : undefined),
+      ...(this.options.policyFile ? { policyReload: 'on change' } : {}),
     };
   }
 
   /** The caller of `req`, or the answer refusing it. */
   async admit(req: IncomingMessage): Promise<Admission> {
-    if (!this.enforcing) return { ok: true, caller: this.callerOf(ANONYMOUS) };
+    const policy = await this.currentPolicy();
+    if (!this.enforcing) return { ok: true, caller: this.callerOf(policy, ANONYMOUS) };
     const header = req.headers.authorization;
     const match = header ? /^Bearer\s+([A-Za-z0-9\-._~+/]+=*)\s*$/i.exec(header) : null;
     if (!match) return this.refuse(req, 'missing', header ? 'The Authorization header must be "Bearer <token>"' : 'Authentication required', header !== undefined);
@@ -89,13 +127,13 @@ export class FrontDoor {
     if (this.keys && looksLikeApiKey(credential)) {
       const verdict = await this.keys.verify(credential);
       if (!verdict.ok) return this.refuse(req, 'invalid', verdict.description, true);
-      return { ok: true, caller: this.callerOf(verdict.identity, verdict.label) };
+      return { ok: true, caller: this.callerOf(policy, verdict.identity, verdict.label) };
     }
     if (!this.jwt) return this.refuse(req, 'invalid', 'The bearer credential is not a known API key', true);
     const known = this.jwt.cached(credential);
-    if (known) return { ok: true, caller: this.callerOf(known) };
+    if (known) return { ok: true, caller: this.callerOf(policy, known) };
     const verdict = await this.jwt.verifyUncached(credential);
-    if (verdict.ok) return { ok: true, caller: this.callerOf(verdict.identity) };
+    if (verdict.ok) return { ok: true, caller: this.callerOf(policy, verdict.identity) };
     if (verdict.reason === 'unavailable') {
       this.deps.observer?.authFailed('unavailable');
       this.deps.logger.warn({ issuer: this.jwt.issuer, why: verdict.description }, 'cannot verify a bearer token now');
@@ -118,14 +156,26 @@ export class FrontDoor {
     res.end(JSON.stringify(body));
   }
 
+  /** The policy in force now (the file read again first when it may have changed). */
+  private currentPolicy(): Promise<AccessPolicy | undefined> | AccessPolicy | undefined {
+    if (!this.policy) return undefined;
+    return 'file' in this.policy ? this.policy.file.current() : this.policy.fixed;
+  }
+
+  /** A reloaded policy is in force: grants are worked out again, and the router is told. */
+  private policyChanged(): void {
+    this.grantsCache.clear();
+    this.deps.onPolicyChange?.();
+  }
+
   /** The caller for `identity`, its grants worked out once per principal. */
-  private callerOf(identity: Identity, configuredLabel?: string): Caller {
+  private callerOf(policy: AccessPolicy | undefined, identity: Identity, configuredLabel?: string): Caller {
     const known = this.grantsCache.get(identity.principal);
     if (known && sameGrantsBasis(known.identity, identity)) {
       this.deps.observer?.authenticated(known.label);
       return known.identity === identity ? known : { ...known, identity };
     }
-    const grants = this.policy ? this.policy.grantsFor(identity) : ALLOW_ALL;
+    const grants = policy ? policy.grantsFor(identity) : ALLOW_ALL;
     const caller: Caller = { identity, grants, label: this.labels.labelOf(identity, configuredLabel ?? grants.label) };
     if (this.grantsCache.size >= 10_000) this.grantsCache.clear();
     this.grantsCache.set(identity.principal, caller);

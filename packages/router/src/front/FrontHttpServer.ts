@@ -7,6 +7,7 @@ import type { HttpRoute, RouterMetrics } from '../metrics/RouterMetrics.js';
 import { isDashboardAssetPath } from '../ops/dashboard/DashboardAssets.js';
 import type { DashboardEndpoints } from '../ops/dashboard/DashboardEndpoints.js';
 import type { OpsApi } from '../ops/OpsApi.js';
+import type { OpsAccess } from '../auth/OpsAccess.js';
 import type { HostOriginPolicy } from './HostOriginPolicy.js';
 import { sendJson, sendJsonRpcError } from './JsonRpcHttpError.js';
 import type { McpEndpoint } from './McpEndpoint.js';
@@ -19,29 +20,45 @@ export interface HttpServerLimits {
   readonly maxConnections: number;
 }
 
+/** What the router's {@link FrontHttpServer} serves. */
+export interface FrontHttpServerDeps {
+  readonly mcp: McpEndpoint;
+  readonly ops: OpsApi;
+  /** The Host/Origin policy (known once the port is bound). */
+  readonly hostPolicy: () => HostOriginPolicy;
+  readonly logger: Logger;
+  readonly metrics?: RouterMetrics;
+  readonly dashboard?: DashboardEndpoints;
+  /** Authenticates `/mcp` requests and serves the protected resource metadata; `/mcp` is open without it. */
+  readonly frontDoor?: FrontDoor;
+  /** Who may use `/api/v1/*` and the dashboard's data; open without it. */
+  readonly opsAccess?: OpsAccess;
+  readonly limits?: HttpServerLimits;
+}
+
 /** Paths the 404 answer lists. */
-const ENDPOINTS = ['/mcp', '/healthz', '/readyz', '/metrics', '/api/v1/nodes', '/api/v1/tools', '/api/v1/dashboard', '/dashboard'];
+const ENDPOINTS = ['/mcp', '/healthz', '/readyz', '/metrics', '/api/v1/nodes', '/api/v1/tools', '/api/v1/replicas', '/api/v1/dashboard', '/dashboard'];
 
 /**
  * The router's HTTP server: `/mcp` (MCP Streamable HTTP) and the operations endpoints. Host and Origin
  * are checked on `/mcp`, `/api` and `/dashboard` (a page another site could otherwise read through DNS
  * rebinding); probes (`/healthz`, `/readyz`) and `/metrics` answer any host, as orchestrators and
- * Prometheus reach pods by IP (and they are read-only).
+ * Prometheus reach pods by IP (and they are read-only). When the front door authenticates, `/api/v1/*`
+ * and the dashboard's live stream need a credential with the ops permission ({@link OpsAccess}); the
+ * dashboard page and its two static files stay open, so the page can ask for one.
  */
 export class FrontHttpServer {
   private readonly http: HttpServer;
+  private readonly mcp: McpEndpoint;
+  private readonly ops: OpsApi;
+  private readonly logger: Logger;
+  private readonly metrics: RouterMetrics | undefined;
+  private readonly dashboard: DashboardEndpoints | undefined;
+  private readonly frontDoor: FrontDoor | undefined;
 
-  constructor(
-    private readonly mcp: McpEndpoint,
-    private readonly ops: OpsApi,
-    private readonly policy: () => HostOriginPolicy,
-    private readonly logger: Logger,
-    private readonly metrics?: RouterMetrics,
-    private readonly dashboard?: DashboardEndpoints,
-    /** Authenticates `/mcp` requests and serves the protected resource metadata; `/mcp` is open without it. */
-    private readonly frontDoor?: FrontDoor,
-    limits?: HttpServerLimits,
-  ) {
+  constructor(private readonly deps: FrontHttpServerDeps) {
+    ({ mcp: this.mcp, ops: this.ops, logger: this.logger, metrics: this.metrics, dashboard: this.dashboard, frontDoor: this.frontDoor } = deps);
+    const limits = deps.limits;
     // How often Node checks for requests past their timeouts (it checks only every 30 s by default).
     const checking = limits ? { connectionsCheckingInterval: Math.min(30_000, Math.max(100, Math.floor(limits.headersTimeoutMs / 4))) } : {};
     this.http = createServer(checking, (req, res) => {
@@ -87,7 +104,7 @@ export class FrontHttpServer {
     const path = (req.url ?? '/').split('?')[0]!;
     const guarded = path === '/mcp' || path.startsWith('/api/') || path === '/dashboard' || path.startsWith('/dashboard/');
     if (guarded) {
-      const verdict = this.policy().check(req);
+      const verdict = this.deps.hostPolicy().check(req);
       if (!verdict.ok) {
         this.logger.warn({ path, host: req.headers.host, origin: req.headers.origin }, 'refused request: DNS-rebinding protection');
         req.resume();
@@ -114,6 +131,17 @@ export class FrontHttpServer {
       const frontDoor = this.frontDoor;
       return readOnly(() => frontDoor.serveMetadata(req, res));
     }
+    const opsAccess = this.deps.opsAccess;
+    if (opsAccess?.enforcing) {
+      if (path === '/dashboard/session') return opsAccess.session(req, res);
+      if (path.startsWith('/api/') || path === '/dashboard/events') {
+        const verdict = await opsAccess.check(req);
+        if (!verdict.ok) {
+          req.resume();
+          return opsAccess.refuse(res, verdict);
+        }
+      }
+    }
     switch (path) {
       case '/metrics':
         return readOnly(() => void this.serveMetrics(res));
@@ -125,6 +153,8 @@ export class FrontHttpServer {
         return readOnly(() => this.ops.nodes(res));
       case '/api/v1/tools':
         return readOnly(() => this.ops.tools(res));
+      case '/api/v1/replicas':
+        return readOnly(() => this.ops.replicaList(res));
       default:
         break;
     }

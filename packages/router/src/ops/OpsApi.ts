@@ -4,6 +4,7 @@ import type { MeshDiscovery } from '../discovery/MeshDiscovery.js';
 import type { NodeLoadView } from '../discovery/NodeLoadView.js';
 import { sendJson } from '../front/JsonRpcHttpError.js';
 import type { ReadinessCheck } from './ReadinessCheck.js';
+import type { ReplicaSummary } from '../sessions/ReplicaSessionCounts.js';
 
 /**
  * The operations endpoints: `/healthz` (the process serves), `/readyz` (see {@link ReadinessCheck}; 503
@@ -19,7 +20,14 @@ export class OpsApi {
     private readonly loadView: NodeLoadView,
     private readonly readiness: ReadinessCheck,
     private readonly strategy: string,
+    /** The other live router replicas and their session counts. */
+    private readonly replicas: () => readonly ReplicaSummary[] = () => [],
   ) {}
+
+  /** The other live router replicas (heard over NATS within the last few seconds) and the sessions each holds. */
+  replicaList(res: ServerResponse): void {
+    sendJson(res, 200, { replicas: this.replicas() });
+  }
 
   /** Liveness: the process serves HTTP. Nothing else is checked, so a broken dependency never restarts it. */
   healthz(res: ServerResponse): void {

@@ -19,7 +19,8 @@ export class RouterSecurity {
   private readonly issuerCount: () => number;
   private readonly meshKey: (() => SeedKey) | undefined;
 
-  constructor(options: RouterSecurityOptions, logger: Logger) {
+  /** `replica`: this router replica's tag, named in the mesh tokens it sends. */
+  constructor(options: RouterSecurityOptions, logger: Logger, replica?: string) {
     const issuers = new KeyList({
       ...(options.issuers ? { inline: options.issuers } : {}),
       ...(options.issuersFile ? { file: options.issuersFile } : {}),
@@ -43,7 +44,7 @@ export class RouterSecurity {
     };
     this.reports = new ReportGate({ keys, verifier });
     this.meshKey = meshKeySource(options, logger);
-    this.credentials = this.meshKey ? new MeshTokenCredentials(new MeshTokenIssuer({ key: this.meshKey })) : undefined;
+    this.credentials = this.meshKey ? new MeshTokenCredentials(new MeshTokenIssuer({ key: this.meshKey, ...(replica !== undefined ? { replica } : {}) })) : undefined;
   }
 
   /** Logs what is on and, loudly, what is off. */

@@ -18,6 +18,8 @@ export interface MeshTarget {
 export interface MeshTokenIssuerDeps {
   /** The router's current mesh key (read on every token: a rotated key file takes effect at once). */
   key: () => SeedKey;
+  /** The router replica's tag, named in every token (`rep`), so an agent can log which replica called. */
+  replica?: string;
   /** Token lifetime, seconds (default 60). A token is reused for half of it. */
   ttlSeconds?: number;
   /** Most tokens cached (default 10,000; least recently used dropped). */
@@ -77,7 +79,7 @@ export class MeshTokenIssuer {
 
   private sign(key: SeedKey, target: MeshTarget, now: number): Promise<string> {
     const iat = Math.floor(now / 1000);
-    return new SignJWT({ srv: target.server, ...(target.tool ? { tool: target.tool } : {}) })
+    return new SignJWT({ srv: target.server, ...(target.tool ? { tool: target.tool } : {}), ...(this.deps.replica !== undefined ? { rep: this.deps.replica } : {}) })
       .setProtectedHeader({ alg: 'EdDSA', kid: key.publicKey, typ: MESH_TOKEN_TYPE })
       .setIssuer(key.publicKey)
       .setAudience(target.origin)
