@@ -8,6 +8,7 @@
  */
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { z } from 'zod';
+import { sleep } from './sleep.js';
 
 const CALL_ID_META = 'flotilla/callId';
 /**
@@ -22,25 +23,6 @@ const MAX_REMEMBERED = 50;
 
 /** Counters shared by every session of this module. */
 const counters = { running: 0, completed: 0, cancelled: 0, cancelledCallIds: [] as string[] };
-
-/** Waits `ms`, or rejects as soon as `signal` aborts. */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) {
-      reject(signal.reason instanceof Error ? signal.reason : new Error('cancelled'));
-      return;
-    }
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(new Error('cancelled'));
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-}
 
 /** Builds one `slow` server (one per MCP session). */
 export function createSlowServer(): McpServer {

@@ -3,7 +3,7 @@ import type { RequestTaskStore } from '@modelcontextprotocol/sdk/shared/protocol
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 import type { SessionTaskStore } from './SessionTaskStore.js';
-import { sleep } from './sleep.js';
+import { sleep } from '../sleep.js';
 
 /** How often clients are told to poll a `long_job` task, ms. */
 export const TASK_POLL_INTERVAL_MS = 100;

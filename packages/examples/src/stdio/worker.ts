@@ -22,6 +22,7 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import type { RegisteredTool } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { z } from 'zod';
+import { sleep } from '../sleep.js';
 
 const startedAt = Date.now();
 const state = { calls: 0, entries: [] as string[], remembered: null as string | null };
@@ -29,21 +30,6 @@ const extras = new Map<string, RegisteredTool>();
 
 function json(value: Record<string, unknown>): { content: Array<{ type: 'text'; text: string }>; structuredContent: Record<string, unknown> } {
   return { content: [{ type: 'text', text: JSON.stringify(value) }], structuredContent: value };
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(new Error('cancelled'));
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(new Error('cancelled'));
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 const server = new McpServer({ name: 'worker', version: '0.1.0' }, { capabilities: { logging: {}, tools: { listChanged: true } } });
