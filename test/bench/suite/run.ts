@@ -64,7 +64,7 @@ if (parts.has('latency') || parts.has('sweep')) {
         const byPath: SweepPoint[][] = paths.map(() => []);
         for (let round = 0; round < rounds; round++) {
           for (const [i, path] of paths.entries()) {
-            const cpuOf = path === bare ? { server: bare.pid } : path === agent ? { agent: agent.pid } : { router: path.pid, agent: agent.pid };
+            const cpuOf: Record<string, number> = path === bare ? { server: bare.pid } : path === agent ? { agent: agent.pid } : { router: path.pid, agent: agent.pid };
             byPath[i]!.push(await sweepPoint(path, clients, Number(values.seconds), cpuOf));
           }
         }

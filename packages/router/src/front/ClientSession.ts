@@ -177,7 +177,7 @@ export class ClientSession implements PoolClient, SessionContext {
     res.once('close', () => (this.lastActivity = Date.now()));
     if (now - this.lastTouch > this.services.touchEveryMs) {
       this.lastTouch = now;
-      this.persist({ kind: 'touch' });
+      void this.persist({ kind: 'touch' });
     }
   }
 
@@ -219,6 +219,7 @@ export class ClientSession implements PoolClient, SessionContext {
   async unload(terminate = false): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.subscriptions.stop();
     this.front.close();
     await this.services.pool.closeClient(this.id, terminate).catch((err: unknown) => this.logger.debug({ err }, 'error closing upstream sessions'));
     this.onClosed(this);
@@ -379,10 +380,12 @@ export class ClientSession implements PoolClient, SessionContext {
     };
   }
 
-  private persist(change: SessionChange): void {
-    this.services.store.change(this.sid, change).then(
-      (stored) => stored && this.state.adopt(stored),
-      (err: unknown) => this.logger.warn({ err, sessionId: this.sid, change: change.kind }, 'could not save a change of the session state; other replicas do not see it'),
-    );
+  private async persist(change: SessionChange): Promise<StoredRecord | undefined> {
+    try {
+      return await this.services.store.change(this.sid, change);
+    } catch (err) {
+      this.logger.warn({ err, sessionId: this.sid, change: change.kind }, 'could not save a change of the session state; other replicas do not see it');
+      return undefined;
+    }
   }
 }

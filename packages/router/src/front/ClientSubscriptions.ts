@@ -2,6 +2,10 @@ import type { ClientCallContext } from '../forwarding/ClientCallContext.js';
 import type { SessionContext } from './SessionContext.js';
 import { routeResource } from './routeResource.js';
 
+/** Tries to place a moved subscription again (backoff 0.5, 1, 2, 4 s between them: about 8 s in all). */
+const MOVE_ATTEMPTS = 5;
+const MOVE_BACKOFF_MS = 500;
+
 /**
  * One client's resource subscriptions across the mesh. Each is held on the client's own upstream session
  * on one node (the one its sticky binding names, or where it already has a session with the server, or
@@ -10,6 +14,9 @@ import { routeResource } from './routeResource.js';
  * on another replica.
  */
 export class ClientSubscriptions {
+  /** Subscriptions being placed again after their session was lost; unsubscribing stops the attempts. */
+  private readonly moving = new Set<string>();
+
   constructor(private readonly session: SessionContext) {}
 
   async subscribe(uri: string, client: ClientCallContext): Promise<Record<string, unknown>> {
@@ -28,6 +35,7 @@ export class ClientSubscriptions {
   }
 
   async unsubscribe(uri: string, client: ClientCallContext): Promise<Record<string, unknown>> {
+    this.moving.delete(uri);
     const held = this.session.state.subscription(uri);
     if (!held) return {};
     this.session.state.setSubscription(uri, undefined);
@@ -53,10 +61,33 @@ export class ClientSubscriptions {
     for (const [uri, held] of this.session.state.subscriptions()) {
       if (held.nodeId !== nodeId || held.server !== server) continue;
       this.session.state.setSubscription(uri, undefined);
-      this.subscribe(uri, this.session.backgroundContext(`resubscribe ${uri}`)).then(
-        () => this.session.logger.info({ uri, from: nodeId, to: this.session.state.subscription(uri)?.nodeId }, 'resource subscription moved'),
-        (err: unknown) => this.session.logger.warn({ uri, nodeId, err }, 'cannot place a resource subscription again; the client gets no updates for it'),
-      );
+      this.moving.add(uri);
+      this.placeAgain(uri, nodeId, 1);
     }
+  }
+
+  /** The session closed here: no more attempts to place moved subscriptions. */
+  stop(): void {
+    this.moving.clear();
+  }
+
+  /** One try to hold a moved subscription elsewhere; a failed try is repeated after a backoff (the mesh may be mid-change). */
+  private placeAgain(uri: string, from: string, attempt: number): void {
+    this.subscribe(uri, this.session.backgroundContext(`resubscribe ${uri}`)).then(
+      () => {
+        this.moving.delete(uri);
+        this.session.logger.info({ uri, from, to: this.session.state.subscription(uri)?.nodeId, attempt }, 'resource subscription moved');
+      },
+      (err: unknown) => {
+        if (!this.moving.has(uri)) return;
+        if (attempt >= MOVE_ATTEMPTS) {
+          this.moving.delete(uri);
+          this.session.logger.warn({ uri, nodeId: from, err, attempts: attempt }, 'cannot place a resource subscription again; the client gets no updates for it');
+          return;
+        }
+        this.session.logger.info({ uri, nodeId: from, err, attempt }, 'could not place a resource subscription again yet; retrying');
+        setTimeout(() => this.moving.has(uri) && this.placeAgain(uri, from, attempt + 1), MOVE_BACKOFF_MS * 2 ** (attempt - 1)).unref();
+      },
+    );
   }
 }

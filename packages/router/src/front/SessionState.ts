@@ -18,13 +18,20 @@ export type { NodeBinding, UpstreamBinding } from '../sessions/SessionRecord.js'
  * (so another replica can use them). This replica's copy of the session's shared record: every change is
  * applied here at once and handed to `publish` (the session store), and records other replicas wrote
  * replace this copy when they are newer.
+ *
+ * A newer record from the store may predate changes made here that are still on their way to it: those
+ * are applied again on top of it (every change is a set or a delete, so applying one twice is harmless).
+ * Without that, a subscription made a moment ago would vanish from this copy until its own write came
+ * back, and a node lost in that moment would take the subscription with it.
  */
 export class SessionState {
   private record: SessionRecord;
   private revision = 0;
+  /** Changes made here whose write to the store has not finished yet, in order. */
+  private readonly unsaved: SessionChange[] = [];
 
   constructor(
-    private readonly publish: (change: SessionChange) => void,
+    private readonly publish: (change: SessionChange) => Promise<StoredRecord | undefined>,
     stored?: StoredRecord,
   ) {
     this.record = stored ? structuredClone(stored.record) : emptyRecord();
@@ -94,6 +101,7 @@ export class SessionState {
     if (stored.revision <= this.revision) return;
     this.record = structuredClone(stored.record);
     this.revision = stored.revision;
+    for (const change of this.unsaved) applyChange(this.record, change);
   }
 
   /** The state as plain data. */
@@ -103,6 +111,18 @@ export class SessionState {
 
   private change(change: SessionChange): void {
     applyChange(this.record, change);
-    this.publish(change);
+    this.unsaved.push(change);
+    const saved = (): void => {
+      const i = this.unsaved.indexOf(change);
+      if (i >= 0) this.unsaved.splice(i, 1);
+    };
+    this.publish(change).then(
+      (stored) => {
+        saved();
+        if (stored) this.adopt(stored);
+      },
+      // The caller logs the failure; this copy keeps the change until a newer record replaces it.
+      saved,
+    );
   }
 }

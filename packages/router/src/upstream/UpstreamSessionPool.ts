@@ -71,7 +71,7 @@ export interface SessionPoolDeps {
 interface Pooled {
   readonly key: string;
   readonly client: PoolClient;
-  readonly instanceId: string;
+  readonly node: PoolNode;
   readonly session: UpstreamSession;
 }
 
@@ -119,7 +119,7 @@ export class UpstreamSessionPool {
       this.deps.observer?.refused?.();
       throw new UpstreamFailure('refused', node.nodeId, `the router holds its maximum of ${this.deps.limits.maxSessions} upstream sessions, all in use`, false);
     }
-    const pooled: Pooled = { key, client, instanceId: node.instanceId, session: this.create(client, node, hosted) };
+    const pooled: Pooled = { key, client, node, session: this.create(client, node, hosted) };
     this.byKey.set(key, pooled);
     addTo(this.byClient, client.id, pooled);
     addTo(this.byInstance, node.instanceId, pooled);
@@ -144,11 +144,17 @@ export class UpstreamSessionPool {
     await Promise.all(all.map((p) => this.close(p, 'client session closed', 'client_closed', terminate)));
   }
 
-  /** The node instance left (or the router stops): its sessions end; `terminate` also ends them there. */
+  /**
+   * The node instance left: its sessions end (`terminate` also ends them there), and their clients learn
+   * they lost them, as when a connection breaks: the registry often sees a node go before the wire does,
+   * and what a client keeps there (subscriptions) must move either way.
+   */
   async closeInstance(instanceId: string, reason: string, terminate = false): Promise<void> {
     const all = [...(this.byInstance.get(instanceId) ?? [])];
     for (const p of all) this.remove(p);
+    const lost = all.filter((p) => p.session.usable);
     await Promise.all(all.map((p) => this.close(p, reason, 'node_left', terminate)));
+    for (const p of lost) p.client.sessionLost?.(p.session, reason, p.node);
   }
 
   /**
@@ -246,7 +252,7 @@ export class UpstreamSessionPool {
   private remove(p: Pooled): void {
     if (this.byKey.get(p.key) === p) this.byKey.delete(p.key);
     removeFrom(this.byClient, p.client.id, p);
-    removeFrom(this.byInstance, p.instanceId, p);
+    removeFrom(this.byInstance, p.node.instanceId, p);
   }
 
   private async close(p: Pooled, reason: string, why: SessionCloseReason, terminate: boolean): Promise<void> {
