@@ -1,7 +1,7 @@
 /**
  * What the benchmark suite measures, started side by side on this machine: a nats-server, one agent hosting
- * the fastmcp `echo` example, a router in front of it (and one with the front door on), and a bare SDK
- * server (the floor). Each target is an
+ * the fastmcp `echo` example and the SDK `sdkEcho` example, a router in front of it (and one with the front
+ * door on), and the SDK `sdkEcho` server bare (the floor). Each target is an
  * MCP endpoint, the tool to call there, and the process whose CPU counters say what the hop costs.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -37,8 +37,8 @@ export class BenchTargets {
     readonly agent: FlotillaProcess,
     readonly router: FlotillaProcess,
     private readonly bare: ChildProcess,
-    readonly targets: { bare: BenchTarget; agent: BenchTarget; router: BenchTarget; authRouter: BenchTarget; baselineRouter?: BenchTarget },
-    private readonly extra: { authRouter: FlotillaProcess; dir: string; baselineRouter?: FlotillaProcess },
+    readonly targets: { bare: BenchTarget; agentSdk: BenchTarget; agent: BenchTarget; router: BenchTarget; authRouter: BenchTarget; baselineRouter?: BenchTarget; baselineAgent?: BenchTarget },
+    private readonly extra: { authRouter: FlotillaProcess; dir: string; baselineRouter?: FlotillaProcess; baselineAgent?: { agent: FlotillaProcess; nats: NatsServerProcess }; agentProfiled: boolean },
   ) {}
 
   /**
@@ -46,11 +46,16 @@ export class BenchTargets {
    * --cpu-prof`, file names carry the pid); `agentProfileDir`: the agent does.
    * `baselineBin`: another build's `packages/cli/dist/bin.js`; a router of that build runs beside this one
    * on the same agent (one more target), so two versions are compared in one run.
+   * `baselineAgentBin`: the same for the agent; that agent has a NATS server of its own, so no router sees it.
    */
-  static async start(options: { profileDir?: string; agentProfileDir?: string; baselineBin?: string } = {}): Promise<BenchTargets> {
+  static async start(options: { profileDir?: string; agentProfileDir?: string; baselineBin?: string; baselineAgentBin?: string } = {}): Promise<BenchTargets> {
     const nats = await NatsServerProcess.start();
     const agentProfile = options.agentProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.agentProfileDir}`] : [];
-    const agent = FlotillaProcess.spawn('agent', ['agent', '--node-id', 'bench-1', '--server', 'echo=@flotilla/examples/echo', '--nats', nats.url, '--port', '0', '--grpc-port', '0', '--capacity', '512', '--max-queue', '4096'], {}, CLI_BIN, agentProfile);
+    const agentArgs = (url: string): string[] => ['agent', '--node-id', 'bench-1', '--server', 'echo=@flotilla/examples/echo', '--nats', url, '--port', '0', '--grpc-port', '0', '--capacity', '512', '--max-queue', '4096'];
+    // The agent also hosts the very SDK server the bare target runs: its row is the agent's own cost.
+    const agent = FlotillaProcess.spawn('agent', [...agentArgs(nats.url), '--server', 'sdk=@flotilla/examples/sdkEcho'], {}, CLI_BIN, agentProfile);
+    const baselineNats = options.baselineAgentBin ? await NatsServerProcess.start() : undefined;
+    const baselineAgent = options.baselineAgentBin && baselineNats ? { agent: FlotillaProcess.spawn('baseline-agent', agentArgs(baselineNats.url), {}, options.baselineAgentBin), nats: baselineNats } : undefined;
     const profile = options.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`] : [];
     // The fair queue's defaults (8 calls per session, 32 per client) would cap the sweep, not the router's speed.
     const limits = ['--session-concurrency', '1024', '--client-concurrency', '1024', '--max-concurrent-calls', '4096'];
@@ -64,7 +69,8 @@ export class BenchTargets {
     const authRouter = FlotillaProcess.spawn('auth-router', ['router', '--nats', nats.url, '--port', '0', ...limits, ...authArgs], {});
     const bare = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./bareSdkServer.ts', import.meta.url))], { stdio: ['ignore', 'pipe', 'inherit'] });
     const baselineRouter = options.baselineBin ? FlotillaProcess.spawn('baseline-router', ['router', '--nats', nats.url, '--port', '0', ...limits], {}, options.baselineBin, profile) : undefined;
-    const extra = { authRouter, dir, ...(baselineRouter ? { baselineRouter } : {}) };
+    // A profiled agent gets time to drain and write its profile (SIGKILL would lose it).
+    const extra = { authRouter, dir, agentProfiled: options.agentProfileDir !== undefined, ...(baselineRouter ? { baselineRouter } : {}), ...(baselineAgent ? { baselineAgent } : {}) };
     try {
       const [line] = (await once(bare.stdout!, 'data')) as [Buffer];
       const bareUrl = (JSON.parse(line.toString()) as { url: string }).url;
@@ -72,12 +78,15 @@ export class BenchTargets {
       const routerUrl = String((await router.ready(READY_MS)).url);
       const authUrl = String((await authRouter.ready(READY_MS)).url);
       const baselineUrl = baselineRouter ? String((await baselineRouter.ready(READY_MS)).url) : undefined;
+      const baselineAgentUrl = baselineAgent ? String((await baselineAgent.agent.ready(READY_MS)).url) : undefined;
       const targets = {
         bare: { name: 'bare SDK server', url: bareUrl, tool: 'echo', pid: bare.pid! },
+        agentSdk: { name: 'agent (the same SDK server)', url: `${agentUrl}/mcp/sdk`, tool: 'echo', pid: agent.child.pid! },
         agent: { name: 'agent (fastmcp echo)', url: `${agentUrl}/mcp/echo`, tool: 'echo', pid: agent.child.pid! },
         router: { name: 'router → agent', url: routerUrl, tool: 'echo_echo', pid: router.child.pid! },
         authRouter: { name: 'router → agent, auth on (API key, policy)', url: authUrl, tool: 'echo_echo', pid: authRouter.child.pid!, headers: { authorization: `Bearer ${key.key}` } },
         ...(baselineRouter && baselineUrl ? { baselineRouter: { name: 'baseline router → agent', url: baselineUrl, tool: 'echo_echo', pid: baselineRouter.child.pid! } } : {}),
+        ...(baselineAgent && baselineAgentUrl ? { baselineAgent: { name: 'baseline agent (fastmcp echo)', url: `${baselineAgentUrl}/mcp/echo`, tool: 'echo', pid: baselineAgent.agent.child.pid! } } : {}),
       };
       await Promise.all([waitForTool(targets.router), waitForTool(targets.authRouter), ...(targets.baselineRouter ? [waitForTool(targets.baselineRouter)] : [])]);
       return new BenchTargets(nats, agent, router, bare, targets, extra);
@@ -89,8 +98,8 @@ export class BenchTargets {
 
   async stop(): Promise<void> {
     this.bare.kill('SIGTERM');
-    await Promise.allSettled([this.router.stop(), this.extra.authRouter.stop(), this.extra.baselineRouter?.stop(), this.agent.stop()]);
-    await this.nats.dispose();
+    await Promise.allSettled([this.router.stop(), this.extra.authRouter.stop(), this.extra.baselineRouter?.stop(), this.extra.baselineAgent?.agent.stop(), this.agent.stop(this.extra.agentProfiled ? 60_000 : undefined)]);
+    await Promise.all([this.nats.dispose(), this.extra.baselineAgent?.nats.dispose()]);
     await rm(this.extra.dir, { recursive: true, force: true });
   }
 }

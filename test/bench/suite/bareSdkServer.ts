@@ -1,20 +1,17 @@
 /**
- * The floor the mesh is measured against: a bare SDK `McpServer` with one `echo` tool over stateful
- * Streamable HTTP on plain node:http, no mesh in between. Run as its own process; prints its URL.
+ * The floor the mesh is measured against: a bare SDK `McpServer` with one `echo` tool (the `sdkEcho`
+ * example, which an agent hosts too) over stateful Streamable HTTP on plain node:http, no mesh in between.
+ * Run as its own process; prints its URL.
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import { z } from 'zod';
+import createSdkEcho from '../../../packages/examples/src/sdkEcho.js';
 
 const transports = new Map<string, StreamableHTTPServerTransport>();
 
 function newSession(): StreamableHTTPServerTransport {
-  const server = new McpServer({ name: 'bare', version: '0' });
-  server.registerTool('echo', { description: 'Returns the given text', inputSchema: { text: z.string() }, annotations: { readOnlyHint: true } }, ({ text }) => ({
-    content: [{ type: 'text', text }],
-  }));
+  const server = createSdkEcho();
   const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
     sessionIdGenerator: () => randomUUID(),
     onsessioninitialized: (id) => void transports.set(id, transport),

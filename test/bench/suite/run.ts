@@ -6,7 +6,7 @@
  *   - a concurrency sweep: calls/s, p99 and the CPU each process spent per call;
  *   - catalog scale: 100 agents × 50 tools;
  *   - a node's death under load: how long the router still placed calls on it.
- * Usage: node --import tsx test/bench/suite/run.ts [--calls 2000] [--seconds 4] [--rounds 1] [--clients 1,8,32,128] [--agents 100] [--only latency,sweep,catalog,death] [--profile-router <dir>] [--profile-agent <dir>] [--baseline-router <other build>/packages/cli/dist/bin.js]
+ * Usage: node --import tsx test/bench/suite/run.ts [--calls 2000] [--seconds 4] [--rounds 1] [--clients 1,8,32,128] [--agents 100] [--only latency,sweep,catalog,death] [--profile-router <dir>] [--profile-agent <dir>] [--baseline-router <other build>/packages/cli/dist/bin.js] [--baseline-agent <other build>/packages/cli/dist/bin.js]
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -31,6 +31,7 @@ const { values } = parseArgs({
     'no-docs': { type: 'boolean', default: false },
     'profile-router': { type: 'string' },
     'baseline-router': { type: 'string' },
+    'baseline-agent': { type: 'string' },
     'profile-agent': { type: 'string' },
   },
 });
@@ -47,11 +48,13 @@ function report(section: Markdown): void {
 }
 
 if (parts.has('latency') || parts.has('sweep')) {
-  const mesh = await BenchTargets.start({ profileDir: values['profile-router'], agentProfileDir: values['profile-agent'], baselineBin: values['baseline-router'] });
+  const mesh = await BenchTargets.start({ profileDir: values['profile-router'], agentProfileDir: values['profile-agent'], baselineBin: values['baseline-router'], baselineAgentBin: values['baseline-agent'] });
   try {
-    const { bare, agent, router, authRouter, baselineRouter } = mesh.targets;
-    // The baseline router's row sits right after the router's, so "over previous row" compares the two builds.
-    const paths = baselineRouter ? [bare, agent, router, baselineRouter, authRouter] : [bare, agent, router, authRouter];
+    const { bare, agentSdk, agent, router, authRouter, baselineRouter, baselineAgent } = mesh.targets;
+    // Each row's "over previous row" is its hop's cost: the agent over the same SDK server bare, the router
+    // over the agent (fastmcp echo). A baseline's row sits right after its own build's, so it compares the
+    // two builds (and the next row then compares with the baseline).
+    const paths = [bare, agentSdk, agent, ...(baselineAgent ? [baselineAgent] : []), router, ...(baselineRouter ? [baselineRouter] : []), authRouter];
     if (parts.has('latency')) {
       results.sequential = await sequentialLatency(paths, Number(values.calls), Number(values.warmup));
       report(latencyTable(results.sequential, paths.map((p) => p.name)));
@@ -64,7 +67,7 @@ if (parts.has('latency') || parts.has('sweep')) {
         const byPath: SweepPoint[][] = paths.map(() => []);
         for (let round = 0; round < rounds; round++) {
           for (const [i, path] of paths.entries()) {
-            const cpuOf: Record<string, number> = path === bare ? { server: bare.pid } : path === agent ? { agent: agent.pid } : { router: path.pid, agent: agent.pid };
+            const cpuOf: Record<string, number> = path === bare ? { server: bare.pid } : path === agent || path === agentSdk || path === baselineAgent ? { agent: path.pid } : { router: path.pid, agent: agent.pid };
             byPath[i]!.push(await sweepPoint(path, clients, Number(values.seconds), cpuOf));
           }
         }

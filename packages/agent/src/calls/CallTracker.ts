@@ -1,7 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type { CallProgress } from '@flotilla/protocol';
-import PQueue from 'p-queue';
 import type { RejectionReason } from './callOutcomeLabel.js';
 import { nodeBusy, nodeDraining, type CallRejection } from './callRejections.js';
 import { ToolLatencyStats } from './ToolLatencyStats.js';
@@ -49,12 +48,17 @@ interface TrackerEvents {
 export type Admission = { ok: true; call: TrackedCall } | { ok: false; reason: RejectionReason; rejection: CallRejection };
 
 /**
- * Node-wide book of tool calls across every hosted server and session: admission (a p-queue with
- * concurrency = capacity, busy when capacity and queue are both full, refusal while draining), per-tool
- * EWMA latency, and progress. Transports report what they see; the tracker decides when a call runs.
+ * Node-wide book of tool calls across every hosted server and session: admission (`capacity` slots and a
+ * FIFO queue; busy when both are full, refusal while draining), per-tool EWMA latency, and progress.
+ * Transports report what they see; the tracker decides when a call runs.
+ *
+ * The queue is the insertion-ordered `waiting` set itself: a call that ends while queued leaves it at once
+ * (no cancelled entries linger until they reach the front), and a call that finds a free slot starts in
+ * the same tick. p-queue did this before, at about 6 % of the agent's CPU per call for its per-call abort
+ * signal and promise chain (docs/performance.md); none of its other features (priorities, rate limits) were used.
  */
 export class CallTracker extends EventEmitter<TrackerEvents> implements TaskCounter {
-  private readonly queue: PQueue;
+  /** Admitted calls waiting for a slot, oldest first. */
   private readonly waiting = new Set<TrackedCall>();
   private readonly running = new Set<TrackedCall>();
   /** Open tasks per hosted server. */
@@ -66,7 +70,6 @@ export class CallTracker extends EventEmitter<TrackerEvents> implements TaskCoun
 
   constructor(private readonly options: CallTrackerOptions) {
     super();
-    this.queue = new PQueue({ concurrency: options.capacity });
   }
 
   get draining(): boolean {
@@ -76,42 +79,46 @@ export class CallTracker extends EventEmitter<TrackerEvents> implements TaskCoun
   /** Admits a call (it then waits for a slot) or says why not. Call {@link enqueue} once the caller has registered it. */
   admit(identity: CallIdentity, handlers: CallHandlers): Admission {
     if (this.drainingFlag) return this.refuse(identity, 'draining', nodeDraining(this.options.nodeId));
-    // p-queue's own size still counts cancelled entries until they reach the front, so our sets decide.
     if (this.running.size >= this.options.capacity && this.waiting.size >= this.options.maxQueue) {
       return this.refuse(identity, 'busy', nodeBusy(this.options.nodeId, this.running.size, this.waiting.size));
     }
     return { ok: true, call: new TrackedCall(identity, handlers) };
   }
 
-  /** Queues an admitted call; its `run` handler is called when a slot is free (possibly at once). */
+  /** Queues an admitted call; its `run` handler is called when a slot is free (at once when one is). */
   enqueue(call: TrackedCall): void {
-    this.waiting.add(call);
     const { deadline } = call.identity;
     if (deadline !== undefined) {
       call.deadlineTimer = setTimeout(() => call.handlers.expire(), Math.max(0, deadline - Date.now()));
       call.deadlineTimer.unref();
     }
+    if (this.running.size < this.options.capacity && this.waiting.size === 0) {
+      this.start(call);
+      return;
+    }
+    this.waiting.add(call);
     this.emit('change');
-    this.queue
-      .add(
-        async () => {
-          if (call.state !== 'queued') return;
-          this.waiting.delete(call);
-          this.running.add(call);
-          call.state = 'running';
-          call.startedAt = Date.now();
-          call.startedMono = performance.now();
-          call.frozenAtStartMs = this.options.freezeClock?.frozenMs() ?? 0;
-          this.emit('started', call);
-          this.emit('change');
-          call.handlers.run();
-          await call.finished;
-        },
-        { signal: call.abort.signal },
-      )
-      .catch(() => {
-        // Aborted while queued or running: the call was already settled by finish().
-      });
+  }
+
+  private start(call: TrackedCall): void {
+    this.running.add(call);
+    call.state = 'running';
+    call.startedAt = Date.now();
+    call.startedMono = performance.now();
+    call.frozenAtStartMs = this.options.freezeClock?.frozenMs() ?? 0;
+    this.emit('started', call);
+    this.emit('change');
+    call.handlers.run();
+  }
+
+  /** Starts waiting calls, oldest first, while slots are free. */
+  private startWaiting(): void {
+    while (this.running.size < this.options.capacity) {
+      const next = this.waiting.values().next();
+      if (next.done) return;
+      this.waiting.delete(next.value);
+      this.start(next.value);
+    }
   }
 
   /** Records how a call ended and frees its slot or queue place. Idempotent. */
@@ -120,7 +127,6 @@ export class CallTracker extends EventEmitter<TrackerEvents> implements TaskCoun
     if (!call.settle()) return;
     this.waiting.delete(call);
     this.running.delete(call);
-    if (!call.abort.signal.aborted) call.abort.abort();
     // A task-augmented call only created its task: that time says nothing of how long the tool takes.
     if (wasRunning && !call.identity.task && call.startedMono !== undefined && (outcome === 'completed' || outcome === 'tool_error' || outcome === 'failed')) {
       // Time the whole process stood still is no time the tool took.
@@ -129,6 +135,8 @@ export class CallTracker extends EventEmitter<TrackerEvents> implements TaskCoun
     }
     this.emit('finished', call, outcome);
     this.emit('change');
+    // Next tick of the queue after the caller (a transport sending an answer) is done with this one.
+    if (wasRunning && this.waiting.size > 0) queueMicrotask(() => this.startWaiting());
     this.wakeIfIdle();
   }
 

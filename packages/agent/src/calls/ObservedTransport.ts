@@ -1,22 +1,14 @@
 import { META_CALL_ID, META_DEADLINE } from '@flotilla/protocol';
 import { extractTraceMeta, type Logger } from '@flotilla/telemetry';
 import type { Transport, TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js';
-import {
-  isJSONRPCErrorResponse,
-  isJSONRPCNotification,
-  isJSONRPCRequest,
-  isJSONRPCResultResponse,
-  type JSONRPCMessage,
-  type JSONRPCRequest,
-  type MessageExtraInfo,
-  type RequestId,
-} from '@modelcontextprotocol/sdk/types.js';
+import type { JSONRPCMessage, JSONRPCRequest, MessageExtraInfo, RequestId } from '@modelcontextprotocol/sdk/types.js';
 import { SpanKind, SpanStatusCode, context, trace, type Attributes, type Context, type Span } from '@opentelemetry/api';
 import { z } from 'zod';
 import { callerLogFields, callerOf, callerSpanAttributes } from './CallCaller.js';
 import { outcomeLabel, rejectionLabel, type CallOutcomeLabel } from './callOutcomeLabel.js';
 import { deadlineExceeded, type CallRejection } from './callRejections.js';
 import type { CallTracker } from './CallTracker.js';
+import { isErrorResponse, isNotification, isRequest, isResultResponse } from './messageKinds.js';
 import { SessionTasks } from './SessionTasks.js';
 import type { CallIdentity, CallOutcome, TrackedCall } from './TrackedCall.js';
 
@@ -171,14 +163,14 @@ export class ObservedTransport implements Transport {
   }
 
   async send(message: JSONRPCMessage, options?: TransportSendOptions): Promise<void> {
-    if (isJSONRPCResultResponse(message) || isJSONRPCErrorResponse(message)) {
+    if (isResultResponse(message) || isErrorResponse(message)) {
       if (message.id !== undefined && message.id !== null) {
         const key = keyOf(message.id);
         this.tasks.response(message);
         if (this.silenced.delete(key)) return; // already answered by the agent, or cancelled
         const call = this.calls.get(key);
         if (call) {
-          if (isJSONRPCErrorResponse(message)) this.finish(key, call, 'failed', message.error.message);
+          if (isErrorResponse(message)) this.finish(key, call, 'failed', message.error.message);
           else {
             if (call.identity.task) {
               const taskId = this.tasks.created(message.result, call.identity.tool);
@@ -190,8 +182,8 @@ export class ObservedTransport implements Transport {
       }
       return this.inner.send(message, options);
     }
-    if (isJSONRPCNotification(message) && message.method === 'notifications/tasks/status') this.tasks.seen(message.params);
-    if (isJSONRPCNotification(message) && message.method === 'notifications/progress') {
+    if (isNotification(message) && message.method === 'notifications/tasks/status') this.tasks.seen(message.params);
+    if (isNotification(message) && message.method === 'notifications/progress') {
       // Progress is matched to its call by progress token; it needs no call id and goes out untouched.
       const p = ProgressParamsSchema.safeParse(message.params);
       if (p.success) {
@@ -202,7 +194,7 @@ export class ObservedTransport implements Transport {
     }
     let outgoing = message;
     const related = options?.relatedRequestId;
-    if (related !== undefined && (isJSONRPCNotification(message) || isJSONRPCRequest(message))) {
+    if (related !== undefined && (isNotification(message) || isRequest(message))) {
       const call = this.calls.get(keyOf(related));
       if (call) outgoing = tagWithCallId(message, call.identity.callId);
     }
@@ -214,13 +206,13 @@ export class ObservedTransport implements Transport {
       this.held.push({ message, extra });
       return;
     }
-    if (isJSONRPCRequest(message) && message.method === 'tools/call') {
+    if (isRequest(message) && message.method === 'tools/call') {
       this.receiveToolCall(message, extra);
       return;
     }
     // Task follow-ups (tasks/get, result, cancel, list) are no new work: never admitted, queued or refused.
-    if (isJSONRPCRequest(message)) this.tasks.request(message);
-    if (isJSONRPCNotification(message) && message.method === 'notifications/cancelled') {
+    if (isRequest(message)) this.tasks.request(message);
+    if (isNotification(message) && message.method === 'notifications/cancelled') {
       const p = CancelledParamsSchema.safeParse(message.params);
       const key = p.success && p.data.requestId !== undefined ? keyOf(p.data.requestId) : undefined;
       const call = key ? this.calls.get(key) : undefined;

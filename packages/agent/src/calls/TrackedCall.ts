@@ -44,21 +44,12 @@ export class TrackedCall {
   startedMono: number | undefined;
   /** The process's frozen time when the call got its slot (see `ProcessFreezeClock`), ms. */
   frozenAtStartMs: number | undefined;
-  /** Aborting removes a queued call from the node's queue and frees a running call's slot. */
-  readonly abort = new AbortController();
-  readonly finished: Promise<void>;
   lastProgress: { progress: number; total: number | undefined } | undefined;
   /** The agent's span for this call (from admission to answer) and the context that carries it. */
   span: Span | undefined;
   traceContext: Context | undefined;
   deadlineTimer: NodeJS.Timeout | undefined;
-  private resolveFinished!: () => void;
-
-  constructor(readonly identity: CallIdentity, readonly handlers: CallHandlers) {
-    this.finished = new Promise((resolve) => {
-      this.resolveFinished = resolve;
-    });
-  }
+  constructor(readonly identity: CallIdentity, readonly handlers: CallHandlers) {}
 
   /** `<server>/<tool>`, the key of per-tool statistics. */
   get statsKey(): string {
@@ -80,7 +71,6 @@ export class TrackedCall {
     if (this.state === 'done') return false;
     this.state = 'done';
     if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
-    this.resolveFinished();
     return true;
   }
 }

@@ -2,14 +2,14 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '@flotilla/telemetry';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import { isInitializeRequest, isJSONRPCRequest, type RequestId } from '@modelcontextprotocol/sdk/types.js';
+import { isInitializeRequest, type RequestId } from '@modelcontextprotocol/sdk/types.js';
 import type { CallTracker } from '../calls/CallTracker.js';
 import { ObservedTransport } from '../calls/ObservedTransport.js';
 import type { HostedSession, ServerHost } from '../hosting/ServerHost.js';
 import type { MeshTokenClaims } from '@flotilla/protocol';
 import { SessionRefusedError } from '../mounts/mountRefusals.js';
 import { readJsonBody, sendJson, sendJsonRpcError, sendJsonRpcErrorTo } from './jsonResponses.js';
-import { checkJsonRpcBody } from './messageChecks.js';
+import { checkJsonRpcBody, requestId } from './messageChecks.js';
 import type { JsonRpcErrorObject, SessionBudget } from './SessionBudget.js';
 
 /** Largest JSON-RPC request body accepted, bytes. */
@@ -293,7 +293,11 @@ export class McpEndpoint {
   private watchForAbandon(res: ServerResponse, body: unknown, observed: ObservedTransport): void {
     const messages = Array.isArray(body) ? (body as unknown[]) : [body];
     const ids: RequestId[] = [];
-    for (const m of messages) if (isJSONRPCRequest(m) && (m.method === 'tools/call' || m.method === 'tasks/result')) ids.push(m.id);
+    for (const m of messages) {
+      const method = (m as { method?: unknown } | null)?.method;
+      const id = method === 'tools/call' || method === 'tasks/result' ? requestId(m) : undefined;
+      if (id !== undefined) ids.push(id);
+    }
     if (ids.length === 0) return;
     res.once('close', () => {
       if (!res.writableFinished) observed.abandon(ids);

@@ -21,7 +21,8 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
-function requestId(m: unknown): Id | undefined {
+/** The id of a JSON-RPC request (an object with a method and a string or number id), else undefined. */
+export function requestId(m: unknown): Id | undefined {
   if (!isObject(m) || typeof m.method !== 'string') return undefined;
   return typeof m.id === 'string' || typeof m.id === 'number' ? m.id : undefined;
 }

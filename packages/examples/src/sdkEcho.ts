@@ -1,0 +1,16 @@
+/**
+ * Example server `sdkEcho` (an SDK `McpServer` factory): `echo` returns its text. The benchmark suite runs
+ * this same server bare and hosted by an agent, so the agent's own cost is measured against the very
+ * server it hosts (the fastmcp `echo` example also pays fastmcp's own 1 ms pause after every tool call).
+ */
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { z } from 'zod';
+
+/** A new server for one MCP session (an SDK server serves one transport). */
+export default function createSdkEcho(): McpServer {
+  const server = new McpServer({ name: 'sdk-echo', version: '0.1.0' });
+  server.registerTool('echo', { description: 'Returns the given text unchanged.', inputSchema: { text: z.string() }, annotations: { readOnlyHint: true } }, ({ text }) => ({
+    content: [{ type: 'text', text }],
+  }));
+  return server;
+}
