@@ -40,7 +40,13 @@ before(async () => {
     ],
   });
   aStarting = { from, to: Date.now() };
-  b = await startTestAgent({ natsUrl: nats.url, servers: [{ name: 'echo', module: '@flotilla/examples/echo' }] });
+  b = await startTestAgent({
+    natsUrl: nats.url,
+    servers: [
+      { name: 'echo', module: '@flotilla/examples/echo' },
+      { name: 'sdk', module: '@flotilla/examples/sdkEcho' },
+    ],
+  });
 });
 
 after(async () => {
@@ -93,6 +99,18 @@ describe('serving hosted servers over Streamable HTTP', () => {
     } finally {
       await closeClient(first);
       await closeClient(second);
+    }
+  });
+
+  test('the SDK echo the benchmark suite runs bare is hosted from its package export', async () => {
+    const client = await connectClient(b.agent, 'sdk');
+    try {
+      const { tools } = await client.listTools();
+      assert.deepEqual(tools.map((t) => [t.name, t.annotations?.readOnlyHint]), [['echo', true]]);
+      const result = await client.callTool({ name: 'echo', arguments: { text: 'same server, bare or hosted' } });
+      assert.deepEqual(result.content, [{ type: 'text', text: 'same server, bare or hosted' }]);
+    } finally {
+      await closeClient(client);
     }
   });
 
