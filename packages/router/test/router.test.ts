@@ -473,55 +473,44 @@ describe('router (nodes leaving)', () => {
   });
 });
 
-describe('router (resource subscriptions across replicas)', () => {
-  const mesh = inProcessMesh({ d1: ['docs'], d2: ['docs'] });
+/**
+ * A client's subscription to `docs://readme`, held on one of two replicas, moves to the other when its node
+ * goes, and its updates reach the client from there (each case on a mesh of its own): `go` is how the node
+ * goes, `check` what else the case asserts once the subscription moved.
+ */
+function subscriptionMoves(what: string, title: string, go: (holder: TestNode, survivor: TestNode) => Promise<void>, check?: (survivor: TestNode) => void): void {
+  describe(`router (${what})`, () => {
+    const mesh = inProcessMesh({ d1: ['docs'], d2: ['docs'] });
 
-  it('moves a subscription to another replica when its node dies', async () => {
-    await mesh.c.client.subscribeResource({ uri: 'docs://readme' });
-    const subscribedOn = (n: TestNode): boolean => n.journal.started.includes('subscribe docs://readme');
-    const holder = mesh.nodes.find(subscribedOn)!;
-    const survivor = mesh.nodes.find((n) => n !== holder)!;
-    assert.ok(holder && !subscribedOn(survivor));
-    await holder.kill();
-    await until('the subscription on the surviving replica', () => subscribedOn(survivor));
-    assert.equal(text(await mesh.c.client.callTool({ name: 'docs_touch', arguments: {} })), 'notified');
-    await until('the client told', () => mesh.c.updated.includes('docs://readme'));
+    it(title, async () => {
+      await mesh.c.client.subscribeResource({ uri: 'docs://readme' });
+      const subscribedOn = (n: TestNode): boolean => n.journal.started.includes('subscribe docs://readme');
+      const holder = mesh.nodes.find(subscribedOn)!;
+      const survivor = mesh.nodes.find((n) => n !== holder)!;
+      assert.ok(holder && !subscribedOn(survivor));
+      await go(holder, survivor);
+      await until('the subscription on the surviving replica', () => subscribedOn(survivor));
+      check?.(survivor);
+      assert.equal(text(await mesh.c.client.callTool({ name: 'docs_touch', arguments: {} })), 'notified');
+      await until('the client told', () => mesh.c.updated.includes('docs://readme'));
+    });
   });
-});
+}
 
-describe('router (a subscription whose node leaves the registry)', () => {
-  const mesh = inProcessMesh({ d1: ['docs'], d2: ['docs'] });
-
-  it('moves it to another replica even while the connection to the node that left is still up', async () => {
-    await mesh.c.client.subscribeResource({ uri: 'docs://readme' });
-    const subscribedOn = (n: TestNode): boolean => n.journal.started.includes('subscribe docs://readme');
-    const holder = mesh.nodes.find(subscribedOn)!;
-    const survivor = mesh.nodes.find((n) => n !== holder)!;
-    assert.ok(holder && !subscribedOn(survivor));
-    // The registry says the node left before anything breaks on the wire (the order a SIGKILL may take too).
-    await holder.deregister();
-    await until('the subscription on the surviving replica', () => subscribedOn(survivor));
-    assert.equal(text(await mesh.c.client.callTool({ name: 'docs_touch', arguments: {} })), 'notified');
-    await until('the client told', () => mesh.c.updated.includes('docs://readme'));
-  });
-});
-
-describe('router (a subscription that cannot be placed again at once)', () => {
-  const mesh = inProcessMesh({ d1: ['docs'], d2: ['docs'] });
-
-  it('tries again when the first attempts to place it elsewhere fail', async () => {
-    await mesh.c.client.subscribeResource({ uri: 'docs://readme' });
-    const subscribedOn = (n: TestNode): boolean => n.journal.started.includes('subscribe docs://readme');
-    const holder = mesh.nodes.find(subscribedOn)!;
-    const survivor = mesh.nodes.find((n) => n !== holder)!;
-    assert.ok(holder && !subscribedOn(survivor));
+subscriptionMoves('resource subscriptions across replicas', 'moves a subscription to another replica when its node dies', (holder) => holder.kill());
+// The registry says the node left before anything breaks on the wire (the order a SIGKILL may take too).
+subscriptionMoves('a subscription whose node leaves the registry', 'moves it to another replica even while the connection to the node that left is still up', (holder) =>
+  holder.deregister(),
+);
+subscriptionMoves(
+  'a subscription that cannot be placed again at once',
+  'tries again when the first attempts to place it elsewhere fail',
+  async (holder, survivor) => {
     survivor.journal.failSubscribes = 2;
     await holder.kill();
-    await until('the subscription on the surviving replica', () => subscribedOn(survivor));
-    assert.equal(survivor.journal.failSubscribes, 0, 'both refused attempts were made');
-    assert.equal(text(await mesh.c.client.callTool({ name: 'docs_touch', arguments: {} })), 'notified');
-  });
-});
+  },
+  (survivor) => assert.equal(survivor.journal.failSubscribes, 0, 'both refused attempts were made'),
+);
 
 /** Answers of `held_wait` calls, by key: a call answers once the test releases its key. */
 const holds = new Map<string, () => void>();
