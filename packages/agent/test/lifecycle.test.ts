@@ -179,6 +179,32 @@ describe('drain', () => {
   });
 });
 
+describe('drain with a client that never answers the server', () => {
+  test('a fastmcp session whose client declared roots but opened no stream does not hold the drain (fastmcp waits 60 s for roots)', async () => {
+    const { agent, logs } = await startTestAgent({ natsUrl: nats.url, servers: [{ name: 'echo', module: '@flotilla/examples/echo' }] });
+    const url = `${agent.url}/mcp/echo`;
+    const headers = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
+    const init = await fetch(url, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: { roots: { listChanged: true } }, clientInfo: { name: 'mute', version: '1' } } }),
+    });
+    assert.equal(init.status, 200);
+    await init.text();
+    const session = init.headers.get('mcp-session-id')!;
+    const initialized = await fetch(url, { method: 'POST', headers: { ...headers, 'mcp-session-id': session }, body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }) });
+    assert.equal(initialized.status, 202);
+    // fastmcp now asks this client for its roots on a stream the client never opened, and waits.
+    await new Promise((r) => setTimeout(r, 500));
+    const started = Date.now();
+    await agent.drain(5000);
+    const tookMs = Date.now() - started;
+    // Well under the 60 s fastmcp's question waits, and under the drain grace: nothing was running.
+    assert.ok(tookMs < 4000, `the drain took ${tookMs} ms`);
+    assert.ok(logs.lines.some((l) => l.msg === 'agent stopped' && l.reason === 'drained'));
+  });
+});
+
 describe('server health', () => {
   test('a server that stops answering is NOT_SERVING (and the node not ready) until it answers again', async () => {
     const module = fixture('breakable.ts');

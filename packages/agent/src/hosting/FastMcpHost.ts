@@ -21,10 +21,13 @@ export class FastMcpHost implements ServerHost {
     return {
       ready: connecting.then(() => undefined),
       async close() {
+        // The transport closes first: `connect` may still wait on the client. fastmcp asks a client that
+        // declared roots for them and waits for the answer (60 s), and a client without a GET stream
+        // never gets the question, so a drain used to wait that long. Closing fails such requests at once.
+        await transport.close().catch(() => {});
         const session = await connecting.catch(() => undefined);
         // FastMCPSession.close also stops its ping interval, which closing the transport alone leaves running.
         await session?.close();
-        if (!session) await transport.close().catch(() => {});
       },
     };
   }

@@ -1,3 +1,4 @@
+import { finished } from 'node:stream/promises';
 import { StringDecoder } from 'node:string_decoder';
 import type { Dispatcher } from 'undici';
 import { createParser } from 'eventsource-parser';
@@ -52,7 +53,18 @@ export class SseMessageStream {
       },
     });
     const decoder = new StringDecoder('utf8');
-    for await (const chunk of this.body) parser.feed(decoder.write(chunk as Buffer));
+    const body = this.body;
+    // 'data' events rather than `for await`: the async iterator costs a promise and a microtask per chunk
+    // and a set of listeners per response, on every call. `finished` settles as the loop did: resolved at
+    // the end, rejected when the body errs or closes before its end.
+    body.on('data', (chunk: Buffer) => {
+      try {
+        parser.feed(decoder.write(chunk));
+      } catch (err) {
+        body.destroy(err as Error);
+      }
+    });
+    await finished(body);
     const rest = decoder.end();
     if (rest) parser.feed(rest);
   }
