@@ -49,6 +49,7 @@ export class TrackedCall {
   span: Span | undefined;
   traceContext: Context | undefined;
   deadlineTimer: NodeJS.Timeout | undefined;
+
   constructor(readonly identity: CallIdentity, readonly handlers: CallHandlers) {}
 
   /** `<server>/<tool>`, the key of per-tool statistics. */
