@@ -4,7 +4,7 @@
  * read (reported once per change), and `deny.ops` wins over the `flotilla:ops` role.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -67,6 +67,24 @@ describe('policy file reload', () => {
       await writeFile(path, allowCi([]));
       assert.equal((await current()).grantsFor(ci).allows('tool', 'echo', 'echo_echo'), false, 'the file back: in force again');
       assert.equal(changes, 2);
+    } finally {
+      file.stop();
+    }
+  });
+
+  it('reads a file replaced within one tick of the file clock (same mtime) again', async () => {
+    const path = join(dir, 'same-tick.json');
+    // What two saves a few ms apart look like: the kernel's coarse clock gives both files one mtime.
+    const tick = 1_800_000_000;
+    await writeFile(path, allowCi([]));
+    await utimes(path, tick, tick);
+    const file = await PolicyFile.load({ path, logger, reloadEveryMs: 60_000 });
+    try {
+      const before = await stat(path);
+      await replace(path, allowCi(['echo_*']));
+      await utimes(path, tick, tick);
+      assert.equal((await stat(path)).mtimeMs, before.mtimeMs);
+      assert.equal((await file.current(Date.now() + 60_000)).grantsFor(ci).allows('tool', 'echo', 'echo_echo'), true);
     } finally {
       file.stop();
     }

@@ -2,6 +2,7 @@ export { KeyFormatError, keyFromSeed, keyFromPublic, type SeedKey } from './keys
 export { generateKey, type GeneratedKey, type KeyRole } from './keys/generateKeys.js';
 export { readSeedFile, readPublicKeysFile, parsePublicKeys } from './keys/readKeyFile.js';
 export { ReloadingFile, type ReloadingFileDeps } from './keys/ReloadingFile.js';
+export { fileStamp } from './keys/fileStamp.js';
 export { KeyList, type KeyListDeps } from './keys/KeyList.js';
 export { Signer } from './signing/Signer.js';
 export { SignatureVerifier } from './signing/SignatureVerifier.js';

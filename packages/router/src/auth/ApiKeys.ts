@@ -1,6 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { z } from 'zod';
+import { fileStamp } from '@flotilla/trust';
 import { keyPrincipal, type Identity } from './Identity.js';
 
 /** Prefix of every API key, so leaked keys are easy to find (secret scanners, logs). */
@@ -75,7 +76,8 @@ export function looksLikeApiKey(credential: string): boolean {
  */
 export class ApiKeyStore {
   private byId = new Map<string, ApiKeyEntry>();
-  private mtimeMs = -1;
+  /** The file's {@link fileStamp} when last read. */
+  private stamp: string | undefined;
   private checkedAt = 0;
   private reloading: Promise<void> | undefined;
 
@@ -123,10 +125,11 @@ export class ApiKeyStore {
     this.checkedAt = Date.now();
     try {
       const info = await stat(this.path);
-      if (info.mtimeMs === this.mtimeMs) return;
+      const stamp = fileStamp(info);
+      if (stamp === this.stamp) return;
       const text = await readFile(this.path, 'utf8');
       this.byId = parseKeyFile(text, this.path);
-      this.mtimeMs = info.mtimeMs;
+      this.stamp = stamp;
     } catch (err) {
       // At start a bad file is fatal; later the keys last read stay in force (a half-written file must not lock everyone out).
       if (strict) throw err;

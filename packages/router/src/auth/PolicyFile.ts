@@ -1,4 +1,5 @@
 import { stat } from 'node:fs/promises';
+import { fileStamp } from '@flotilla/trust';
 import type { Logger } from '@flotilla/telemetry';
 import { AccessPolicy } from './AccessPolicy.js';
 
@@ -19,21 +20,22 @@ export interface PolicyFileDeps {
 
 /**
  * The access policy file, read at start (a bad file stops the router) and read again when it changes
- * (its mtime, checked every `reloadEveryMs`, and before a request uses the policy once that long has
+ * (its {@link fileStamp}, checked every `reloadEveryMs`, and before a request uses the policy once that long has
  * passed), like the API key file. A changed file that does not parse or check leaves the policy last read in force: the error,
  * naming the field, is logged once per change, and counted.
  */
 export class PolicyFile {
   private policy: AccessPolicy;
-  private mtimeMs: number;
+  /** The file's {@link fileStamp} when last read; undefined while it cannot be read. */
+  private stamp: string | undefined;
   private checkedAt = Date.now();
   private reloading: Promise<void> | undefined;
   private readonly reloadEveryMs: number;
   private readonly timer: NodeJS.Timeout;
 
-  private constructor(private readonly deps: PolicyFileDeps, policy: AccessPolicy, mtimeMs: number) {
+  private constructor(private readonly deps: PolicyFileDeps, policy: AccessPolicy, stamp: string | undefined) {
     this.policy = policy;
-    this.mtimeMs = mtimeMs;
+    this.stamp = stamp;
     this.reloadEveryMs = deps.reloadEveryMs ?? 2000;
     // A change is picked up (and a broken file reported) even while no request comes.
     this.timer = setInterval(() => void this.current(), this.reloadEveryMs);
@@ -47,8 +49,8 @@ export class PolicyFile {
 
   /** Reads the policy file; throws a message naming the file and each wrong field. */
   static async load(deps: PolicyFileDeps): Promise<PolicyFile> {
-    const mtimeMs = await stat(deps.path).then((s) => s.mtimeMs, () => -1);
-    return new PolicyFile(deps, await AccessPolicy.load(deps.path), mtimeMs);
+    const stamp = await stat(deps.path).then(fileStamp, () => undefined);
+    return new PolicyFile(deps, await AccessPolicy.load(deps.path), stamp);
   }
 
   /** The policy in force (read again first when the file may have changed). */
@@ -63,19 +65,19 @@ export class PolicyFile {
   private async reload(): Promise<void> {
     this.checkedAt = Date.now();
     const { path, logger } = this.deps;
-    let mtimeMs: number;
+    let stamp: string;
     try {
-      mtimeMs = (await stat(path)).mtimeMs;
+      stamp = fileStamp(await stat(path));
     } catch (err) {
-      if (this.mtimeMs !== -1) {
-        this.mtimeMs = -1;
+      if (this.stamp !== undefined) {
+        this.stamp = undefined;
         this.deps.onReload?.('invalid');
         logger.error({ file: path, err: (err as Error).message }, 'cannot read the access policy file; the policy last read stays in force');
       }
       return;
     }
-    if (mtimeMs === this.mtimeMs) return;
-    this.mtimeMs = mtimeMs;
+    if (stamp === this.stamp) return;
+    this.stamp = stamp;
     try {
       this.policy = await AccessPolicy.load(path);
     } catch (err) {

@@ -1,4 +1,5 @@
 import { statSync } from 'node:fs';
+import { fileStamp } from './fileStamp.js';
 
 /** What {@link ReloadingFile} needs. */
 export interface ReloadingFileDeps<T> {
@@ -61,7 +62,6 @@ export class ReloadingFile<T> {
   }
 
   private readStamp(): string {
-    const s = statSync(this.deps.path);
-    return `${s.mtimeMs}:${s.size}:${s.ino}`;
+    return fileStamp(statSync(this.deps.path));
   }
 }
