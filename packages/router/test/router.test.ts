@@ -512,6 +512,25 @@ subscriptionMoves(
   (survivor) => assert.equal(survivor.journal.failSubscribes, 0, 'both refused attempts were made'),
 );
 
+describe('router (a client unsubscribes while its subscription is being moved)', () => {
+  const mesh = inProcessMesh({ d1: ['docs'], d2: ['docs'] });
+
+  it('does not leave the subscription on the replica that took it up', async () => {
+    await mesh.c.client.subscribeResource({ uri: 'docs://readme' });
+    const holder = mesh.nodes.find((n) => n.journal.started.includes('subscribe docs://readme'))!;
+    const survivor = mesh.nodes.find((n) => n !== holder)!;
+    let release!: () => void;
+    survivor.journal.holdSubscribes = new Promise<void>((r) => (release = r));
+    await holder.kill();
+    await until('the move to reach the surviving replica', () => survivor.journal.heldSubscribes > 0);
+    await mesh.c.client.unsubscribeResource({ uri: 'docs://readme' });
+    release();
+    await until('the subscription ended there again', () => survivor.journal.started.includes('unsubscribe docs://readme'));
+    assert.equal(text(await mesh.c.client.callTool({ name: 'docs_touch', arguments: {} })), 'nobody subscribed here');
+    assert.equal(mesh.c.updated.includes('docs://readme'), false, 'the client was told of a resource it unsubscribed from');
+  });
+});
+
 /** Answers of `held_wait` calls, by key: a call answers once the test releases its key. */
 const holds = new Map<string, () => void>();
 

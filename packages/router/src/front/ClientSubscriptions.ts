@@ -1,5 +1,6 @@
 import type { ClientCallContext } from '../forwarding/ClientCallContext.js';
 import type { SessionContext } from './SessionContext.js';
+import type { NodeBinding } from './SessionState.js';
 import { routeResource } from './routeResource.js';
 
 /** Tries to place a moved subscription again (backoff 0.5, 1, 2, 4 s between them: about 8 s in all). */
@@ -16,12 +17,20 @@ const MOVE_BACKOFF_MS = 500;
 export class ClientSubscriptions {
   /** Subscriptions being placed again after their session was lost; unsubscribing stops the attempts. */
   private readonly moving = new Set<string>();
+  /** The session closed here (its upstream sessions close with it). */
+  private stopped = false;
 
   constructor(private readonly session: SessionContext) {}
 
-  async subscribe(uri: string, client: ClientCallContext): Promise<Record<string, unknown>> {
+  /** The client's own subscribe; it supersedes a move of the same subscription still in progress. */
+  subscribe(uri: string, client: ClientCallContext): Promise<Record<string, unknown>> {
+    this.moving.delete(uri);
+    return this.hold(uri, client, (held) => this.session.state.setSubscription(uri, held));
+  }
+
+  /** Subscribes on one replica; `onHeld` hears where, once that node has answered. */
+  private async hold(uri: string, client: ClientCallContext, onHeld: (held: NodeBinding) => void): Promise<Record<string, unknown>> {
     const route = await routeResource(this.session, uri);
-    const state = this.session.state;
     return this.session.services.forwarder.forward({
       target: uri,
       server: route.server,
@@ -30,7 +39,7 @@ export class ClientSubscriptions {
       retryAfterAcceptance: true,
       client,
       placement: this.session.statePlacementFor(route.server),
-      onAnswered: (nodeId) => state.setSubscription(uri, { nodeId, server: route.server }),
+      onAnswered: (nodeId) => onHeld({ nodeId, server: route.server }),
     });
   }
 
@@ -39,6 +48,12 @@ export class ClientSubscriptions {
     const held = this.session.state.subscription(uri);
     if (!held) return {};
     this.session.state.setSubscription(uri, undefined);
+    await this.release(uri, held, client);
+    return {};
+  }
+
+  /** Ends the subscription to `uri` held at `held` (a node that is gone took it with it). */
+  private async release(uri: string, held: NodeBinding, client: ClientCallContext): Promise<void> {
     try {
       await this.session.services.forwarder.forward({
         target: uri,
@@ -53,7 +68,6 @@ export class ClientSubscriptions {
       // A subscription on a node that is gone is gone with it; the client's unsubscribe succeeded.
       this.session.logger.debug({ uri, nodeId: held.nodeId, err }, 'could not unsubscribe upstream');
     }
-    return {};
   }
 
   /** The client's session to `server` on `nodeId` was lost: its subscriptions there are placed again. */
@@ -68,13 +82,22 @@ export class ClientSubscriptions {
 
   /** The session closed here: no more attempts to place moved subscriptions. */
   stop(): void {
+    this.stopped = true;
     this.moving.clear();
   }
 
   /** One try to hold a moved subscription elsewhere; a failed try is repeated after a backoff (the mesh may be mid-change). */
   private placeAgain(uri: string, from: string, attempt: number): void {
-    this.subscribe(uri, this.session.backgroundContext(`resubscribe ${uri}`)).then(
+    const context = this.session.backgroundContext(`resubscribe ${uri}`);
+    // Held where the client no longer wants it: it unsubscribed (or subscribed anew) while this try ran.
+    let unwanted: NodeBinding | undefined;
+    const onHeld = (held: NodeBinding): void => {
+      if (this.moving.has(uri)) this.session.state.setSubscription(uri, held);
+      else unwanted = held;
+    };
+    this.hold(uri, context, onHeld).then(
       () => {
+        if (unwanted) return this.dropUnwanted(uri, unwanted, context);
         this.moving.delete(uri);
         this.session.logger.info({ uri, from, to: this.session.state.subscription(uri)?.nodeId, attempt }, 'resource subscription moved');
       },
@@ -89,5 +112,17 @@ export class ClientSubscriptions {
         setTimeout(() => this.moving.has(uri) && this.placeAgain(uri, from, attempt + 1), MOVE_BACKOFF_MS * 2 ** (attempt - 1)).unref();
       },
     );
+  }
+
+  /**
+   * A move placed the subscription after the client had unsubscribed: it is ended again on that node, so
+   * the client gets no updates it no longer asked for. Not when the client has subscribed anew on the same
+   * node (one subscription per session and resource there), nor once the session has closed.
+   */
+  private dropUnwanted(uri: string, held: NodeBinding, context: ClientCallContext): Promise<void> | undefined {
+    const now = this.session.state.subscription(uri);
+    if (this.stopped || (now?.nodeId === held.nodeId && now.server === held.server)) return undefined;
+    this.session.logger.info({ uri, nodeId: held.nodeId }, 'a moved resource subscription was placed after the client unsubscribed; ending it there');
+    return this.release(uri, held, context);
   }
 }
