@@ -512,6 +512,16 @@ subscriptionMoves(
   (survivor) => assert.equal(survivor.journal.failSubscribes, 0, 'both refused attempts were made'),
 );
 
+describe('router (a server that asks the moment its session is initialized)', () => {
+  const mesh = inProcessMesh({ a1: ['asker'] });
+
+  it('gets its answer: the standalone stream is open before notifications/initialized', async () => {
+    const journal = mesh.node('a1').journal;
+    // The router's listing session declares roots (none): the question must reach it, not wait out its timeout.
+    assert.equal(await until('the answer to roots/list', () => journal.rootsAnswers[0], 10_000), 'roots 0');
+  });
+});
+
 describe('router (a client unsubscribes while its subscription is being moved)', () => {
   const mesh = inProcessMesh({ d1: ['docs'], d2: ['docs'] });
 

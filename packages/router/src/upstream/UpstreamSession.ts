@@ -305,12 +305,12 @@ export class UpstreamSession {
       this.info = parsed.data.serverInfo;
       this.serverInstructions = parsed.data.instructions;
       this.channel.protocolVersion = parsed.data.protocolVersion;
-      // The session is ready once its standalone stream is open, here or on the replica that holds the
-      // client's stream: what the server sends outside requests before it exists would be lost (a server
-      // keeps no backlog).
-      await this.channel.post({ jsonrpc: '2.0', method: 'notifications/initialized' });
+      // The standalone stream opens (here, or on the replica that holds the client's stream) before the
+      // server hears `initialized`: what it sends outside requests from then on (fastmcp asks for roots at
+      // once) would be lost without it, as a server keeps no backlog.
       if (this.deps.streams?.holdsHere() ?? true) await this.holdStream();
       else await this.deps.streams!.handOff(this);
+      await this.channel.post({ jsonrpc: '2.0', method: 'notifications/initialized' });
     } catch (err) {
       this.releaseStream();
       if (this.state === 'opening') this.state = 'lost';
