@@ -109,6 +109,8 @@ describe('serving hosted servers over Streamable HTTP', () => {
       assert.deepEqual(tools.map((t) => [t.name, t.annotations?.readOnlyHint]), [['echo', true]]);
       const result = await client.callTool({ name: 'echo', arguments: { text: 'same server, bare or hosted' } });
       assert.deepEqual(result.content, [{ type: 'text', text: 'same server, bare or hosted' }]);
+      const large = await client.callTool({ name: 'echo', arguments: { text: 'ab', repeat: 3 } });
+      assert.deepEqual(large.content, [{ type: 'text', text: 'ababab' }]);
     } finally {
       await closeClient(client);
     }

@@ -28,6 +28,8 @@ export interface BenchTarget {
   pid: number;
   /** Headers every request carries (credentials). */
   headers?: Record<string, string>;
+  /** The path this one adds a hop in front of (its overhead is over that row); the row before it if unset. */
+  over?: string;
 }
 
 /** The started processes and the targets over them. */
@@ -37,7 +39,8 @@ export class BenchTargets {
     readonly agent: FlotillaProcess,
     readonly router: FlotillaProcess,
     private readonly bare: ChildProcess,
-    readonly targets: { bare: BenchTarget; agentSdk: BenchTarget; agent: BenchTarget; router: BenchTarget; authRouter: BenchTarget; baselineRouter?: BenchTarget; baselineAgent?: BenchTarget },
+    private readonly proxy: ChildProcess | undefined,
+    readonly targets: { bare: BenchTarget; agentSdk: BenchTarget; agent: BenchTarget; minimalProxy: BenchTarget; router: BenchTarget; authRouter: BenchTarget; baselineRouter?: BenchTarget; baselineAgent?: BenchTarget },
     private readonly extra: { authRouter: FlotillaProcess; dir: string; baselineRouter?: FlotillaProcess; baselineAgent?: { agent: FlotillaProcess; nats: NatsServerProcess }; agentProfiled: boolean },
   ) {}
 
@@ -71,10 +74,13 @@ export class BenchTargets {
     const baselineRouter = options.baselineBin ? FlotillaProcess.spawn('baseline-router', ['router', '--nats', nats.url, '--port', '0', ...limits], {}, options.baselineBin, profile) : undefined;
     // A profiled agent gets time to drain and write its profile (SIGKILL would lose it).
     const extra = { authRouter, dir, agentProfiled: options.agentProfileDir !== undefined, ...(baselineRouter ? { baselineRouter } : {}), ...(baselineAgent ? { baselineAgent } : {}) };
+    let proxy: ChildProcess | undefined;
     try {
-      const [line] = (await once(bare.stdout!, 'data')) as [Buffer];
-      const bareUrl = (JSON.parse(line.toString()) as { url: string }).url;
+      const bareUrl = await printedUrl(bare);
       const agentUrl = String((await agent.ready(READY_MS)).url);
+      // The floor of a Node.js proxy hop, in front of the same agent's fastmcp echo as the routers.
+      proxy = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./minimalProxy.ts', import.meta.url)), `${agentUrl}/mcp/echo`, 'echo_'], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const proxyUrl = await printedUrl(proxy);
       const routerUrl = String((await router.ready(READY_MS)).url);
       const authUrl = String((await authRouter.ready(READY_MS)).url);
       const baselineUrl = baselineRouter ? String((await baselineRouter.ready(READY_MS)).url) : undefined;
@@ -83,25 +89,33 @@ export class BenchTargets {
         bare: { name: 'bare SDK server', url: bareUrl, tool: 'echo', pid: bare.pid! },
         agentSdk: { name: 'agent (the same SDK server)', url: `${agentUrl}/mcp/sdk`, tool: 'echo', pid: agent.child.pid! },
         agent: { name: 'agent (fastmcp echo)', url: `${agentUrl}/mcp/echo`, tool: 'echo', pid: agent.child.pid! },
-        router: { name: 'router → agent', url: routerUrl, tool: 'echo_echo', pid: router.child.pid! },
+        minimalProxy: { name: 'minimal Node proxy → agent (a hop with no features)', url: proxyUrl, tool: 'echo_echo', pid: proxy.pid!, over: 'agent (fastmcp echo)' },
+        router: { name: 'router → agent', url: routerUrl, tool: 'echo_echo', pid: router.child.pid!, over: 'agent (fastmcp echo)' },
         authRouter: { name: 'router → agent, auth on (API key, policy)', url: authUrl, tool: 'echo_echo', pid: authRouter.child.pid!, headers: { authorization: `Bearer ${key.key}` } },
         ...(baselineRouter && baselineUrl ? { baselineRouter: { name: 'baseline router → agent', url: baselineUrl, tool: 'echo_echo', pid: baselineRouter.child.pid! } } : {}),
         ...(baselineAgent && baselineAgentUrl ? { baselineAgent: { name: 'baseline agent (fastmcp echo)', url: `${baselineAgentUrl}/mcp/echo`, tool: 'echo', pid: baselineAgent.agent.child.pid! } } : {}),
       };
       await Promise.all([waitForTool(targets.router), waitForTool(targets.authRouter), ...(targets.baselineRouter ? [waitForTool(targets.baselineRouter)] : [])]);
-      return new BenchTargets(nats, agent, router, bare, targets, extra);
+      return new BenchTargets(nats, agent, router, bare, proxy, targets, extra);
     } catch (err) {
-      await new BenchTargets(nats, agent, router, bare, {} as never, extra).stop();
+      await new BenchTargets(nats, agent, router, bare, proxy, {} as never, extra).stop();
       throw err;
     }
   }
 
   async stop(): Promise<void> {
     this.bare.kill('SIGTERM');
+    this.proxy?.kill('SIGTERM');
     await Promise.allSettled([this.router.stop(), this.extra.authRouter.stop(), this.extra.baselineRouter?.stop(), this.extra.baselineAgent?.agent.stop(), this.agent.stop(this.extra.agentProfiled ? 60_000 : undefined)]);
     await Promise.all([this.nats.dispose(), this.extra.baselineAgent?.nats.dispose()]);
     await rm(this.extra.dir, { recursive: true, force: true });
   }
+}
+
+/** The URL a helper process prints as its first line of JSON. */
+async function printedUrl(child: ChildProcess): Promise<string> {
+  const [line] = (await once(child.stdout!, 'data')) as [Buffer];
+  return (JSON.parse(line.toString()) as { url: string }).url;
 }
 
 /** Waits until a target answers a call of its tool (a router has it in its catalog). */

@@ -2,6 +2,7 @@
 import { ms, type LatencySummary } from '../stats.js';
 import type { CatalogScaleResult } from './catalogScale.js';
 import type { SweepPoint } from './concurrencySweep.js';
+import type { LargeResultPoint } from './largeResults.js';
 import type { NodeDeathResult } from './nodeDeath.js';
 import type { SequentialResult } from './sequentialLatency.js';
 
@@ -19,14 +20,15 @@ function table(rows: string[][]): string {
 const mb = (bytes: number): string => (bytes / 2 ** 20).toFixed(1);
 const signed = (v: number): string => (v < 0 ? `−${ms(-v)}` : `+${ms(v)}`);
 
-/** Sequential latency of each target, and each hop's overhead over the one before it. */
-export function latencyTable(r: SequentialResult, order: string[]): Markdown {
-  const rows = [['path', 'calls', 'p50 ms', 'p90 ms', 'p99 ms', 'mean ms', 'p50 over previous row', 'p99 over previous row']];
-  let previous: LatencySummary | undefined;
-  for (const name of order) {
+/** Sequential latency of each target, and each hop's overhead over the path it is in front of (the row before it unless it says). */
+export function latencyTable(r: SequentialResult, order: readonly { name: string; over?: string }[]): Markdown {
+  const rows = [['path', 'calls', 'p50 ms', 'p90 ms', 'p99 ms', 'mean ms', 'over', 'p50 added', 'p99 added']];
+  let previous: { name: string; s: LatencySummary } | undefined;
+  for (const { name, over } of order) {
     const s = r[name]!;
-    rows.push([name, String(s.n), ms(s.p50), ms(s.p90), ms(s.p99), ms(s.mean), previous ? signed(s.p50 - previous.p50) : '', previous ? signed(s.p99 - previous.p99) : '']);
-    previous = s;
+    const base = over !== undefined && r[over] ? { name: over, s: r[over]! } : previous;
+    rows.push([name, String(s.n), ms(s.p50), ms(s.p90), ms(s.p99), ms(s.mean), base?.name ?? '', base ? signed(s.p50 - base.s.p50) : '', base ? signed(s.p99 - base.s.p99) : '']);
+    previous = { name, s };
   }
   return { title: 'Sequential latency (one session per path, calls one at a time, paths interleaved)', table: table(rows) };
 }
@@ -40,6 +42,13 @@ export function sweepTable(points: SweepPoint[]): Markdown {
     rows.push([p.target, String(p.clients), Math.round(p.callsPerS).toString(), ms(p.latency.p50), ms(p.latency.p99), String(p.errors), cpu, Math.round(1e6 / hop).toString()]);
   }
   return { title: 'Concurrency sweep (each client a session calling back to back)', table: table(rows) };
+}
+
+/** Latency and CPU per call of answers of many bytes. */
+export function largeResultsTable(points: LargeResultPoint[]): Markdown {
+  const rows = [['path', 'result', 'p50 ms', 'p99 ms', 'CPU µs/call of the hop']];
+  for (const p of points) rows.push([p.target, `${Math.round(p.bytes / 1024)} KiB`, ms(p.latency.p50), ms(p.latency.p99), Math.round(p.cpuUsPerCall).toString()]);
+  return { title: 'Large results (a small request, a large answer; calls one at a time, paths interleaved)', table: table(rows) };
 }
 
 export function catalogTable(r: CatalogScaleResult): Markdown {

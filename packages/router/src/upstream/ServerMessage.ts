@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { keepResultText } from './ResultText.js';
 import { sanitizeUpstreamText } from './sanitizeUpstreamText.js';
 
 /** A JSON-RPC id as servers send it. */
@@ -57,7 +58,7 @@ export class MalformedServerMessage extends Error {
  * A plain answer with a result (what nearly every call gets back), recognised without zod: exactly what
  * the envelope schema accepts as a result response; undefined when not certainly one (the schema decides).
  */
-function plainResult(value: unknown): ServerResponseMessage | undefined {
+function plainResult(value: unknown): (ServerResponseMessage & { readonly id: MessageId; readonly result: Record<string, unknown> }) | undefined {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
   const m = value as Record<string, unknown>;
   if (m['jsonrpc'] !== '2.0' || m['method'] !== undefined || m['params'] !== undefined || m['error'] !== undefined) return undefined;
@@ -68,10 +69,16 @@ function plainResult(value: unknown): ServerResponseMessage | undefined {
   return { kind: 'response', id, result: result as Record<string, unknown> };
 }
 
-/** Checks one parsed JSON value a server sent and says what kind of message it is. */
-export function toServerMessage(value: unknown): ServerMessage {
+/**
+ * Checks one parsed JSON value a server sent and says what kind of message it is. `text`, when given, is
+ * the JSON the value was parsed from: a plain result keeps it, so the client's answer can be that text.
+ */
+export function toServerMessage(value: unknown, text?: string): ServerMessage {
   const plain = plainResult(value);
-  if (plain) return plain;
+  if (plain) {
+    if (text !== undefined) keepResultText(text, value as Record<string, unknown>, plain.result, plain.id);
+    return plain;
+  }
   const parsed = EnvelopeSchema.safeParse(value);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -97,5 +104,5 @@ export function parseServerMessages(text: string): ServerMessage[] {
   } catch (err) {
     throw new MalformedServerMessage(`invalid JSON (${(err as Error).message})`);
   }
-  return Array.isArray(json) ? json.map(toServerMessage) : [toServerMessage(json)];
+  return Array.isArray(json) ? json.map((m) => toServerMessage(m)) : [toServerMessage(json, text)];
 }

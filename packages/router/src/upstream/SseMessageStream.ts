@@ -38,7 +38,7 @@ export class SseMessageStream {
           return;
         }
         try {
-          onMessage(toServerMessage(json));
+          onMessage(toServerMessage(json, event.data));
         } catch (err) {
           if (err instanceof MalformedServerMessage) onMalformed(err);
           else throw err;

@@ -5,6 +5,7 @@ import type { Logger } from '@flotilla/telemetry';
 import { ErrorCode, type JSONRPCMessage, type RequestId } from '@modelcontextprotocol/sdk/types.js';
 import { JsonRpcError } from '../../errors/JsonRpcError.js';
 import { ClientDisconnectedError } from '../../forwarding/ClientCallContext.js';
+import { answerText } from '../../upstream/ResultText.js';
 import { CallCancelledError } from '../../upstream/UpstreamFailure.js';
 import { sendJsonRpcError } from '../JsonRpcHttpError.js';
 import { InboundRequest, type AskOptions, type InboundRequestSession, type OutgoingMessage } from './InboundRequest.js';
@@ -251,7 +252,8 @@ export class FrontSession implements InboundRequestSession {
     let reply: string | undefined;
     try {
       const result = await this.deps.methods.dispatch(method, params, request);
-      reply = JSON.stringify({ jsonrpc: '2.0', id, result });
+      // A result straight from a server goes out as the server's own text, with the client's id.
+      reply = answerText(id, result);
     } catch (err) {
       if (!(err instanceof CallCancelledError) || !request.signal.aborted) reply = JSON.stringify({ jsonrpc: '2.0', id, error: this.errorOf(err, method) });
     } finally {
