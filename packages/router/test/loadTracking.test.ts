@@ -106,6 +106,24 @@ describe('OwnCallLedger', () => {
     assert.deepEqual(split.unseen, []);
   });
 
+  it('forgets finishes older than its memory (10 s) and keeps at most 8,192', () => {
+    const ledger = new OwnCallLedger();
+    const finish = (id: string, sentAt: number, endedAt: number): void => {
+      ledger.placed(id, undefined, sentAt);
+      ledger.sent(id, sentAt);
+      ledger.ended(id, endedAt);
+    };
+    finish('old', -10, 0);
+    for (let i = 0; i < 3000; i++) finish(`c${i}`, -10, 20_000 + i);
+    // A report received at 5 still shows all of them; the one that finished 20 s ago is forgotten.
+    assert.equal(ledger.versusReport(5, 23_000).finishedSinceReport, 3000);
+    for (let i = 0; i < 10_000; i++) finish(`d${i}`, -10, 23_000);
+    assert.equal(ledger.versusReport(5, 23_000).finishedSinceReport, 8192);
+    finish('last', 30_000, 33_500);
+    assert.equal(ledger.versusReport(5, 33_500).finishedSinceReport, 0, 'all that finished before 23.5 s is past memory');
+    assert.equal(ledger.versusReport(30_010, 33_600).finishedSinceReport, 1);
+  });
+
   it('treats every outstanding call as unseen without a report', () => {
     const ledger = new OwnCallLedger();
     ledger.placed('x', 'slow/work', 0);

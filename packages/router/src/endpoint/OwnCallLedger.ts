@@ -27,8 +27,9 @@ export interface OwnCallsVersusReport {
  */
 export class OwnCallLedger {
   private readonly calls = new Map<string, OwnCall>();
-  /** Sent-at and finished-at of recently finished calls that had been sent, oldest first. */
+  /** Sent-at and finished-at of recently finished calls that had been sent, oldest first, from `head` on. */
   private finished: Array<{ sentAt: number; finishedAt: number }> = [];
+  private head = 0;
 
   get outstanding(): number {
     return this.calls.size;
@@ -49,8 +50,20 @@ export class OwnCallLedger {
     this.calls.delete(callId);
     if (call.sentAt === undefined) return;
     this.finished.push({ sentAt: call.sentAt, finishedAt: now });
-    if (this.finished.length > FINISHED_MAX || (this.finished[0] && now - this.finished[0].finishedAt > FINISHED_MEMORY_MS)) {
-      this.finished = this.finished.filter((f) => now - f.finishedAt <= FINISHED_MEMORY_MS).slice(-FINISHED_MAX);
+    this.forgetOld(now);
+  }
+
+  /**
+   * Forgets finishes past memory by moving the start, and compacts now and then: O(1) a call on average.
+   * (Filtering the whole list whenever its oldest entry aged out did it on every call once calls had run
+   * for 10 s: thousands of entries copied per call, 2 % of the router's time at one client.)
+   */
+  private forgetOld(now: number): void {
+    const f = this.finished;
+    while (this.head < f.length && (f.length - this.head > FINISHED_MAX || now - f[this.head]!.finishedAt > FINISHED_MEMORY_MS)) this.head++;
+    if (this.head >= 1024 && this.head * 2 >= f.length) {
+      this.finished = f.slice(this.head);
+      this.head = 0;
     }
   }
 
@@ -70,7 +83,7 @@ export class OwnCallLedger {
     }
     let finishedSinceReport = 0;
     if (madeBefore !== undefined) {
-      for (let i = this.finished.length - 1; i >= 0; i--) {
+      for (let i = this.finished.length - 1; i >= this.head; i--) {
         const f = this.finished[i]!;
         if (f.finishedAt < madeBefore) break;
         if (f.sentAt < madeBefore) finishedSinceReport += 1;
