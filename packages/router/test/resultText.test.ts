@@ -28,6 +28,12 @@ describe('answerText', () => {
     assert.deepEqual(JSON.parse(answerFor(nested)), { jsonrpc: '2.0', id: 7, result: { x: { id: 'r-1' } } });
   });
 
+  it('gives a server that repeats the id no way to answer as another request', () => {
+    // Parsed as JSON.parse reads it (the last member counts): the client reads its own id from the answer.
+    const answer = answerFor('{"result":{"a":1},"jsonrpc":"2.0","id":"other-9","id":"r-1"}');
+    assert.deepEqual(JSON.parse(answer), { jsonrpc: '2.0', id: 7, result: { a: 1 } });
+  });
+
   it('encodes anew whatever it cannot be sure of', () => {
     const anew = (text: string): void => {
       const [message] = parseServerMessages(text) as [ServerResponseMessage];

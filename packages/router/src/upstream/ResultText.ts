@@ -10,6 +10,10 @@
  * object's last member (a quote before `id` or before the id's value that closed an earlier string would
  * leave a bare word, and the final `}` closes the outermost object), so replacing it replaces the id and
  * nothing else. The ids the router sends are plain (no escapes), which keeps that argument simple.
+ * A server that repeats a member is read as `JSON.parse` reads it (the last one counts) and its client
+ * gets the text as sent: a client whose parser takes the first `id` would see the router's request id to
+ * that server, never another client's (servers see none of the clients' ids), so a hostile server can at
+ * most confuse its own answers, as it could by answering wrongly.
  */
 const bodies = new WeakMap<object, string>();
 
