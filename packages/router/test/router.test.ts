@@ -541,6 +541,29 @@ describe('router (a client unsubscribes while its subscription is being moved)',
   });
 });
 
+describe('router (a client subscribes anew while its old subscription is being moved)', () => {
+  const mesh = inProcessMesh({ d1: ['docs'], d2: ['docs'] });
+
+  it('keeps the new subscription where both landed', async () => {
+    await mesh.c.client.subscribeResource({ uri: 'docs://readme' });
+    const holder = mesh.nodes.find((n) => n.journal.started.includes('subscribe docs://readme'))!;
+    const survivor = mesh.nodes.find((n) => n !== holder)!;
+    let release!: () => void;
+    survivor.journal.holdSubscribes = new Promise<void>((r) => (release = r));
+    await holder.kill();
+    await until('the move to reach the surviving replica', () => survivor.journal.heldSubscribes > 0);
+    await mesh.c.client.unsubscribeResource({ uri: 'docs://readme' });
+    const resubscribed = mesh.c.client.subscribeResource({ uri: 'docs://readme' });
+    await until("the client's own subscribe to reach it too", () => survivor.journal.heldSubscribes > 1);
+    release();
+    await resubscribed;
+    // Whatever order the two subscribes end in, the one the client made last is the one that stays.
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(text(await mesh.c.client.callTool({ name: 'docs_touch', arguments: {} })), 'notified');
+    await until('the client told', () => mesh.c.updated.includes('docs://readme'));
+  });
+});
+
 /** Answers of `held_wait` calls, by key: a call answers once the test releases its key. */
 const holds = new Map<string, () => void>();
 

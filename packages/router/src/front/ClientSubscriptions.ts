@@ -17,6 +17,8 @@ const MOVE_BACKOFF_MS = 500;
 export class ClientSubscriptions {
   /** Subscriptions being placed again after their session was lost; unsubscribing stops the attempts. */
   private readonly moving = new Set<string>();
+  /** The client's own subscribes still in flight, by resource. */
+  private readonly subscribing = new Map<string, Promise<unknown>>();
   /** The session closed here (its upstream sessions close with it). */
   private stopped = false;
 
@@ -25,7 +27,13 @@ export class ClientSubscriptions {
   /** The client's own subscribe; it supersedes a move of the same subscription still in progress. */
   subscribe(uri: string, client: ClientCallContext): Promise<Record<string, unknown>> {
     this.moving.delete(uri);
-    return this.hold(uri, client, (held) => this.session.state.setSubscription(uri, held));
+    const subscribed = this.hold(uri, client, (held) => this.session.state.setSubscription(uri, held));
+    this.subscribing.set(uri, subscribed);
+    const done = (): void => {
+      if (this.subscribing.get(uri) === subscribed) this.subscribing.delete(uri);
+    };
+    subscribed.then(done, done);
+    return subscribed;
   }
 
   /** Subscribes on one replica; `onHeld` hears where, once that node has answered. */
@@ -119,9 +127,11 @@ export class ClientSubscriptions {
    * the client gets no updates it no longer asked for. Not when the client has subscribed anew on the same
    * node (one subscription per session and resource there), nor once the session has closed.
    */
-  private dropUnwanted(uri: string, held: NodeBinding, context: ClientCallContext): Promise<void> | undefined {
+  private async dropUnwanted(uri: string, held: NodeBinding, context: ClientCallContext): Promise<void> {
+    // A subscribe of the client's own still in flight may land on the same node: where it lands decides.
+    await this.subscribing.get(uri)?.catch(() => undefined);
     const now = this.session.state.subscription(uri);
-    if (this.stopped || (now?.nodeId === held.nodeId && now.server === held.server)) return undefined;
+    if (this.stopped || (now?.nodeId === held.nodeId && now.server === held.server)) return;
     this.session.logger.info({ uri, nodeId: held.nodeId }, 'a moved resource subscription was placed after the client unsubscribed; ending it there');
     return this.release(uri, held, context);
   }
