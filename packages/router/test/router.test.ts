@@ -6,7 +6,7 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { CallToolResultSchema, ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 import { parseExposition } from '../../../test/harness/prometheusText.js';
-import { inProcessMesh } from './fixtures/InProcessMesh.js';
+import { inProcessMesh, type InProcessMesh } from './fixtures/InProcessMesh.js';
 import { connectClient, rawPost, until } from './fixtures/mcpClient.js';
 import { TEST_SERVERS, type NodeJournal, type TestNode } from './fixtures/TestNode.js';
 
@@ -522,46 +522,45 @@ describe('router (a server that asks the moment its session is initialized)', ()
   });
 });
 
-describe('router (a client unsubscribes while its subscription is being moved)', () => {
-  const mesh = inProcessMesh({ d1: ['docs'], d2: ['docs'] });
+/**
+ * A client's subscription to `docs://readme` is being moved (its node died), the surviving replica holding
+ * the move's subscribe until the test calls `release`; then `during` runs (each case on a mesh of its own).
+ */
+function whileSubscriptionMoves(what: string, title: string, during: (mesh: InProcessMesh, survivor: TestNode, release: () => void) => Promise<void>): void {
+  describe(`router (${what})`, () => {
+    const mesh = inProcessMesh({ d1: ['docs'], d2: ['docs'] });
 
-  it('does not leave the subscription on the replica that took it up', async () => {
-    await mesh.c.client.subscribeResource({ uri: 'docs://readme' });
-    const holder = mesh.nodes.find((n) => n.journal.started.includes('subscribe docs://readme'))!;
-    const survivor = mesh.nodes.find((n) => n !== holder)!;
-    let release!: () => void;
-    survivor.journal.holdSubscribes = new Promise<void>((r) => (release = r));
-    await holder.kill();
-    await until('the move to reach the surviving replica', () => survivor.journal.heldSubscribes > 0);
-    await mesh.c.client.unsubscribeResource({ uri: 'docs://readme' });
-    release();
-    await until('the subscription ended there again', () => survivor.journal.started.includes('unsubscribe docs://readme'));
-    assert.equal(text(await mesh.c.client.callTool({ name: 'docs_touch', arguments: {} })), 'nobody subscribed here');
-    assert.equal(mesh.c.updated.includes('docs://readme'), false, 'the client was told of a resource it unsubscribed from');
+    it(title, async () => {
+      await mesh.c.client.subscribeResource({ uri: 'docs://readme' });
+      const holder = mesh.nodes.find((n) => n.journal.started.includes('subscribe docs://readme'))!;
+      const survivor = mesh.nodes.find((n) => n !== holder)!;
+      let release!: () => void;
+      survivor.journal.holdSubscribes = new Promise<void>((r) => (release = r));
+      await holder.kill();
+      await until('the move to reach the surviving replica', () => survivor.journal.heldSubscribes > 0);
+      await during(mesh, survivor, release);
+    });
   });
+}
+
+whileSubscriptionMoves('a client unsubscribes while its subscription is being moved', 'does not leave the subscription on the replica that took it up', async (mesh, survivor, release) => {
+  await mesh.c.client.unsubscribeResource({ uri: 'docs://readme' });
+  release();
+  await until('the subscription ended there again', () => survivor.journal.started.includes('unsubscribe docs://readme'));
+  assert.equal(text(await mesh.c.client.callTool({ name: 'docs_touch', arguments: {} })), 'nobody subscribed here');
+  assert.equal(mesh.c.updated.includes('docs://readme'), false, 'the client was told of a resource it unsubscribed from');
 });
 
-describe('router (a client subscribes anew while its old subscription is being moved)', () => {
-  const mesh = inProcessMesh({ d1: ['docs'], d2: ['docs'] });
-
-  it('keeps the new subscription where both landed', async () => {
-    await mesh.c.client.subscribeResource({ uri: 'docs://readme' });
-    const holder = mesh.nodes.find((n) => n.journal.started.includes('subscribe docs://readme'))!;
-    const survivor = mesh.nodes.find((n) => n !== holder)!;
-    let release!: () => void;
-    survivor.journal.holdSubscribes = new Promise<void>((r) => (release = r));
-    await holder.kill();
-    await until('the move to reach the surviving replica', () => survivor.journal.heldSubscribes > 0);
-    await mesh.c.client.unsubscribeResource({ uri: 'docs://readme' });
-    const resubscribed = mesh.c.client.subscribeResource({ uri: 'docs://readme' });
-    await until("the client's own subscribe to reach it too", () => survivor.journal.heldSubscribes > 1);
-    release();
-    await resubscribed;
-    // Whatever order the two subscribes end in, the one the client made last is the one that stays.
-    await new Promise((r) => setTimeout(r, 300));
-    assert.equal(text(await mesh.c.client.callTool({ name: 'docs_touch', arguments: {} })), 'notified');
-    await until('the client told', () => mesh.c.updated.includes('docs://readme'));
-  });
+whileSubscriptionMoves('a client subscribes anew while its old subscription is being moved', 'keeps the new subscription where both landed', async (mesh, survivor, release) => {
+  await mesh.c.client.unsubscribeResource({ uri: 'docs://readme' });
+  const resubscribed = mesh.c.client.subscribeResource({ uri: 'docs://readme' });
+  await until("the client's own subscribe to reach it too", () => survivor.journal.heldSubscribes > 1);
+  release();
+  await resubscribed;
+  // Whatever order the two subscribes end in, the one the client made last is the one that stays.
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(text(await mesh.c.client.callTool({ name: 'docs_touch', arguments: {} })), 'notified');
+  await until('the client told', () => mesh.c.updated.includes('docs://readme'));
 });
 
 /** Answers of `held_wait` calls, by key: a call answers once the test releases its key. */
